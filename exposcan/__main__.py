@@ -1,0 +1,5 @@
+import sys
+
+from exposcan.cli import main
+
+sys.exit(main())

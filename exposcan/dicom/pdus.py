@@ -1,0 +1,280 @@
+"""Encoding and decoding of the association PDUs, with pynetdicom as the codec.
+
+pynetdicom's ``pdu`` classes do the byte layout; this module adds what a
+scanner needs on top: inputs from a peer are checked before and after
+decoding, every failure becomes a :class:`ProtocolError`, and codes become
+words from the standard's tables.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RQ, A_RELEASE_RP, A_RELEASE_RQ
+from pynetdicom.pdu_items import (
+    ImplementationClassUIDSubItem,
+    ImplementationVersionNameSubItem,
+    MaximumLengthSubItem,
+    PresentationContextItemAC,
+    UserInformationItem,
+)
+from pynetdicom.pdu_primitives import (
+    A_ASSOCIATE,
+    ImplementationClassUIDNotification,
+    ImplementationVersionNameNotification,
+    MaximumLengthNotification,
+)
+from pynetdicom.presentation import PresentationContext
+
+from exposcan.dicom import uids
+from exposcan.dicom.events import (
+    Aborted,
+    AcceptedContext,
+    AssociationAccepted,
+    AssociationRejected,
+    ProtocolError,
+    RejectedContext,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedContext:
+    """One presentation context of an A-ASSOCIATE-RQ (PS3.8 §9.3.2.2)."""
+
+    context_id: int
+    abstract_syntax: str
+    transfer_syntaxes: tuple[str, ...] = uids.DEFAULT_TRANSFER_SYNTAXES
+
+
+def propose(abstract_syntaxes: Sequence[str]) -> tuple[ProposedContext, ...]:
+    """Number contexts 1, 3, 5, ... (PS3.8 §9.3.2.2: odd integers, at most 255)."""
+    if len(abstract_syntaxes) > 128:
+        raise ValueError("at most 128 presentation contexts fit one A-ASSOCIATE-RQ")
+    return tuple(ProposedContext(2 * i + 1, uid) for i, uid in enumerate(abstract_syntaxes))
+
+
+def encode_associate_rq(
+    *,
+    called_ae_title: str,
+    calling_ae_title: str,
+    contexts: Sequence[ProposedContext],
+    max_pdu_length: int,
+    implementation_class_uid: str = uids.IMPLEMENTATION_CLASS_UID,
+    implementation_version_name: str | None = uids.IMPLEMENTATION_VERSION_NAME,
+) -> bytes:
+    """A-ASSOCIATE-RQ, PS3.8 §9.3.2 (Table 9-11), with the user information of
+    PS3.7 Annex D.3.3 (maximum length, implementation class UID and version name)."""
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = uids.APPLICATION_CONTEXT
+    primitive.calling_ae_title = calling_ae_title
+    primitive.called_ae_title = called_ae_title
+    for proposed in contexts:
+        context = PresentationContext()
+        context.context_id = proposed.context_id
+        context.abstract_syntax = proposed.abstract_syntax
+        context.transfer_syntax = list(proposed.transfer_syntaxes)
+        primitive.presentation_context_definition_list.append(context)
+    max_length = MaximumLengthNotification()
+    max_length.maximum_length_received = max_pdu_length
+    class_uid = ImplementationClassUIDNotification()
+    class_uid.implementation_class_uid = implementation_class_uid
+    user_info: list[object] = [max_length, class_uid]
+    if implementation_version_name:
+        version = ImplementationVersionNameNotification()
+        version.implementation_version_name = implementation_version_name
+        user_info.append(version)
+    primitive.user_information = user_info  # type: ignore[assignment]
+    return bytes(A_ASSOCIATE_RQ(primitive).encode())
+
+
+def encode_release_rq() -> bytes:
+    return bytes(A_RELEASE_RQ().encode())
+
+
+def encode_release_rp() -> bytes:
+    return bytes(A_RELEASE_RP().encode())
+
+
+def encode_abort(source: int = 0, reason: int = 0) -> bytes:
+    """A-ABORT, PS3.8 §9.3.8 (Table 9-26): source 0 = service-user (us)."""
+    pdu = A_ABORT_RQ()
+    pdu.source = source
+    pdu.reason_diagnostic = reason
+    return bytes(pdu.encode())
+
+
+# PS3.8 §9.3.4, Table 9-21: the A-ASSOCIATE-RJ fields and their meanings.
+REJECT_RESULTS = {1: "rejected-permanent", 2: "rejected-transient"}
+REJECT_SOURCES = {
+    1: "service-user",
+    2: "service-provider (ACSE)",
+    3: "service-provider (presentation)",
+}
+REJECT_REASONS = {
+    1: {
+        1: "no reason given",
+        2: "application context name not supported",
+        3: "calling AE title not recognised",
+        7: "called AE title not recognised",
+    },
+    2: {1: "no reason given", 2: "protocol version not supported"},
+    3: {1: "temporary congestion", 2: "local limit exceeded"},
+}
+
+# PS3.8 §9.3.8, Table 9-26: A-ABORT source and (for the provider) reason.
+ABORT_SOURCES = {0: "service-user", 1: "reserved", 2: "service-provider"}
+ABORT_REASONS = {
+    0: "reason not specified",
+    1: "unrecognised PDU",
+    2: "unexpected PDU",
+    4: "unrecognised PDU parameter",
+    5: "unexpected PDU parameter",
+    6: "invalid PDU parameter value",
+}
+
+# PS3.8 §9.3.3.2, Table 9-18: presentation context result/reason.
+CONTEXT_RESULTS = {
+    0: "acceptance",
+    1: "user-rejection",
+    2: "no-reason (provider rejection)",
+    3: "abstract-syntax-not-supported (provider rejection)",
+    4: "transfer-syntaxes-not-supported (provider rejection)",
+}
+
+
+def decode_associate_rj(pdu: bytes) -> AssociationRejected:
+    """A-ASSOCIATE-RJ, PS3.8 §9.3.4: bytes 7, 8 and 9 are result, source, reason."""
+    if len(pdu) < 10:
+        raise ProtocolError(f"A-ASSOCIATE-RJ of {len(pdu)} bytes is too short")
+    result, source, reason = pdu[7], pdu[8], pdu[9]
+    return AssociationRejected(
+        result=result,
+        source=source,
+        reason=reason,
+        result_text=REJECT_RESULTS.get(result, f"unknown result {result}"),
+        source_text=REJECT_SOURCES.get(source, f"unknown source {source}"),
+        reason_text=REJECT_REASONS.get(source, {}).get(reason, f"reserved reason {reason}"),
+    )
+
+
+def decode_abort(pdu: bytes) -> Aborted:
+    """A-ABORT, PS3.8 §9.3.8: bytes 8 and 9 are source and reason."""
+    if len(pdu) < 10:
+        raise ProtocolError(f"A-ABORT of {len(pdu)} bytes is too short")
+    source, reason = pdu[8], pdu[9]
+    reason_text = ABORT_REASONS.get(reason, f"reserved reason {reason}") if source == 2 else ""
+    return Aborted(
+        source=source,
+        reason=reason,
+        source_text=ABORT_SOURCES.get(source, f"unknown source {source}"),
+        reason_text=reason_text,
+    )
+
+
+_ITEM_HEADER = struct.Struct(">BxH")
+
+
+def _check_items(data: bytes, where: str) -> None:
+    """Walk item headers (PS3.8 §9.3.1) so that pynetdicom never sees a short item."""
+    offset = 0
+    while offset < len(data):
+        if offset + 4 > len(data):
+            raise ProtocolError(f"truncated item header in {where}")
+        _, length = _ITEM_HEADER.unpack_from(data, offset)
+        offset += 4 + length
+        if offset > len(data):
+            raise ProtocolError(f"item overruns {where}")
+
+
+# Item types pynetdicom can decode inside an A-ASSOCIATE-AC (PS3.8 §9.3.3).
+_AC_ITEMS = {0x10, 0x21, 0x50}
+_USER_SUB_ITEMS = {0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59}
+
+
+def decode_associate_ac(pdu: bytes, proposed: Sequence[ProposedContext]) -> AssociationAccepted:
+    """A-ASSOCIATE-AC, PS3.8 §9.3.3 (Table 9-17); variable items start at offset 74.
+
+    Contexts are matched to what we proposed by id: a context id we never sent
+    is a protocol error, so a peer cannot make us believe a service it invented.
+    """
+    if len(pdu) < 74:
+        raise ProtocolError(f"A-ASSOCIATE-AC of {len(pdu)} bytes is too short")
+    variable = pdu[74:]
+    _check_items(variable, "A-ASSOCIATE-AC")
+    offset = 0
+    while offset < len(variable):
+        item_type, length = _ITEM_HEADER.unpack_from(variable, offset)
+        if item_type not in _AC_ITEMS:
+            raise ProtocolError(f"unknown item type 0x{item_type:02x} in A-ASSOCIATE-AC")
+        body = variable[offset + 4 : offset + 4 + length]
+        if item_type == 0x21:
+            _check_items(body[4:], "presentation context item")
+        elif item_type == 0x50:
+            _check_items(body, "user information item")
+            sub = 0
+            while sub < len(body):
+                sub_type, sub_length = _ITEM_HEADER.unpack_from(body, sub)
+                if sub_type not in _USER_SUB_ITEMS:
+                    raise ProtocolError(f"unknown user information sub-item 0x{sub_type:02x}")
+                sub += 4 + sub_length
+        offset += 4 + length
+
+    decoded = A_ASSOCIATE_AC()
+    try:
+        decoded.decode(pdu)
+    except Exception as exc:  # pynetdicom raises anything from struct to KeyError
+        raise ProtocolError(f"undecodable A-ASSOCIATE-AC ({type(exc).__name__})") from None
+
+    by_id = {c.context_id: c for c in proposed}
+    accepted: list[AcceptedContext] = []
+    rejected: list[RejectedContext] = []
+    max_pdu_length: int | None = None
+    class_uid: str | None = None
+    version_name: str | None = None
+    for item in decoded.variable_items:
+        if isinstance(item, PresentationContextItemAC):
+            context_id = item.presentation_context_id
+            if context_id not in by_id:
+                raise ProtocolError(f"A-ASSOCIATE-AC answers context {context_id} never proposed")
+            mine = by_id[context_id]
+            result = item.result_reason if item.result_reason is not None else -1
+            if result == 0:
+                transfer_syntax = str(item.transfer_syntax or "")
+                if transfer_syntax not in mine.transfer_syntaxes:
+                    raise ProtocolError(
+                        f"context {context_id} accepted with a transfer syntax never proposed"
+                    )
+                accepted.append(AcceptedContext(context_id, mine.abstract_syntax, transfer_syntax))
+            else:
+                reason = CONTEXT_RESULTS.get(result, f"unknown result {result}")
+                rejected.append(RejectedContext(context_id, mine.abstract_syntax, result, reason))
+        elif isinstance(item, UserInformationItem):
+            for sub_item in item.user_data:
+                if isinstance(sub_item, MaximumLengthSubItem):
+                    max_pdu_length = sub_item.maximum_length_received
+                elif isinstance(sub_item, ImplementationClassUIDSubItem):
+                    class_uid = _printable(sub_item.implementation_class_uid)
+                elif isinstance(sub_item, ImplementationVersionNameSubItem):
+                    version_name = _printable(sub_item.implementation_version_name)
+    if max_pdu_length is None:
+        # PS3.7 D.3.3.1: the maximum length sub-item is mandatory.
+        raise ProtocolError("A-ASSOCIATE-AC has no maximum length sub-item")
+    return AssociationAccepted(
+        accepted=tuple(accepted),
+        rejected=tuple(rejected),
+        max_pdu_length=max_pdu_length,
+        implementation_class_uid=class_uid,
+        implementation_version_name=version_name,
+        protocol_version=int(decoded.protocol_version),
+    )
+
+
+def _printable(value: object) -> str | None:
+    """Peer-chosen identity strings, reduced to printable ASCII and 64 characters."""
+    if value is None:
+        return None
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    text = "".join(ch for ch in text if " " <= ch <= "~").strip(" \x00")
+    return text[:64] or None

@@ -1,0 +1,185 @@
+"""The scheduler: lazy endpoints in, results out as they finish.
+
+One dispatcher walks the endpoints lazily (port-major, so consecutive probes
+go to different hosts) and starts a worker per endpoint while a concurrency
+slot is free. A slot is returned only when the consumer has taken the result,
+so a slow consumer slows the scan instead of piling results up in memory.
+Workers ask the :class:`~exposcan.limits.ConnectionGate` before every new
+connection. Cancelling the consumer cancels everything and aborts politely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+
+import structlog
+
+from exposcan.classify import classify_echo
+from exposcan.limits import ConnectionGate
+from exposcan.options import ScanOptions
+from exposcan.probes.dimse import probe_echo
+from exposcan.results import EndpointResult
+from exposcan.scope import Host, TargetSet
+from exposcan.vocabulary import Exposure, Protocol, Status
+
+log = structlog.get_logger("exposcan.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+    protocol: Protocol
+    hostname: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Progress:
+    """A snapshot after each finished endpoint."""
+
+    total: int
+    done: int
+    in_flight: int
+    elapsed_s: float
+    by_exposure: dict[str, int] = field(default_factory=dict, hash=False)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def iter_endpoints(targets: TargetSet, ports: tuple[int, ...]) -> Iterator[Endpoint]:
+    for port in ports:
+        host: Host
+        for host in targets:
+            yield Endpoint(host.address, port, Protocol.DIMSE, host.hostname)
+
+
+async def probe_endpoint(
+    endpoint: Endpoint, options: ScanOptions, gate: ConnectionGate
+) -> EndpointResult:
+    """Run the endpoint's probe within its host slot; classify what it saw."""
+    async with gate.host(endpoint.host):
+        observation = await probe_echo(
+            endpoint.host,
+            endpoint.port,
+            options,
+            permit=lambda: gate.permit(endpoint.host),
+        )
+    verdict = classify_echo(observation)
+    return EndpointResult(
+        host=endpoint.host,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        hostname=endpoint.hostname,
+        status=observation.status,
+        exposure=verdict.exposure,
+        ae_title=verdict.ae_title,
+        findings=verdict.findings,
+        fingerprint=verdict.fingerprint,
+        services=verdict.services,
+        duration_s=observation.duration_s,
+        detail=observation.detail,
+        attempts=1,
+    )
+
+
+_DONE = object()
+
+
+class Engine:
+    def __init__(
+        self,
+        targets: TargetSet,
+        ports: tuple[int, ...],
+        options: ScanOptions,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.targets = targets
+        self.ports = ports
+        self.options = options
+        self.total = targets.count * len(ports)
+        self._on_progress = on_progress
+        self._slots = asyncio.Semaphore(options.limits.concurrency)
+        self._results: asyncio.Queue[EndpointResult | object] = asyncio.Queue()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._done = 0
+        self._by_exposure: Counter[str] = Counter()
+        self._started = time.monotonic()
+
+    async def run(self) -> AsyncIterator[EndpointResult]:
+        async with ConnectionGate(self.options.limits) as gate:
+            dispatcher = asyncio.create_task(self._dispatch(gate), name="exposcan-dispatch")
+            try:
+                while True:
+                    item = await self._results.get()
+                    if item is _DONE:
+                        break
+                    assert isinstance(item, EndpointResult)
+                    self._record(item)
+                    self._slots.release()
+                    yield item
+                await dispatcher  # surfaces a dispatcher bug instead of hiding it
+            finally:
+                dispatcher.cancel()
+                for worker in self._workers:
+                    worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.gather(dispatcher, *self._workers, return_exceptions=True)
+
+    async def _dispatch(self, gate: ConnectionGate) -> None:
+        try:
+            for endpoint in iter_endpoints(self.targets, self.ports):
+                await self._slots.acquire()
+                worker = asyncio.create_task(self._work(endpoint, gate))
+                self._workers.add(worker)
+                worker.add_done_callback(self._workers.discard)
+            # Every slot back means every result has been taken.
+            for _ in range(self.options.limits.concurrency):
+                await self._slots.acquire()
+        finally:
+            self._results.put_nowait(_DONE)
+
+    async def _work(self, endpoint: Endpoint, gate: ConnectionGate) -> None:
+        if endpoint.host not in self.targets:  # defence in depth: never leave the scope
+            result = _unprobed(endpoint, Status.OUT_OF_SCOPE, "address not in scope")
+        else:
+            try:
+                result = await probe_endpoint(endpoint, self.options, gate)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must cost one endpoint, not the scan
+                log.exception("probe_failed", host=endpoint.host, port=endpoint.port)
+                result = _unprobed(endpoint, Status.ERROR, f"internal error: {type(exc).__name__}")
+        self._results.put_nowait(result)
+
+    def _record(self, result: EndpointResult) -> None:
+        self._done += 1
+        self._by_exposure[result.exposure] += 1
+        if self._on_progress is not None:
+            self._on_progress(
+                Progress(
+                    total=self.total,
+                    done=self._done,
+                    in_flight=len(self._workers),
+                    elapsed_s=time.monotonic() - self._started,
+                    by_exposure=dict(self._by_exposure),
+                )
+            )
+
+
+def _unprobed(endpoint: Endpoint, status: Status, detail: str) -> EndpointResult:
+    return EndpointResult(
+        host=endpoint.host,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        hostname=endpoint.hostname,
+        status=status,
+        exposure=Exposure.NONE,
+        detail=detail,
+    )

@@ -1,0 +1,81 @@
+"""Scan options: frozen, keyword-only, with defaults that are safe to run unread.
+
+The defaults are for a clinical network whose owner has not read this file:
+few connections at once, a low rate, one association at a time per host, and
+short deadlines so that no device is held open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from exposcan.dicom import uids
+from exposcan.errors import OptionError
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Timeouts:
+    """Deadlines in seconds. ``endpoint`` bounds one endpoint from connect to close."""
+
+    connect: float = 3.0
+    read: float = 5.0
+    release: float = 2.0
+    endpoint: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "release", "endpoint"):
+            value = getattr(self, name)
+            if not 0 < value <= 600:
+                raise OptionError(f"timeout {name} must be between 0 and 600 seconds, not {value}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Limits:
+    """How hard exposcan may push. Rates count *new connections* per second."""
+
+    concurrency: int = 32
+    rate: float = 20.0
+    per_host_rate: float = 2.0
+    per_host_concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.concurrency <= 10_000:
+            raise OptionError(f"concurrency must be 1 to 10000, not {self.concurrency}")
+        if not 1 <= self.per_host_concurrency <= 16:
+            raise OptionError(
+                f"per-host concurrency must be 1 to 16, not {self.per_host_concurrency}"
+            )
+        for name in ("rate", "per_host_rate"):
+            value = getattr(self, name)
+            if not 0.01 <= value <= 100_000:
+                raise OptionError(f"{name.replace('_', '-')} must be 0.01 to 100000, not {value}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScanOptions:
+    """What to probe and how. ``ports=None`` means the scope's own port list."""
+
+    ports: tuple[int, ...] | None = None
+    limits: Limits = field(default_factory=Limits)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    called_ae_title: str = uids.DEFAULT_CALLED_AE_TITLE
+    calling_ae_title: str = uids.CALLING_AE_TITLE
+
+    def __post_init__(self) -> None:
+        for name in ("called_ae_title", "calling_ae_title"):
+            _check_ae_title(name, getattr(self, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ports"] = list(self.ports) if self.ports is not None else None
+        return data
+
+
+def _check_ae_title(name: str, value: str) -> None:
+    # PS3.5 Table 6.2-1 (AE): 1-16 characters, default repertoire, no backslash
+    # or control characters, not all spaces.
+    if not 1 <= len(value) <= 16 or not value.strip():
+        raise OptionError(f"{name.replace('_', ' ')} must be 1 to 16 characters: {value!r}")
+    if any(not " " <= ch <= "~" or ch == "\\" for ch in value):
+        raise OptionError(f"{name.replace('_', ' ')} has a character AE titles forbid: {value!r}")

@@ -1,0 +1,1 @@
+"""Probes: one module per protocol, each returning an observation, never raising."""

@@ -1,0 +1,19 @@
+"""Reports: JSONL (streaming, the source of truth), JSON, and the terminal view."""
+
+from exposcan.report.json_ import JsonWriter
+from exposcan.report.jsonl import JsonlWriter, read_jsonl
+from exposcan.report.terminal import ProgressLine, render_summary
+from exposcan.report.writer import ReportWriter, open_output
+
+FORMATS = ("jsonl", "json")
+
+__all__ = [
+    "FORMATS",
+    "JsonWriter",
+    "JsonlWriter",
+    "ProgressLine",
+    "ReportWriter",
+    "open_output",
+    "read_jsonl",
+    "render_summary",
+]

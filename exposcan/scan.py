@@ -1,0 +1,173 @@
+"""The public entry points: ``prepare()``, ``scan()`` and ``scan_iter()``.
+
+``prepare()`` does everything that can fail because of what the user asked
+(scope file, authorisation, targets, ports) and sends nothing; a plan that
+exists is a plan that is allowed to run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from exposcan._version import __version__
+from exposcan.engine import Engine, ProgressCallback
+from exposcan.options import ScanOptions
+from exposcan.results import EndpointResult
+from exposcan.scope import Resolver, Scope, TargetSet, load_scope, resolve_targets, select_ports
+from exposcan.summary import Summary, SummaryBuilder
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanPlan:
+    """An authorised, fully resolved scan that has not sent anything yet."""
+
+    scope: Scope
+    targets: TargetSet
+    requested: tuple[str, ...]
+    ports: tuple[int, ...]
+    options: ScanOptions
+
+    @property
+    def total(self) -> int:
+        return self.targets.count * len(self.ports)
+
+    def header(self, *, started_at: str | None = None) -> dict[str, Any]:
+        """The report's first record: what ran, on what authority, with which options."""
+        return {
+            "record": "scan",
+            "tool": "exposcan",
+            "version": __version__,
+            "started_at": started_at or _now(),
+            "scope": {
+                "source": self.scope.source,
+                "digest": self.scope.digest,
+                "owner": self.scope.authorisation.owner,
+                "reference": self.scope.authorisation.reference,
+                "expires": self.scope.authorisation.expires.isoformat(),
+            },
+            "targets": list(self.requested),
+            "hosts": self.targets.count,
+            "ports": list(self.ports),
+            "endpoints": self.total,
+            "options": self.options.to_dict(),
+        }
+
+    async def results(
+        self, *, on_progress: ProgressCallback | None = None
+    ) -> AsyncIterator[EndpointResult]:
+        engine = Engine(self.targets, self.ports, self.options, on_progress=on_progress)
+        async for result in engine.run():
+            yield result
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanReport:
+    """A finished scan: its header, every endpoint result, and the summary."""
+
+    header: dict[str, Any]
+    results: tuple[EndpointResult, ...]
+    summary: Summary
+
+    def exposed(self) -> tuple[EndpointResult, ...]:
+        """Endpoints where a stranger got at least as far as C-ECHO."""
+        return tuple(r for r in self.results if r.exposure.rank >= 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scan": self.header,
+            "endpoints": [r.to_dict() for r in self.results],
+            "summary": self.summary.to_dict(),
+        }
+
+
+ScopeLike = Scope | str | os.PathLike[str]
+
+
+async def prepare(
+    scope: ScopeLike,
+    targets: Sequence[str] | None = None,
+    *,
+    options: ScanOptions | None = None,
+    resolver: Resolver | None = None,
+    today: date | None = None,
+) -> ScanPlan:
+    """Check the authorisation, resolve and check every target, pick the ports.
+
+    Raises a :class:`~exposcan.errors.UserError` for anything the user can fix;
+    sends no packet in any case.
+    """
+    options = options or ScanOptions()
+    if not isinstance(scope, Scope):
+        scope = load_scope(scope)
+    scope.authorisation.check(today)
+    ports = select_ports(options.ports, scope.ports, option="--ports")
+    target_set = await resolve_targets(scope, list(targets or ()), resolver=resolver)
+    return ScanPlan(
+        scope=scope,
+        targets=target_set,
+        requested=tuple(targets or ()),
+        ports=ports,
+        options=options,
+    )
+
+
+async def scan_iter(
+    scope: ScopeLike,
+    targets: Sequence[str] | None = None,
+    *,
+    options: ScanOptions | None = None,
+    on_progress: ProgressCallback | None = None,
+    resolver: Resolver | None = None,
+) -> AsyncIterator[EndpointResult]:
+    """Yield each endpoint's result as soon as it is known.
+
+    Example (in a notebook)::
+
+        async for result in exposcan.scan_iter("scope.toml"):
+            if result.exposure >= exposcan.Exposure.ECHO:
+                print(result.host, result.port, result.exposure)
+    """
+    plan = await prepare(scope, targets, options=options, resolver=resolver)
+    async for result in plan.results(on_progress=on_progress):
+        yield result
+
+
+async def scan(
+    scope: ScopeLike,
+    targets: Sequence[str] | None = None,
+    *,
+    options: ScanOptions | None = None,
+    on_progress: ProgressCallback | None = None,
+    resolver: Resolver | None = None,
+) -> ScanReport:
+    """Scan the scope (or the given targets inside it) and return every result.
+
+    Example::
+
+        report = await exposcan.scan("scope.toml", ["10.20.0.0/24"])
+        for result in report.exposed():
+            print(result.to_dict())
+    """
+    plan = await prepare(scope, targets, options=options, resolver=resolver)
+    started, clock = _now(), time.monotonic()
+    summary = SummaryBuilder(started_at=started, total=plan.total)
+    results: list[EndpointResult] = []
+    async for result in plan.results(on_progress=on_progress):
+        summary.add(result)
+        results.append(result)
+    return ScanReport(
+        header=plan.header(started_at=started),
+        results=tuple(results),
+        summary=summary.build(
+            finished_at=_now(), duration_s=time.monotonic() - clock, interrupted=False
+        ),
+    )

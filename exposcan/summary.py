@@ -1,0 +1,72 @@
+"""The end-of-scan summary: counts by exposure, status and finding, nothing else."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from exposcan.results import EndpointResult
+from exposcan.vocabulary import Exposure
+
+
+@dataclass(kw_only=True)
+class SummaryBuilder:
+    started_at: str
+    total: int
+    counts_exposure: Counter[str] = field(default_factory=Counter)
+    counts_status: Counter[str] = field(default_factory=Counter)
+    counts_finding: Counter[str] = field(default_factory=Counter)
+    done: int = 0
+
+    def add(self, result: EndpointResult) -> None:
+        self.done += 1
+        self.counts_exposure[result.exposure] += 1
+        self.counts_status[result.status] += 1
+        for finding in result.findings:
+            self.counts_finding[finding.id] += 1
+
+    def build(self, *, finished_at: str, duration_s: float, interrupted: bool) -> Summary:
+        return Summary(
+            started_at=self.started_at,
+            finished_at=finished_at,
+            duration_s=round(duration_s, 3),
+            endpoints_planned=self.total,
+            endpoints_done=self.done,
+            interrupted=interrupted,
+            exposure={str(e): self.counts_exposure.get(e, 0) for e in Exposure},
+            status=dict(sorted(self.counts_status.items())),
+            findings=dict(sorted(self.counts_finding.items())),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    started_at: str
+    finished_at: str
+    duration_s: float
+    endpoints_planned: int
+    endpoints_done: int
+    interrupted: bool
+    exposure: dict[str, int]
+    status: dict[str, int]
+    findings: dict[str, int]
+
+    @property
+    def exposed(self) -> int:
+        """Endpoints a stranger got into (echo or worse)."""
+        return sum(n for e, n in self.exposure.items() if Exposure(e) >= Exposure.ECHO)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_s": self.duration_s,
+            "endpoints_planned": self.endpoints_planned,
+            "endpoints_done": self.endpoints_done,
+            "interrupted": self.interrupted,
+            "exposed": self.exposed,
+            "exposure": dict(self.exposure),
+            "status": dict(self.status),
+            "findings": dict(self.findings),
+        }

@@ -1,0 +1,163 @@
+"""The command line: user errors are one line and exit 2; scans write the JSONL contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from exposcan.lab import free_port
+from exposcan.report import read_jsonl
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exposcan", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+        check=False,
+    )
+
+
+def assert_user_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("exposcan: error: ")
+    assert "Traceback" not in proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert proc.stdout == ""
+
+
+@pytest.fixture
+def scope_file(write_scope) -> Path:
+    return write_scope(["127.0.0.2"], [11112, 104])
+
+
+def test_missing_scope_file(tmp_path):
+    assert_user_error(run("scan", "--scope", str(tmp_path / "nope.toml")), "nope.toml")
+
+
+def test_malformed_toml(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[scope\ninclude = [", encoding="utf-8")
+    assert_user_error(run("scan", "--scope", str(path)), "bad.toml")
+
+
+def test_bad_cidr(write_scope):
+    assert_user_error(
+        run("scan", "--scope", str(write_scope(["10.0.0.0/33"], [104]))), "10.0.0.0/33"
+    )
+
+
+def test_expired_authorisation(write_scope):
+    path = write_scope(["127.0.0.2"], [104], expires=date.today() - timedelta(days=1))
+    assert_user_error(run("scan", "--scope", str(path)), "expired")
+
+
+def test_missing_authorisation(tmp_path):
+    path = tmp_path / "noauth.toml"
+    path.write_text('[scope]\ninclude = ["127.0.0.2"]\n', encoding="utf-8")
+    assert_user_error(run("scan", "--scope", str(path)), "authorisation")
+
+
+def test_target_out_of_scope(scope_file):
+    assert_user_error(run("scan", "127.0.0.3", "--scope", str(scope_file)), "127.0.0.3")
+
+
+def test_bad_port_list(scope_file):
+    assert_user_error(run("scan", "--scope", str(scope_file), "--ports", "104,abc"), "abc")
+
+
+def test_port_not_in_scope(scope_file):
+    assert_user_error(run("scan", "--scope", str(scope_file), "--ports", "8080"), "8080")
+
+
+def test_non_numeric_rate(scope_file):
+    assert_user_error(run("scan", "--scope", str(scope_file), "--rate", "fast"), "fast")
+
+
+def test_unwritable_output(scope_file, tmp_path):
+    out = tmp_path / "missing-dir" / "report.jsonl"
+    assert_user_error(run("scan", "--scope", str(scope_file), "--output", str(out)), "report.jsonl")
+
+
+def test_unknown_option(scope_file):
+    assert_user_error(run("scan", "--scope", str(scope_file), "--frobnicate"), "frobnicate")
+
+
+def test_out_of_scope_target_gets_no_packet(tmp_path, write_scope):
+    """A listener on 127.0.0.1 sees nothing when the scope only holds 127.0.0.2."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0.5)
+        port = server.getsockname()[1]
+        scope = write_scope(["127.0.0.2"], [port])
+        assert_user_error(run("scan", "127.0.0.1", "--scope", str(scope)), "127.0.0.1")
+        with pytest.raises(TimeoutError):
+            server.accept()
+
+
+def test_scan_writes_the_jsonl_contract(scp_factory, write_scope, tmp_path):
+    open_port = scp_factory("OPEN")
+    closed = free_port()
+    scope = write_scope(["127.0.0.1"], [open_port, closed])
+    out = tmp_path / "report.jsonl"
+    proc = run("scan", "--scope", str(scope), "--output", str(out), "--timeout", "5")
+    assert proc.returncode == 0, proc.stderr
+    records = list(read_jsonl(out))
+    assert [r["record"] for r in records] == ["scan", "endpoint", "endpoint", "summary"]
+    header, *endpoints, summary = records
+    assert header["scope"]["digest"].startswith("sha256:")
+    assert header["ports"] == [open_port, closed] or sorted(header["ports"]) == sorted(
+        [open_port, closed]
+    )
+    required = {
+        "host",
+        "port",
+        "protocol",
+        "status",
+        "exposure",
+        "severity",
+        "ae_title",
+        "findings",
+        "fingerprint",
+        "services",
+        "matches",
+        "tls",
+        "duration_s",
+    }
+    for endpoint in endpoints:
+        assert required <= endpoint.keys()
+    by_port = {e["port"]: e for e in endpoints}
+    assert by_port[open_port]["exposure"] == "echo"
+    assert by_port[open_port]["ae_title"] == "ANY-SCP"
+    assert by_port[closed]["status"] == "connection-refused"
+    assert summary["exposure"]["echo"] == 1 and summary["endpoints_done"] == 2
+
+
+def test_scan_to_stdout_as_json(scp_factory, write_scope):
+    port = scp_factory("OPEN")
+    proc = run("scan", "--scope", str(write_scope(["127.0.0.1"], [port])), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    assert document["endpoints"][0]["exposure"] == "echo"
+    assert document["summary"]["exposed"] == 1
+
+
+def test_demo_prints_echo_protected_and_none():
+    proc = run("demo", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("127.0.0.1:")]
+    assert sorted(row[2] for row in rows) == ["echo", "none", "protected"]
