@@ -144,7 +144,8 @@ def test_scan_writes_the_jsonl_contract(scp_factory, write_scope, tmp_path):
     assert by_port[open_port]["exposure"] == "echo"
     assert by_port[open_port]["ae_title"] == "ANY-SCP"
     assert by_port[closed]["status"] == "connection-refused"
-    assert summary["exposure"]["echo"] == 1 and summary["endpoints_done"] == 2
+    assert summary["exposure"]["echo"] == 1
+    assert summary["endpoints_done"] == 2
 
 
 def test_scan_to_stdout_as_json(scp_factory, write_scope):

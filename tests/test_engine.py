@@ -4,6 +4,7 @@ backpressure, cancellation, and the public scan API."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -59,7 +60,7 @@ async def test_per_host_rate_and_one_association_per_host(listener_factory, writ
     assert max_in_window(times) <= 2
     # One association at a time per host: the connections never overlapped.
     intervals = sorted(times)
-    assert all(b - a >= 0.19 for a, b in zip(intervals, intervals[1:], strict=False))
+    assert all(b - a >= 0.19 for a, b in itertools.pairwise(intervals))
 
 
 async def test_scan_iter_streams_and_stops_cleanly_when_abandoned(listener_factory, write_scope):
@@ -138,5 +139,6 @@ async def test_results_are_frozen_and_serialisable(scp_factory, write_scope):
         result.port = 1  # type: ignore[misc]
     assert pickle.loads(pickle.dumps(result)) == result
     data = json.loads(json.dumps(result.to_dict()))
-    assert data["exposure"] == "echo" and data["severity"] == "medium"
+    assert data["exposure"] == "echo"
+    assert data["severity"] == "medium"
     assert data["fingerprint"]["implementation_class_uid"]

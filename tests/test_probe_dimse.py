@@ -36,7 +36,8 @@ async def test_called_ae_checked_is_protected_with_reason(scp_factory):
     observation = await probe_echo("127.0.0.1", port, ScanOptions())
     verdict = classify_echo(observation)
     assert observation.status is Status.SUCCESS
-    assert observation.rejected is not None and observation.rejected.reason == 7
+    assert observation.rejected is not None
+    assert observation.rejected.reason == 7
     assert verdict.exposure is Exposure.PROTECTED
     assert "called AE title not recognised" in verdict.findings[0].evidence
 
@@ -52,7 +53,8 @@ async def test_calling_ae_checked_is_protected(scp_factory):
     port = scp_factory("PICKY", require_calling_aet=("MODALITY1",))
     observation = await probe_echo("127.0.0.1", port, ScanOptions())
     verdict = classify_echo(observation)
-    assert observation.rejected is not None and observation.rejected.reason == 3
+    assert observation.rejected is not None
+    assert observation.rejected.reason == 3
     assert verdict.exposure is Exposure.PROTECTED
     assert "calling AE title not recognised" in verdict.findings[0].evidence
 
