@@ -162,3 +162,46 @@ def test_demo_prints_echo_protected_and_none():
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("127.0.0.1:")]
     assert sorted(row[2] for row in rows) == ["echo", "none", "protected"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(2, 130), (15, 143)])
+def test_interrupt_writes_summary_and_exits(signum, code, tmp_path, write_scope):
+    """SIGINT/SIGTERM mid-scan: in-flight probes end, the summary record is written."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as silent:  # accepts (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        port = silent.getsockname()[1]
+        scope = write_scope(["127.0.0.1"], [port])
+        out = tmp_path / "report.jsonl"
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exposcan",
+                "scan",
+                "--scope",
+                str(scope),
+                "-o",
+                str(out),
+                "--timeout",
+                "30",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (not out.exists() or out.stat().st_size == 0):
+            time.sleep(0.05)
+        time.sleep(0.5)  # the probe is now waiting on the silent peer
+        proc.send_signal(signal.Signals(signum))
+        _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    records = list(read_jsonl(out))
+    assert records[0]["record"] == "scan"
+    assert records[-1]["record"] == "summary"
+    assert records[-1]["interrupted"] is True
