@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import json
+import os
 import platform
 import resource
 import sys
@@ -37,7 +39,7 @@ async def measure(seconds: float, targets: int, rate: float, concurrency: int) -
     networks = [str(n) for n in ipaddress.summarize_address_range(first, last)]
     port = free_port()  # nothing listens there: every probe is a quick refusal
     scope = (
-        "[authorisation]\nowner = \"exposcan benchmark\"\nreference = \"BENCH\"\n"
+        '[authorisation]\nowner = "exposcan benchmark"\nreference = "BENCH"\n'
         f"expires = {(date.today() + timedelta(days=1)).isoformat()}\n"
         f"[scope]\ninclude = {json.dumps(networks)}\nports = [{port}]\n"
     )
@@ -62,11 +64,9 @@ async def measure(seconds: float, targets: int, rate: float, concurrency: int) -
         peak_tasks = max(peak_tasks, len(asyncio.all_tasks()))
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     runner.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await runner
-    except asyncio.CancelledError:
-        pass
-    Path(handle.name).unlink()
+    os.unlink(handle.name)
     return {
         "queued_endpoints": plan.total,
         "rate_per_s": rate,

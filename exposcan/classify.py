@@ -1,109 +1,373 @@
 """Observations in, exposure and findings out. Pure: no I/O, no clock.
 
 One classifier for every probe (DESIGN.md, principle 6). Finding ids are
-stable: reports, SARIF rules and users' filters key on them.
+stable: reports, SARIF rules and users' filters key on them. Evidence holds
+protocol facts and counts only, never a value a peer returned in a match.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exposcan.dicom import uids
-from exposcan.probes.dimse import EchoObservation
-from exposcan.results import Finding, Fingerprint
-from exposcan.vocabulary import Exposure, Severity
+from exposcan.dicom import services
+from exposcan.dicom.services import Kind
+from exposcan.net.tls import expired
+from exposcan.probes.dimse import (
+    REASON_CALLED_AE,
+    REASON_CALLING_AE,
+    Attempt,
+    DimseObservation,
+    FindOutcome,
+)
+from exposcan.results import Finding, Fingerprint, Matches
+from exposcan.vocabulary import Exposure, Severity, Status
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     exposure: Exposure
+    status: Status
+    detail: str | None
     findings: tuple[Finding, ...]
     fingerprint: Fingerprint | None
     services: tuple[str, ...]
     ae_title: str | None
+    matches: Matches | None
 
 
 _REMEDIATE_AE = (
     "Accept associations only from known AE titles and addresses (an AE whitelist "
     "with host checks), and keep the archive off networks strangers reach."
 )
+_REMEDIATE_QUERY = (
+    "Refuse C-FIND from unknown peers (for Orthanc: DicomAlwaysAllowFind false and "
+    "DicomCheckModalityHost true); restrict query to registered modalities."
+)
+_REMEDIATE_STORE = (
+    "Refuse storage from unknown peers (for Orthanc: DicomAlwaysAllowStore false); "
+    "accept objects only from registered modalities."
+)
+_REMEDIATE_STOCK = "Change the called AE title from its shipped default, and check callers."
 
-SERVICE_NAMES = {uids.VERIFICATION: "verification"}
+
+def reached(attempt: Attempt) -> Exposure:
+    """How far one association attempt got."""
+    if attempt.accepted is not None:
+        if attempt.find is not None and attempt.find.count > 0:
+            return Exposure.QUERY
+        if Kind.STORAGE in attempt.accepted_kinds():
+            return Exposure.STORE
+        if attempt.echo_status == 0x0000:
+            return Exposure.ECHO
+        return Exposure.PROTECTED
+    if attempt.spoke_dicom:
+        return Exposure.PROTECTED
+    if attempt.tls is not None and attempt.tls.client_certificate_required:
+        return Exposure.PROTECTED
+    return Exposure.NONE
 
 
-def classify_echo(observation: EchoObservation) -> Verdict:
-    fingerprint = _fingerprint(observation)
-    accepted = observation.accepted
-    if accepted is not None:
-        services = tuple(
-            SERVICE_NAMES.get(c.abstract_syntax, c.abstract_syntax) for c in accepted.accepted
+def classify_dimse(observation: DimseObservation) -> Verdict:
+    attempts = observation.attempts
+    # The attempt that got furthest decides; the earliest wins a tie.
+    key = max(attempts, key=lambda a: (reached(a).rank, -attempts.index(a)))
+    exposure = reached(key)
+    findings: list[Finding] = []
+    findings.extend(_ae_findings(attempts, key, exposure))
+    if key.accepted is not None:
+        findings.extend(_service_findings(key))
+    elif key.rejected is not None:
+        rj = key.rejected
+        findings.append(
+            Finding(
+                id="dicom-association-rejected",
+                severity=Severity.INFO,
+                title="DICOM service refused the association",
+                evidence=(
+                    f"A-ASSOCIATE-RJ for called AE {key.called_ae_title!r}: {rj.words} "
+                    f"(result {rj.result}, source {rj.source}, reason {rj.reason})"
+                ),
+            )
         )
-        who = (
-            f"called AE {observation.called_ae_title!r}, "
-            f"calling AE {observation.calling_ae_title!r}"
+    elif key.aborted is not None:
+        ab = key.aborted
+        findings.append(
+            Finding(
+                id="dicom-association-aborted",
+                severity=Severity.INFO,
+                title="DICOM service aborted the association request",
+                evidence=(
+                    f"A-ABORT from {ab.source_text}"
+                    + (f": {ab.reason_text}" if ab.reason_text else "")
+                    + f" (source {ab.source}, reason {ab.reason})"
+                ),
+            )
         )
-        if observation.echo_status == 0x0000:
-            finding = Finding(
+    findings.extend(_tls_findings(observation, key))
+    accepted_names = (
+        tuple(services.name_of(c.abstract_syntax) for c in key.accepted.accepted)
+        if key.accepted
+        else ()
+    )
+    find = key.find
+    return Verdict(
+        exposure=exposure,
+        status=key.status,
+        detail=key.detail,
+        findings=tuple(findings),
+        fingerprint=_fingerprint(attempts),
+        services=accepted_names,
+        ae_title=key.called_ae_title if exposure >= Exposure.ECHO else None,
+        matches=(
+            Matches(count=find.count, cap=find.cap, cap_hit=find.cap_hit, level=find.level)
+            if find is not None and find.outcome in ("matches", "empty", "ignored-cancel")
+            else None
+        ),
+    )
+
+
+def _ae_findings(attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure) -> list[Finding]:
+    first = attempts[0]
+    rejected = first.rejected
+    findings: list[Finding] = []
+    if first.accepted is not None:
+        random = next((a for a in attempts if a.purpose == "random"), None)
+        if random is not None and random.accepted is not None:
+            findings.append(
+                Finding(
+                    id="dicom-ae-title-not-checked",
+                    severity=Severity.MEDIUM,
+                    title="Any called AE title is accepted",
+                    evidence=(
+                        f"a random 16-character called AE title ({random.called_ae_title!r}) "
+                        "was accepted"
+                    ),
+                    remediation=_REMEDIATE_AE,
+                )
+            )
+        elif random is not None and random.rejected is not None:
+            findings.append(
+                Finding(
+                    id="dicom-called-ae-guessable",
+                    severity=Severity.LOW,
+                    title=f"The called AE title {first.called_ae_title!r} is configured",
+                    evidence=(
+                        f"{first.called_ae_title!r} was accepted, a random called title was "
+                        f"rejected ({random.rejected.reason_text})"
+                    ),
+                    remediation=_REMEDIATE_STOCK,
+                )
+            )
+    elif rejected is not None and rejected.source == 1:
+        if rejected.reason == REASON_CALLED_AE:
+            if key.purpose == "stock" and key.accepted is not None:
+                tried = sum(1 for a in attempts if a.purpose == "stock")
+                findings.append(
+                    Finding(
+                        id="dicom-stock-ae-title",
+                        severity=Severity.HIGH if exposure >= Exposure.ECHO else Severity.LOW,
+                        title=f"The called AE title is a shipped default: {key.called_ae_title!r}",
+                        evidence=(
+                            f"{first.called_ae_title!r} was rejected as unknown; stock title "
+                            f"{key.called_ae_title!r} was accepted (attempt {tried} of the "
+                            "stock list)"
+                        ),
+                        remediation=_REMEDIATE_STOCK,
+                    )
+                )
+            else:
+                tried = sum(1 for a in attempts if a.purpose == "stock")
+                findings.append(
+                    Finding(
+                        id="dicom-called-ae-checked",
+                        severity=Severity.INFO,
+                        title="The called AE title is checked",
+                        evidence=(
+                            f"{first.called_ae_title!r} rejected (reason 7); "
+                            f"{tried} stock title(s) tried, none accepted"
+                        ),
+                    )
+                )
+        elif rejected.reason == REASON_CALLING_AE:
+            findings.append(
+                Finding(
+                    id="dicom-calling-ae-checked",
+                    severity=Severity.INFO,
+                    title="The calling AE title is checked",
+                    evidence=(
+                        f"calling AE {first.calling_ae_title!r} rejected (reason 3); "
+                        "exposcan does not impersonate other callers"
+                    ),
+                )
+            )
+    return findings
+
+
+def _service_findings(attempt: Attempt) -> list[Finding]:
+    assert attempt.accepted is not None
+    findings: list[Finding] = []
+    who = f"called AE {attempt.called_ae_title!r}, calling AE {attempt.calling_ae_title!r}"
+    by_kind: dict[Kind, list[str]] = {}
+    for context in attempt.accepted.accepted:
+        kind = services.kind_of(context.abstract_syntax)
+        if kind is not None:
+            by_kind.setdefault(kind, []).append(services.name_of(context.abstract_syntax))
+    find = attempt.find
+    if find is not None:
+        findings.append(_find_finding(find, who))
+    if Kind.STORAGE in by_kind:
+        names = by_kind[Kind.STORAGE]
+        findings.append(
+            Finding(
+                id="dicom-storage-accepted",
+                severity=Severity.HIGH,
+                title="Storage accepted from an unknown peer",
+                evidence=(
+                    f"A-ASSOCIATE-AC for {who} accepted {len(names)} storage SOP class(es): "
+                    f"{', '.join(names)} (nothing was sent)"
+                ),
+                remediation=_REMEDIATE_STORE,
+            )
+        )
+    retrieve = by_kind.get(Kind.MOVE, []) + by_kind.get(Kind.GET, [])
+    if retrieve:
+        findings.append(
+            Finding(
+                id="dicom-retrieve-offered",
+                severity=Severity.MEDIUM,
+                title="C-MOVE/C-GET offered to an unknown peer",
+                evidence=(
+                    f"A-ASSOCIATE-AC for {who} accepted {', '.join(retrieve)} (never exercised)"
+                ),
+                remediation=_REMEDIATE_QUERY,
+            )
+        )
+    if Kind.WORKLIST in by_kind:
+        findings.append(
+            Finding(
+                id="dicom-worklist-offered",
+                severity=Severity.LOW,
+                title="Modality worklist offered to an unknown peer",
+                evidence=f"A-ASSOCIATE-AC for {who} accepted worklist-find (not queried)",
+            )
+        )
+    if attempt.echo_status == 0x0000:
+        findings.append(
+            Finding(
                 id="dicom-echo-unauthenticated",
                 severity=Severity.MEDIUM,
                 title="DICOM C-ECHO answered for an AE title anyone could guess",
                 evidence=f"A-ASSOCIATE-AC for {who}; C-ECHO status 0x0000",
                 remediation=_REMEDIATE_AE,
             )
-            return Verdict(
-                Exposure.ECHO, (finding,), fingerprint, services, observation.called_ae_title
-            )
-        if observation.echo_status is not None:
-            outcome = f"C-ECHO status 0x{observation.echo_status:04x}"
-        elif not accepted.accepted:
+        )
+    elif not findings:
+        if attempt.echo_status is not None:
+            outcome = f"C-ECHO status 0x{attempt.echo_status:04x}"
+        elif not attempt.accepted.accepted:
             outcome = "no presentation context accepted"
-        elif observation.aborted is not None:
-            outcome = "association aborted before C-ECHO answered"
         else:
             outcome = "C-ECHO not answered"
-        finding = Finding(
-            id="dicom-association-accepted",
-            severity=Severity.INFO,
-            title="DICOM association accepted, but C-ECHO did not succeed",
-            evidence=f"A-ASSOCIATE-AC for {who}; {outcome}",
-            remediation=_REMEDIATE_AE,
+        findings.append(
+            Finding(
+                id="dicom-association-accepted",
+                severity=Severity.INFO,
+                title="DICOM association accepted, but nothing more succeeded",
+                evidence=f"A-ASSOCIATE-AC for {who}; {outcome}",
+                remediation=_REMEDIATE_AE,
+            )
         )
-        return Verdict(Exposure.PROTECTED, (finding,), fingerprint, services, None)
-    if observation.rejected is not None:
-        rj = observation.rejected
-        finding = Finding(
-            id="dicom-association-rejected",
-            severity=Severity.INFO,
-            title="DICOM service refused the association",
-            evidence=(
-                f"A-ASSOCIATE-RJ for called AE {observation.called_ae_title!r}: {rj.words} "
-                f"(result {rj.result}, source {rj.source}, reason {rj.reason})"
-            ),
-        )
-        return Verdict(Exposure.PROTECTED, (finding,), fingerprint, (), None)
-    if observation.aborted is not None:
-        ab = observation.aborted
-        finding = Finding(
-            id="dicom-association-aborted",
-            severity=Severity.INFO,
-            title="DICOM service aborted the association request",
-            evidence=(
-                f"A-ABORT from {ab.source_text}"
-                + (f": {ab.reason_text}" if ab.reason_text else "")
-                + f" (source {ab.source}, reason {ab.reason})"
-            ),
-        )
-        return Verdict(Exposure.PROTECTED, (finding,), fingerprint, (), None)
-    return Verdict(Exposure.NONE, (), None, (), None)
+    return findings
 
 
-def _fingerprint(observation: EchoObservation) -> Fingerprint | None:
-    accepted = observation.accepted
+def _find_finding(find: FindOutcome, who: str) -> Finding:
+    what = f"{find.service} C-FIND at {find.level} level for {who}"
+    if find.outcome in ("matches", "ignored-cancel") and find.count:
+        capped = f"at least {find.count} (the cap; then C-CANCEL)" if find.cap_hit else find.count
+        return Finding(
+            id="dicom-query-matches",
+            severity=Severity.CRITICAL,
+            title="Metadata query returns matches to an unknown peer",
+            evidence=f"{what} returned {capped} match(es); identifiers were not kept",
+            remediation=_REMEDIATE_QUERY,
+        )
+    if find.outcome == "empty":
+        return Finding(
+            id="dicom-query-allowed",
+            severity=Severity.HIGH,
+            title="Metadata query is answered for an unknown peer (no matches now)",
+            evidence=f"{what} succeeded with 0 matches",
+            remediation=_REMEDIATE_QUERY,
+        )
+    status = f" (status 0x{find.final_status:04x})" if find.final_status is not None else ""
+    return Finding(
+        id="dicom-query-refused",
+        severity=Severity.INFO,
+        title="Metadata query refused",
+        evidence=f"{what}: {find.outcome}{status}",
+    )
+
+
+def _tls_findings(observation: DimseObservation, key: Attempt) -> list[Finding]:
+    tls = observation.tls
+    if tls is None:
+        return []
+    findings: list[Finding] = []
+    if tls.client_certificate_required:
+        findings.append(
+            Finding(
+                id="dicom-tls-client-certificate-required",
+                severity=Severity.INFO,
+                title="DICOM over TLS requires a client certificate",
+                evidence=f"TLS handshake refused without a client certificate ({key.detail})",
+            )
+        )
+    if tls.version in ("SSLv3", "TLSv1", "TLSv1.1"):
+        findings.append(
+            Finding(
+                id="tls-legacy-version",
+                severity=Severity.LOW,
+                title="TLS version is obsolete",
+                evidence=f"negotiated {tls.version} with {tls.cipher}",
+                remediation="Offer TLS 1.2 or 1.3 only (PS3.15 Annex B.9 and later profiles).",
+            )
+        )
+    if tls.not_after is not None and expired(tls):
+        findings.append(
+            Finding(
+                id="tls-certificate-expired",
+                severity=Severity.LOW,
+                title="TLS certificate has expired",
+                evidence=f"certificate valid until {tls.not_after}",
+                remediation="Renew the certificate.",
+            )
+        )
+    if tls.self_signed:
+        findings.append(
+            Finding(
+                id="tls-certificate-self-signed",
+                severity=Severity.INFO,
+                title="TLS certificate is self-signed",
+                evidence=f"subject = issuer = {tls.subject}",
+            )
+        )
+    return findings
+
+
+def _fingerprint(attempts: tuple[Attempt, ...]) -> Fingerprint | None:
+    accepted = next((a.accepted for a in attempts if a.accepted is not None), None)
     if accepted is None:
         return None
-    if not (accepted.implementation_class_uid or accepted.implementation_version_name):
+    uid, name = accepted.implementation_class_uid, accepted.implementation_version_name
+    if not (uid or name):
         return None
+    from exposcan.fingerprints import identify
+
+    guess = identify(uid, name)
     return Fingerprint(
-        implementation_class_uid=accepted.implementation_class_uid,
-        implementation_version_name=accepted.implementation_version_name,
+        implementation_class_uid=uid,
+        implementation_version_name=name,
+        product=guess.product if guess else None,
+        toolkit=guess.toolkit if guess else None,
+        version=guess.version if guess else None,
     )

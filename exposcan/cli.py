@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from exposcan._version import __version__
 from exposcan.errors import UserError
@@ -108,7 +108,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults_timeouts.endpoint,
         help=f"seconds for one endpoint, connect to close (default {defaults_timeouts.endpoint:g})",
     )
-    scan.add_argument("--called-ae", default=None, metavar="TITLE", help="called AE title")
+    scan.add_argument("--called-ae", default=None, metavar="TITLE", help="first called AE title")
+    scan.add_argument(
+        "--ae-titles",
+        metavar="FILE",
+        help="extra called AE titles to try when the called title is checked (text or TOML)",
+    )
+    scan.add_argument(
+        "--ae-attempts",
+        type=_positive_int("--ae-attempts"),
+        default=ScanOptions().ae_attempts,
+        help=f"associations one endpoint may cost (default {ScanOptions().ae_attempts})",
+    )
+    scan.add_argument(
+        "--max-matches",
+        type=_positive_int("--max-matches"),
+        default=ScanOptions().max_matches,
+        help=f"stop counting C-FIND matches here (default {ScanOptions().max_matches})",
+    )
+    scan.add_argument("--no-find", action="store_true", help="never send C-FIND")
+    scan.add_argument(
+        "--tls-ports", metavar="LIST", help="ports where DICOM starts with TLS (default 2762)"
+    )
     scan.add_argument("--format", choices=FORMATS, default="jsonl", help="report format")
     scan.add_argument("--output", "-o", metavar="FILE", help="report file (default stdout)")
 
@@ -124,13 +145,22 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
         read=min(Timeouts().read, timeout),
         release=min(Timeouts().release, timeout),
     )
-    extra = {"called_ae_title": args.called_ae} if args.called_ae else {}
+    extra: dict[str, Any] = {"called_ae_title": args.called_ae} if args.called_ae else {}
+    if args.ae_titles:
+        from exposcan.aetitles import load_ae_titles
+
+        extra["ae_titles"] = tuple(t.value for t in load_ae_titles(args.ae_titles))
+    if args.tls_ports is not None:
+        extra["tls_ports"] = parse_port_list(args.tls_ports, option="--tls-ports")
     return ScanOptions(
         ports=parse_port_list(args.ports, option="--ports") if args.ports is not None else None,
         limits=Limits(
             concurrency=args.concurrency, rate=args.rate, per_host_rate=args.per_host_rate
         ),
         timeouts=timeouts,
+        ae_attempts=args.ae_attempts,
+        max_matches=args.max_matches,
+        find=not args.no_find,
         **extra,
     )
 

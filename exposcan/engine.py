@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from exposcan.classify import classify_echo
+from exposcan.classify import classify_dimse
 from exposcan.limits import ConnectionGate
 from exposcan.options import ScanOptions
-from exposcan.probes.dimse import probe_echo
+from exposcan.probes.dimse import probe_dimse
 from exposcan.results import EndpointResult
 from exposcan.scope import Host, TargetSet
 from exposcan.vocabulary import Exposure, Protocol, Status
@@ -60,31 +60,38 @@ def iter_endpoints(targets: TargetSet, ports: tuple[int, ...]) -> Iterator[Endpo
 
 
 async def probe_endpoint(
-    endpoint: Endpoint, options: ScanOptions, gate: ConnectionGate
+    endpoint: Endpoint,
+    options: ScanOptions,
+    gate: ConnectionGate,
+    *,
+    stock_titles: tuple[str, ...] = (),
 ) -> EndpointResult:
     """Run the endpoint's probe within its host slot; classify what it saw."""
     async with gate.host(endpoint.host):
-        observation = await probe_echo(
+        observation = await probe_dimse(
             endpoint.host,
             endpoint.port,
             options,
             permit=lambda: gate.permit(endpoint.host),
+            stock_titles=stock_titles,
         )
-    verdict = classify_echo(observation)
+    verdict = classify_dimse(observation)
     return EndpointResult(
         host=endpoint.host,
         port=endpoint.port,
-        protocol=endpoint.protocol,
+        protocol=observation.protocol,
         hostname=endpoint.hostname,
-        status=observation.status,
+        status=verdict.status,
         exposure=verdict.exposure,
         ae_title=verdict.ae_title,
         findings=verdict.findings,
         fingerprint=verdict.fingerprint,
         services=verdict.services,
+        matches=verdict.matches,
+        tls=observation.tls,
         duration_s=observation.duration_s,
-        detail=observation.detail,
-        attempts=1,
+        detail=verdict.detail,
+        attempts=len(observation.attempts),
     )
 
 
@@ -111,6 +118,9 @@ class Engine:
         self._done = 0
         self._by_exposure: Counter[str] = Counter()
         self._started = time.monotonic()
+        from exposcan.aetitles import stock_titles
+
+        self._stock_titles = tuple(t.value for t in stock_titles())
 
     async def run(self) -> AsyncIterator[EndpointResult]:
         async with ConnectionGate(self.options.limits) as gate:
@@ -150,7 +160,9 @@ class Engine:
             result = _unprobed(endpoint, Status.OUT_OF_SCOPE, "address not in scope")
         else:
             try:
-                result = await probe_endpoint(endpoint, self.options, gate)
+                result = await probe_endpoint(
+                    endpoint, self.options, gate, stock_titles=self._stock_titles
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one endpoint, not the scan

@@ -61,14 +61,32 @@ class ScanOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     called_ae_title: str = uids.DEFAULT_CALLED_AE_TITLE
     calling_ae_title: str = uids.CALLING_AE_TITLE
+    #: Associations one endpoint may cost: the first, then either a random
+    #: called title (is the AE checked at all?) or stock titles when it is.
+    ae_attempts: int = 6
+    #: Called titles to try before the built-in stock list (``--ae-titles FILE``).
+    ae_titles: tuple[str, ...] = ()
+    #: Run the metadata-only C-FIND when a FIND context is accepted (``--no-find``).
+    find: bool = True
+    #: Stop counting matches here: C-CANCEL, then release.
+    max_matches: int = 100
+    #: Ports where DICOM starts with TLS (PS3.15 Annex B.1: 2762 is "dicom-tls").
+    tls_ports: tuple[int, ...] = (2762,)
 
     def __post_init__(self) -> None:
         for name in ("called_ae_title", "calling_ae_title"):
             _check_ae_title(name, getattr(self, name))
+        for title in self.ae_titles:
+            _check_ae_title("AE title", title)
+        if not 1 <= self.ae_attempts <= 32:
+            raise OptionError(f"AE title attempts must be 1 to 32, not {self.ae_attempts}")
+        if not 1 <= self.max_matches <= 100_000:
+            raise OptionError(f"--max-matches must be 1 to 100000, not {self.max_matches}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ports"] = list(self.ports) if self.ports is not None else None
+        data["ae_titles"] = len(self.ae_titles)  # how many, not which: titles may be private
         return data
 
 

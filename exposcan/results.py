@@ -44,6 +44,7 @@ class Fingerprint(_Serialisable):
     implementation_class_uid: str | None = None
     implementation_version_name: str | None = None
     product: str | None = None
+    toolkit: str | None = None
     version: str | None = None
 
 

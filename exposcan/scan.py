@@ -110,7 +110,7 @@ async def prepare(
         scope = load_scope(scope)
     scope.authorisation.check(today)
     ports = select_ports(options.ports, scope.ports, option="--ports")
-    target_set = await resolve_targets(scope, list(targets or ()), resolver=resolver)
+    target_set = await resolve_targets(scope, list(targets or ()), resolver=resolver, today=today)
     return ScanPlan(
         scope=scope,
         targets=target_set,

@@ -88,6 +88,12 @@ Resolver = Callable[[str], Awaitable[Sequence[str]]]
 """Turns a hostname into address strings (IPv4 or IPv6, any order)."""
 
 _Interval = tuple[int, int]  # half-open [start, stop)
+_IP_OBJECTS: Final = (
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+)
 
 
 def _show(value: object, limit: int = 80) -> str:
@@ -662,6 +668,8 @@ async def _resolve_names(
 ) -> dict[str, list[ipaddress.IPv4Address | ipaddress.IPv6Address] | Exception]:
     """Resolve each distinct name once; per name, its addresses or the error it caused."""
     unique = list(dict.fromkeys(names))
+    if not unique:
+        return {}
     limit = asyncio.Semaphore(_RESOLVE_CONCURRENCY)
 
     async def one(name: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
@@ -694,9 +702,15 @@ async def _resolve_names(
     return resolved
 
 
-def _one_line(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+def _resolution_failure(name: str, exc: Exception) -> str:
+    """One line saying why ``name`` did not resolve."""
+    if isinstance(exc, UserError):
+        text = " ".join(str(exc).split())
+        if text:
+            return text
+    detail = " ".join(str(exc).split())
+    detail = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return f"hostname {name!r} does not resolve ({detail})"
 
 
 async def resolve_targets(
@@ -739,7 +753,11 @@ async def resolve_targets(
         targets = (targets,)
     target_entries: list[tuple[str, _Entry]] = []
     for target in targets or ():
+        if isinstance(target, _IP_OBJECTS):  # tolerated from library callers
+            target = str(target)
         try:
+            if not isinstance(target, str):
+                raise _BadEntry("not a string")
             target_entries.append((target, _parse_entry(target)))
         except _BadEntry:
             raise OutOfScopeError(
@@ -750,19 +768,20 @@ async def resolve_targets(
     names += [e.text for _, e in target_entries if e.is_hostname]
     resolved = await _resolve_names(names, resolver)
 
-    def addresses_of(
-        name: str, where: str, error: type[UserError]
-    ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    def addresses_of(name: str, key: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         result = resolved[name]
         if isinstance(result, Exception):
-            raise error(f"{where}: {_one_line(result)}") from None
+            reason = _resolution_failure(name, result)
+            if key == "target":
+                raise OutOfScopeError(f"target {name!r} cannot be checked: {reason}") from None
+            raise ScopeError(f"{reason} (in {key} of scope file {source})") from None
         return result
 
     labels: dict[tuple[int, int], str] = {}
     included = _Resolved()
     for entry in include:
         if entry.is_hostname:
-            for address in addresses_of(entry.text, f"include of scope file {source}", ScopeError):
+            for address in addresses_of(entry.text, "include"):
                 value = int(address)
                 included.add(address.version, value, value + 1, entry.text)
                 labels.setdefault((address.version, value), entry.text)
@@ -772,7 +791,7 @@ async def resolve_targets(
     excluded = _Resolved()
     for entry in exclude:
         if entry.is_hostname:
-            for address in addresses_of(entry.text, f"exclude of scope file {source}", ScopeError):
+            for address in addresses_of(entry.text, "exclude"):
                 value = int(address)
                 excluded.add(address.version, value, value + 1, entry.text)
         else:
@@ -797,7 +816,7 @@ async def resolve_targets(
     for target, entry in target_entries:
         pieces: list[tuple[int, int, int]] = []  # (version, start, stop)
         if entry.is_hostname:
-            for address in addresses_of(entry.text, f"target {target!r}", OutOfScopeError):
+            for address in addresses_of(entry.text, "target"):
                 value = int(address)
                 pieces.append((address.version, value, value + 1))
                 target_labels.setdefault((address.version, value), entry.text)
@@ -853,7 +872,7 @@ def parse_port_list(text: str, *, option: str = "--ports") -> tuple[int, ...]:
             if low > high:
                 raise bad(f"range {token} is reversed")
         else:
-            raise bad(f"{token!r} is not a port or a range")
+            raise bad(f"{_show(token, 40)} is not a port or a range")
         for port in (low, high):
             if not 1 <= port <= 65535:
                 raise bad(f"port {port} is not in 1-65535")

@@ -17,10 +17,41 @@ from pynetdicom import AE, evt
 from exposcan.dicom.uids import VERIFICATION
 from exposcan.lab import free_port
 
+MARKER = "ZZSYNTH"
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+
+
+@dataclass
+class FindLog:
+    """What a scripted C-FIND SCP saw: requests, and whether C-CANCEL arrived."""
+
+    requests: int = 0
+    levels: list[str] = field(default_factory=list)
+    sent: int = 0
+    cancelled: bool = False
+
+
+def synthetic_match(index: int) -> Any:
+    from pydicom.dataset import Dataset
+    from pydicom.uid import generate_uid
+
+    match = Dataset()
+    match.QueryRetrieveLevel = "STUDY"
+    match.PatientName = f"{MARKER}^PATIENT{index:05d}"
+    match.PatientID = f"{MARKER}{index:06d}"
+    match.StudyInstanceUID = generate_uid()
+    return match
+
 
 @pytest.fixture
-def scp_factory() -> Iterator[Callable[..., int]]:
-    """Start pynetdicom SCPs on free loopback ports; returns their port."""
+def scp_factory() -> Iterator[Callable[..., Any]]:
+    """Start pynetdicom SCPs on free loopback ports; returns their port.
+
+    ``find_matches=N`` adds Study Root FIND that streams N synthetic matches
+    (patients carry the ``MARKER``); ``honour_cancel=False`` keeps streaming
+    after C-CANCEL. ``find_log`` records what the SCP saw.
+    """
     servers: list[Any] = []
 
     def start(
@@ -30,18 +61,41 @@ def scp_factory() -> Iterator[Callable[..., int]]:
         require_called_aet: bool = False,
         require_calling_aet: tuple[str, ...] = (),
         echo_status: int = 0x0000,
+        find_matches: int | None = None,
+        find_status: int | None = None,
+        honour_cancel: bool = True,
+        find_log: FindLog | None = None,
     ) -> int:
         ae = AE(ae_title=ae_title)
         ae.require_called_aet = require_called_aet
         ae.require_calling_aet = list(require_calling_aet)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
+        ae.maximum_associations = 4
         for uid in contexts:
             ae.add_supported_context(uid)
-        server = ae.start_server(
-            ("127.0.0.1", 0),
-            block=False,
-            evt_handlers=[(evt.EVT_C_ECHO, lambda event: echo_status)],
-        )
+        log = find_log if find_log is not None else FindLog()
+
+        def on_find(event: Any) -> Any:
+            log.requests += 1
+            log.levels.append(str(event.identifier.QueryRetrieveLevel))
+            if find_status is not None:
+                yield find_status, None
+                return
+            for index in range(find_matches or 0):
+                if event.is_cancelled:
+                    log.cancelled = True
+                    if honour_cancel:
+                        yield 0xFE00, None
+                        return
+                log.sent += 1
+                yield 0xFF00, synthetic_match(index)
+            yield 0x0000, None
+
+        handlers = [(evt.EVT_C_ECHO, lambda event: echo_status)]
+        if find_matches is not None or find_status is not None:
+            ae.add_supported_context(STUDY_ROOT_FIND)
+            handlers.append((evt.EVT_C_FIND, on_find))
+        server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
         servers.append(server)
         return int(server.server_address[1])
 
@@ -138,3 +192,92 @@ def write_scope(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+A_ABORT = b"\x07\x00\x00\x00\x00\x04\x00\x00\x00\x00"  # PS3.8 Table 9-26, source 0
+
+
+class CountingListener:
+    """Loopback listeners in their own thread, so that accept times are not
+    delayed by the scanner's event loop. Each connection: read the request,
+    hold for ``hold`` seconds, answer A-ABORT, close."""
+
+    def __init__(self, addresses: tuple[str, ...], port: int, hold: float) -> None:
+        import selectors
+        import socket
+        import threading
+
+        self.port = port
+        self.hold = hold
+        self.accepted: list[tuple[str, float]] = []
+        self.open_now: dict[str, int] = {}
+        self.max_open: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._selector = selectors.DefaultSelector()
+        self._sockets = []
+        for address in addresses:
+            server = socket.socket()
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind((address, port))
+            server.listen(128)
+            server.setblocking(False)
+            self._selector.register(server, selectors.EVENT_READ)
+            self._sockets.append(server)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import threading
+
+        while not self._stop.is_set():
+            for key, _ in self._selector.select(timeout=0.05):
+                try:
+                    conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
+                except OSError:
+                    continue
+                now = time.monotonic()
+                address = conn.getsockname()[0]
+                with self._lock:
+                    self.accepted.append((address, now))
+                    self.open_now[address] = self.open_now.get(address, 0) + 1
+                    self.max_open[address] = max(
+                        self.max_open.get(address, 0), self.open_now[address]
+                    )
+                threading.Thread(target=self._serve, args=(conn, address), daemon=True).start()
+
+    def _serve(self, conn: Any, address: str) -> None:
+        try:
+            conn.settimeout(2)
+            conn.recv(4096)
+            time.sleep(self.hold)
+            conn.sendall(A_ABORT)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self.open_now[address] -= 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for server in self._sockets:
+            server.close()
+        self._selector.close()
+
+
+@pytest.fixture
+def counting_listener() -> Iterator[Callable[..., CountingListener]]:
+    listeners: list[CountingListener] = []
+
+    def start(
+        addresses: tuple[str, ...] = ("127.0.0.1",), port: int | None = None, hold: float = 0.0
+    ) -> CountingListener:
+        listener = CountingListener(addresses, port or free_port(), hold)
+        listeners.append(listener)
+        return listener
+
+    yield start
+    for listener in listeners:
+        listener.close()

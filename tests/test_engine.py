@@ -30,9 +30,9 @@ async def hang_up(reader, writer, listener):
     return None
 
 
-async def test_global_rate_is_never_exceeded(listener_factory, write_scope):
+async def test_global_rate_is_never_exceeded(counting_listener, write_scope):
     addresses = tuple(f"127.0.0.{i}" for i in range(10, 40))  # 30 hosts
-    listener = await listener_factory(addresses, behaviour=hang_up)
+    listener = counting_listener(addresses)
     scope = write_scope(
         ["127.0.0.10/31", "127.0.0.12/30", "127.0.0.16/28", "127.0.0.32/29"], [listener.port]
     )
@@ -45,12 +45,9 @@ async def test_global_rate_is_never_exceeded(listener_factory, write_scope):
     assert span >= 2.9  # 30 connections at 8/s cannot fit in less than ~3 seconds
 
 
-async def test_per_host_rate_and_one_association_per_host(listener_factory, write_scope):
-    async def slow(reader, writer, listener):
-        await asyncio.sleep(0.2)
-
+async def test_per_host_rate_and_one_association_per_host(counting_listener, write_scope):
     ports = [free_port() for _ in range(5)]
-    listeners = [await listener_factory(behaviour=slow, port=p) for p in ports]
+    listeners = [counting_listener(port=p, hold=0.2) for p in ports]
     scope = write_scope(["127.0.0.1"], ports)
     options = ScanOptions(limits=Limits(concurrency=16, rate=100, per_host_rate=2), timeouts=FAST)
     report = await exposcan.scan(scope, options=options)

@@ -1,86 +1,185 @@
-"""The C-ECHO probe and its verdicts against real pynetdicom SCPs and scripted peers."""
+"""The DIMSE probe and its verdicts against real pynetdicom SCPs and scripted peers."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from exposcan.classify import classify_echo
-from exposcan.dicom.uids import VERIFICATION
+from exposcan.classify import Verdict, classify_dimse
+from exposcan.dicom import uids
 from exposcan.lab import free_port
 from exposcan.options import ScanOptions, Timeouts
-from exposcan.probes.dimse import probe_echo
+from exposcan.probes.dimse import DimseObservation, probe_dimse
 from exposcan.vocabulary import Exposure, Status
+from tests.conftest import MARKER, FindLog
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 FAST = ScanOptions(timeouts=Timeouts(connect=1, read=1, release=1, endpoint=2))
 
 
-async def test_any_ae_accepted_is_echo(scp_factory):
+DEFAULT = ScanOptions()
+
+
+async def probe(
+    port: int, options: ScanOptions = DEFAULT, **kw
+) -> tuple[DimseObservation, Verdict]:
+    observation = await probe_dimse("127.0.0.1", port, options, **kw)
+    return observation, classify_dimse(observation)
+
+
+def ids(verdict: Verdict) -> set[str]:
+    return {f.id for f in verdict.findings}
+
+
+async def test_any_ae_accepted_is_echo_and_no_ae_check(scp_factory):
     port = scp_factory("OPEN")
-    observation = await probe_echo("127.0.0.1", port, ScanOptions())
-    verdict = classify_echo(observation)
-    assert observation.status is Status.SUCCESS
-    assert observation.echo_status == 0
-    assert observation.released
+    observation, verdict = await probe(port)
+    first = observation.first
+    assert first.status is Status.SUCCESS
+    assert first.echo_status == 0
+    assert first.released
     assert verdict.exposure is Exposure.ECHO
     assert verdict.ae_title == "ANY-SCP"
     assert verdict.services == ("verification",)
-    assert verdict.findings[0].id == "dicom-echo-unauthenticated"
+    assert [a.purpose for a in observation.attempts] == ["first", "random"]
+    assert ids(verdict) == {"dicom-echo-unauthenticated", "dicom-ae-title-not-checked"}
     assert verdict.fingerprint is not None
     assert verdict.fingerprint.implementation_version_name.startswith("PYNETDICOM")
 
 
 async def test_called_ae_checked_is_protected_with_reason(scp_factory):
     port = scp_factory("GUARDED", require_called_aet=True)
-    observation = await probe_echo("127.0.0.1", port, ScanOptions())
-    verdict = classify_echo(observation)
-    assert observation.status is Status.SUCCESS
-    assert observation.rejected is not None
-    assert observation.rejected.reason == 7
+    options = ScanOptions(ae_attempts=3)
+    observation, verdict = await probe(port, options, stock_titles=("NOPE1", "NOPE2", "NOPE3"))
+    assert observation.first.rejected is not None
+    assert observation.first.rejected.reason == 7
+    assert [a.called_ae_title for a in observation.attempts] == ["ANY-SCP", "NOPE1", "NOPE2"]
     assert verdict.exposure is Exposure.PROTECTED
-    assert "called AE title not recognised" in verdict.findings[0].evidence
+    assert ids(verdict) == {"dicom-called-ae-checked", "dicom-association-rejected"}
+    assert "called AE title not recognised" in " ".join(f.evidence for f in verdict.findings)
 
 
-async def test_the_right_called_ae_gets_in(scp_factory):
-    port = scp_factory("GUARDED", require_called_aet=True)
-    observation = await probe_echo("127.0.0.1", port, ScanOptions(), called_ae_title="GUARDED")
-    assert classify_echo(observation).exposure is Exposure.ECHO
-    assert classify_echo(observation).ae_title == "GUARDED"
+async def test_stock_title_gets_in(scp_factory):
+    port = scp_factory("STOCKPACS", require_called_aet=True)
+    observation, verdict = await probe(port, stock_titles=("ORTHANC", "STOCKPACS", "LATER"))
+    assert [a.called_ae_title for a in observation.attempts] == ["ANY-SCP", "ORTHANC", "STOCKPACS"]
+    assert verdict.exposure is Exposure.ECHO
+    assert verdict.ae_title == "STOCKPACS"
+    assert "dicom-stock-ae-title" in ids(verdict)
 
 
-async def test_calling_ae_checked_is_protected(scp_factory):
+async def test_attempt_budget_is_respected(scp_factory):
+    port = scp_factory("HIDDEN", require_called_aet=True)
+    titles = tuple(f"T{i}" for i in range(20))
+    observation, verdict = await probe(port, ScanOptions(ae_attempts=2), stock_titles=titles)
+    assert len(observation.attempts) == 2
+    assert verdict.exposure is Exposure.PROTECTED
+
+
+async def test_user_titles_come_first(scp_factory):
+    port = scp_factory("MINE", require_called_aet=True)
+    options = ScanOptions(ae_titles=("MINE",))
+    observation, verdict = await probe(port, options, stock_titles=("ORTHANC",))
+    assert [a.called_ae_title for a in observation.attempts] == ["ANY-SCP", "MINE"]
+    assert verdict.ae_title == "MINE"
+
+
+async def test_calling_ae_checked_stops_at_once(scp_factory):
     port = scp_factory("PICKY", require_calling_aet=("MODALITY1",))
-    observation = await probe_echo("127.0.0.1", port, ScanOptions())
-    verdict = classify_echo(observation)
-    assert observation.rejected is not None
-    assert observation.rejected.reason == 3
+    observation, verdict = await probe(port, stock_titles=("ORTHANC",))
+    assert len(observation.attempts) == 1
+    assert observation.first.rejected is not None
+    assert observation.first.rejected.reason == 3
     assert verdict.exposure is Exposure.PROTECTED
-    assert "calling AE title not recognised" in verdict.findings[0].evidence
+    assert "dicom-calling-ae-checked" in ids(verdict)
 
 
-async def test_no_verification_context_is_protected(scp_factory):
-    port = scp_factory("STOREONLY", contexts=(CT_IMAGE_STORAGE,))
-    observation = await probe_echo("127.0.0.1", port, ScanOptions())
-    verdict = classify_echo(observation)
+async def test_storage_accepted_is_store(scp_factory):
+    port = scp_factory("STORE", contexts=(uids.VERIFICATION, CT_IMAGE_STORAGE))
+    _, verdict = await probe(port)
+    assert verdict.exposure is Exposure.STORE
+    assert "ct-storage" in verdict.services
+    assert "dicom-storage-accepted" in ids(verdict)
+
+
+async def test_no_useful_context_is_protected(scp_factory):
+    port = scp_factory("ODD", contexts=("1.2.840.10008.5.1.4.1.1.66",))  # raw data storage
+    observation, verdict = await probe(port)
+    assert observation.first.accepted is not None
     assert verdict.exposure is Exposure.PROTECTED
-    assert observation.echo_status is None
-    assert verdict.findings[0].id == "dicom-association-accepted"
+    assert observation.first.echo_status is None
+    assert "dicom-association-accepted" in ids(verdict)
 
 
 async def test_failed_echo_status_is_protected(scp_factory):
     port = scp_factory("GRUMPY", echo_status=0xC000)
-    observation = await probe_echo("127.0.0.1", port, ScanOptions())
-    verdict = classify_echo(observation)
-    assert observation.echo_status == 0xC000
+    observation, verdict = await probe(port)
+    assert observation.first.echo_status == 0xC000
     assert verdict.exposure is Exposure.PROTECTED
-    assert "0xc000" in verdict.findings[0].evidence
+    assert any("0xc000" in f.evidence for f in verdict.findings)
+
+
+async def test_find_counts_to_the_cap_then_cancels(scp_factory):
+    log = FindLog()
+    port = scp_factory("QR", find_matches=5000, find_log=log)
+    options = ScanOptions(max_matches=100)
+    observation, verdict = await probe(port, options)
+    find = observation.first.find
+    assert find is not None
+    assert find.count == 100
+    assert find.cancelled
+    assert find.outcome == "matches"
+    assert log.cancelled
+    assert log.sent < 1000  # the SCP stopped soon after C-CANCEL
+    assert log.levels == ["STUDY"]
+    assert verdict.exposure is Exposure.QUERY
+    assert verdict.matches is not None
+    assert verdict.matches.cap_hit
+    assert "dicom-query-matches" in ids(verdict)
+    assert MARKER not in repr(observation) + repr(verdict)
+
+
+async def test_find_counts_fewer_than_the_cap(scp_factory):
+    port = scp_factory("QR", find_matches=7)
+    observation, verdict = await probe(port)
+    assert observation.first.find is not None
+    assert observation.first.find.count == 7
+    assert not observation.first.find.cancelled
+    assert verdict.matches is not None
+    assert (verdict.matches.count, verdict.matches.cap_hit) == (7, False)
+    assert verdict.exposure is Exposure.QUERY
+
+
+async def test_find_empty_is_not_query(scp_factory):
+    port = scp_factory("EMPTY", find_matches=0)
+    _, verdict = await probe(port)
+    assert verdict.exposure is Exposure.ECHO
+    assert "dicom-query-allowed" in ids(verdict)
+
+
+async def test_find_refused_is_not_query(scp_factory):
+    port = scp_factory("NOFIND", find_status=0xA700)
+    observation, verdict = await probe(port)
+    assert observation.first.find is not None
+    assert observation.first.find.outcome == "refused"
+    assert verdict.exposure is Exposure.ECHO
+    assert "dicom-query-refused" in ids(verdict)
+
+
+async def test_no_find_option_sends_no_query(scp_factory):
+    log = FindLog()
+    port = scp_factory("QR", find_matches=10, find_log=log)
+    observation, verdict = await probe(port, ScanOptions(find=False))
+    assert log.requests == 0
+    assert observation.first.find is None
+    assert verdict.exposure is Exposure.ECHO
 
 
 async def test_closed_port_is_none():
-    observation = await probe_echo("127.0.0.1", free_port(), ScanOptions())
-    assert observation.status is Status.CONNECTION_REFUSED
-    assert classify_echo(observation).exposure is Exposure.NONE
+    observation, verdict = await probe(free_port())
+    assert observation.first.status is Status.CONNECTION_REFUSED
+    assert verdict.exposure is Exposure.NONE
+    assert len(observation.attempts) == 1
 
 
 async def test_silent_peer_ends_within_the_endpoint_deadline(listener_factory):
@@ -89,10 +188,10 @@ async def test_silent_peer_ends_within_the_endpoint_deadline(listener_factory):
 
     listener = await listener_factory(behaviour=silent)
     started = time.monotonic()
-    observation = await probe_echo("127.0.0.1", listener.port, FAST)
+    _, verdict = await probe(listener.port, FAST)
     elapsed = time.monotonic() - started
-    assert observation.status is Status.IO_TIMEOUT
-    assert classify_echo(observation).exposure is Exposure.NONE
+    assert verdict.status is Status.IO_TIMEOUT
+    assert verdict.exposure is Exposure.NONE
     assert elapsed < FAST.timeouts.endpoint + 0.5
 
 
@@ -104,9 +203,9 @@ async def test_http_banner_is_a_protocol_error(listener_factory):
         await asyncio.sleep(5)
 
     listener = await listener_factory(behaviour=http)
-    observation = await probe_echo("127.0.0.1", listener.port, FAST)
-    assert observation.status is Status.PROTOCOL_ERROR
-    assert classify_echo(observation).exposure is Exposure.NONE
+    _, verdict = await probe(listener.port, FAST)
+    assert verdict.status is Status.PROTOCOL_ERROR
+    assert verdict.exposure is Exposure.NONE
 
 
 async def test_close_after_request_is_connection_closed(listener_factory):
@@ -114,9 +213,9 @@ async def test_close_after_request_is_connection_closed(listener_factory):
         await reader.read(1024)
 
     listener = await listener_factory(behaviour=hang_up)
-    observation = await probe_echo("127.0.0.1", listener.port, FAST)
-    assert observation.status is Status.CONNECTION_CLOSED
-    assert classify_echo(observation).exposure is Exposure.NONE
+    _, verdict = await probe(listener.port, FAST)
+    assert verdict.status is Status.CONNECTION_CLOSED
+    assert verdict.exposure is Exposure.NONE
 
 
 async def test_gigabyte_header_is_refused_without_buffering(listener_factory):
@@ -128,8 +227,8 @@ async def test_gigabyte_header_is_refused_without_buffering(listener_factory):
 
     listener = await listener_factory(behaviour=huge)
     started = time.monotonic()
-    observation = await probe_echo("127.0.0.1", listener.port, FAST)
-    assert observation.status is Status.PROTOCOL_ERROR
+    _, verdict = await probe(listener.port, FAST)
+    assert verdict.status is Status.PROTOCOL_ERROR
     assert time.monotonic() - started < 1.0  # refused at the header, not at the deadline
 
 
@@ -140,11 +239,9 @@ async def test_identity_on_the_wire_is_exposcans(listener_factory):
         listener.received += await reader.read(4096)
 
     listener = await listener_factory(behaviour=record)
-    await probe_echo("127.0.0.1", listener.port, FAST)
-    from exposcan.dicom import uids
-
+    await probe(listener.port, FAST)
     sent = bytes(listener.received)
     assert sent[0] == 0x01
     assert sent[26:42] == b"EXPOSCAN        "  # calling AE, PS3.8 Table 9-11
     assert uids.IMPLEMENTATION_CLASS_UID.encode() in sent
-    assert VERIFICATION.encode() in sent
+    assert uids.VERIFICATION.encode() in sent

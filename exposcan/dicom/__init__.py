@@ -14,6 +14,7 @@ from exposcan.dicom.events import (
     RejectedContext,
     Released,
     ReleaseRequested,
+    UnknownPduType,
 )
 from exposcan.dicom.pdus import ProposedContext, propose
 
@@ -32,5 +33,6 @@ __all__ = [
     "RejectedContext",
     "ReleaseRequested",
     "Released",
+    "UnknownPduType",
     "propose",
 ]

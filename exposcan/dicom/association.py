@@ -85,6 +85,18 @@ class Association:
             context_id, self._message_id, self._peer_max_pdu()
         )
 
+    def send_c_find(self, context_id: int, sop_class: str, identifier: bytes) -> tuple[int, bytes]:
+        """Return the message id and the bytes of a C-FIND-RQ carrying ``identifier``."""
+        self._advance(Input.SEND_P_DATA)
+        self._message_id += 1
+        return self._message_id, dimse.encode_c_find_rq(
+            context_id, self._message_id, sop_class, identifier, self._peer_max_pdu()
+        )
+
+    def send_c_cancel(self, context_id: int, message_id: int) -> bytes:
+        self._advance(Input.SEND_P_DATA)
+        return dimse.encode_c_cancel_rq(context_id, message_id, self._peer_max_pdu())
+
     def release(self) -> bytes:
         self._advance(Input.SEND_RELEASE_RQ)
         return pdus.encode_release_rq()
@@ -157,6 +169,7 @@ class Association:
         # AA-8: on a protocol error the requestor sends A-ABORT and closes.
         self._owe_abort = True
         self.state = State.CLOSED
+        self._events.clear()  # nothing from a broken stream is trusted
 
     def _advance(self, event: Input) -> None:
         self.state = transition(self.state, event)

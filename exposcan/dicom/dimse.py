@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from io import BytesIO
 
-from pynetdicom.dimse_messages import C_ECHO_RQ
-from pynetdicom.dimse_primitives import C_ECHO
+from pydicom.dataset import Dataset
+from pynetdicom.dimse_messages import C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, DIMSEMessage
+from pynetdicom.dimse_primitives import C_CANCEL, C_ECHO, C_FIND
+from pynetdicom.dsutils import encode as encode_dataset
 from pynetdicom.pdu import P_DATA_TF
 
 from exposcan.dicom import uids
 from exposcan.dicom.events import DimseMessage, ProtocolError
 
 # PS3.7 §9.3 and §E.1: command field values.
-C_ECHO_RSP = 0x8030
-C_FIND_RSP = 0x8020
-C_CANCEL_RQ = 0x0FFF
+COMMAND_C_ECHO_RSP = 0x8030
+COMMAND_C_FIND_RSP = 0x8020
 
 _TAG_COMMAND_FIELD = 0x00000100
 _TAG_MESSAGE_ID_RESPONDED_TO = 0x00000120
@@ -37,16 +39,71 @@ _ELEMENT = struct.Struct("<HHL")
 _US = struct.Struct("<H")
 
 
+#: PS3.7 §9.1.2.1.2 (Priority): 2 is LOW. A scanner never asks to jump the queue.
+PRIORITY_LOW = 0x0002
+#: PS3.4 Table C.4-1: pending statuses of a C-FIND response.
+PENDING = frozenset({0xFF00, 0xFF01})
+CANCELLED = 0xFE00
+
+
+def _to_pdus(message: DIMSEMessage, context_id: int, peer_max_pdu: int) -> bytes:
+    """A DIMSE message as P-DATA-TF PDUs (PS3.8 §9.3.5), fragmented to the peer's maximum."""
+    return b"".join(
+        P_DATA_TF(p_data).encode() for p_data in message.encode_msg(context_id, peer_max_pdu)
+    )
+
+
 def encode_c_echo_rq(context_id: int, message_id: int, peer_max_pdu: int) -> bytes:
-    """C-ECHO-RQ (PS3.7 §9.3.5) as P-DATA-TF PDUs (PS3.8 §9.3.5)."""
+    """C-ECHO-RQ, PS3.7 §9.3.5."""
     primitive = C_ECHO()
     primitive.MessageID = message_id
     primitive.AffectedSOPClassUID = uids.VERIFICATION
     message = C_ECHO_RQ()
     message.primitive_to_message(primitive)
-    return b"".join(
-        P_DATA_TF(p_data).encode() for p_data in message.encode_msg(context_id, peer_max_pdu)
-    )
+    return _to_pdus(message, context_id, peer_max_pdu)
+
+
+def find_identifier(level: str, transfer_syntax: str) -> bytes:
+    """The smallest identifier that counts matches at ``level`` (PS3.4 §C.4.1.2.1).
+
+    Only the level's unique key is asked for, with universal matching: the
+    query reads nothing beyond what it must, and the answers are counted, not
+    decoded. STUDY asks for Study Instance UID; PATIENT (Patient Root only)
+    for Patient ID.
+    """
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = level
+    if level == "STUDY":
+        identifier.StudyInstanceUID = ""
+    else:
+        identifier.PatientID = ""
+    implicit = transfer_syntax == uids.IMPLICIT_VR_LITTLE_ENDIAN
+    encoded = encode_dataset(identifier, implicit, True)
+    assert encoded is not None
+    return bytes(encoded)
+
+
+def encode_c_find_rq(
+    context_id: int, message_id: int, sop_class: str, identifier: bytes, peer_max_pdu: int
+) -> bytes:
+    """C-FIND-RQ, PS3.7 §9.3.2.1, at LOW priority."""
+    primitive = C_FIND()
+    primitive.MessageID = message_id
+    primitive.AffectedSOPClassUID = sop_class
+    primitive.Priority = PRIORITY_LOW
+    primitive.Identifier = BytesIO(identifier)
+    message = C_FIND_RQ()
+    message.primitive_to_message(primitive)
+    return _to_pdus(message, context_id, peer_max_pdu)
+
+
+def encode_c_cancel_rq(context_id: int, message_id: int, peer_max_pdu: int) -> bytes:
+    """C-CANCEL-RQ, PS3.7 §9.3.2.3: ends the C-FIND ``message_id``."""
+    primitive = C_CANCEL()
+    primitive.MessageIDBeingRespondedTo = message_id
+    message = C_CANCEL_RQ()
+    message.primitive_to_message(primitive)
+    return _to_pdus(message, context_id, peer_max_pdu)
 
 
 def parse_command_set(data: bytes) -> dict[int, bytes]:

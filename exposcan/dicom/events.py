@@ -17,6 +17,14 @@ class ProtocolError(Exception):
     """
 
 
+class UnknownPduType(ProtocolError):
+    """The first byte of a PDU is no PDU type. 0x15/0x16 are TLS alert/handshake records."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(f"unknown PDU type 0x{value:02x}")
+        self.value = value
+
+
 class LocalProtocolError(Exception):
     """The driver asked the association for something its state forbids."""
 

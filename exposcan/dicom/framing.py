@@ -16,7 +16,7 @@ import struct
 from collections.abc import Callable
 from enum import IntEnum
 
-from exposcan.dicom.events import ProtocolError
+from exposcan.dicom.events import ProtocolError, UnknownPduType
 
 HEADER = struct.Struct(">BxL")
 
@@ -58,7 +58,7 @@ class PduFramer:
             try:
                 pdu_type = PduType(raw_type)
             except ValueError:
-                raise ProtocolError(f"unknown PDU type 0x{raw_type:02x}") from None
+                raise UnknownPduType(raw_type) from None
             limit = self._limit_for(pdu_type)
             if length > limit:
                 raise ProtocolError(

@@ -188,6 +188,15 @@ def _check_items(data: bytes, where: str) -> None:
             raise ProtocolError(f"item overruns {where}")
 
 
+def _check_sub_types(data: bytes, allowed: set[int], where: str) -> None:
+    offset = 0
+    while offset < len(data):
+        sub_type, length = _ITEM_HEADER.unpack_from(data, offset)
+        if sub_type not in allowed:
+            raise ProtocolError(f"unexpected sub-item type 0x{sub_type:02x} in {where}")
+        offset += 4 + length
+
+
 # Item types pynetdicom can decode inside an A-ASSOCIATE-AC (PS3.8 §9.3.3).
 _AC_ITEMS = {0x10, 0x21, 0x50}
 _USER_SUB_ITEMS = {0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59}
@@ -211,21 +220,23 @@ def decode_associate_ac(pdu: bytes, proposed: Sequence[ProposedContext]) -> Asso
         body = variable[offset + 4 : offset + 4 + length]
         if item_type == 0x21:
             _check_items(body[4:], "presentation context item")
+            _check_sub_types(body[4:], {0x40}, "presentation context item")
         elif item_type == 0x50:
             _check_items(body, "user information item")
-            sub = 0
-            while sub < len(body):
-                sub_type, sub_length = _ITEM_HEADER.unpack_from(body, sub)
-                if sub_type not in _USER_SUB_ITEMS:
-                    raise ProtocolError(f"unknown user information sub-item 0x{sub_type:02x}")
-                sub += 4 + sub_length
+            _check_sub_types(body, _USER_SUB_ITEMS, "user information item")
         offset += 4 + length
 
     decoded = A_ASSOCIATE_AC()
     try:
         decoded.decode(pdu)
+        return _accepted(decoded, proposed)
+    except ProtocolError:
+        raise
     except Exception as exc:  # pynetdicom raises anything from struct to KeyError
         raise ProtocolError(f"undecodable A-ASSOCIATE-AC ({type(exc).__name__})") from None
+
+
+def _accepted(decoded: A_ASSOCIATE_AC, proposed: Sequence[ProposedContext]) -> AssociationAccepted:
 
     by_id = {c.context_id: c for c in proposed}
     accepted: list[AcceptedContext] = []

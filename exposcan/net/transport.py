@@ -13,6 +13,8 @@ import errno
 import ssl
 from collections.abc import Iterator
 
+from exposcan.net.tls import facts_of
+from exposcan.results import TlsFacts
 from exposcan.vocabulary import Status
 
 #: One read never asks for more than this; the framer caps PDU sizes anyway.
@@ -56,6 +58,7 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
+        self.tls: TlsFacts | None = facts_of(writer.get_extra_info("ssl_object"))
         self.bytes_sent = 0
         self.bytes_received = 0
 
@@ -100,7 +103,15 @@ async def open_connection(
 ) -> Connection:
     with map_errors(connecting=True):
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(
-                host, port, ssl=tls, limit=READ_CHUNK, server_hostname=None if tls is None else ""
-            )
+            if tls is None:
+                reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
+            else:
+                reader, writer = await asyncio.open_connection(
+                    host,
+                    port,
+                    limit=READ_CHUNK,
+                    ssl=tls,
+                    server_hostname="",  # no SNI: we address the host by its IP
+                    ssl_handshake_timeout=timeout,
+                )
     return Connection(reader, writer)

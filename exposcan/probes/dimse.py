@@ -1,21 +1,34 @@
-"""The DICOM (DIMSE) probe: associate, C-ECHO, release.
+"""The DICOM (DIMSE) probe: how far does an unknown peer get?
 
-The probe drives the sans-IO :class:`~exposcan.dicom.Association` over a
-:class:`~exposcan.net.Connection`. Whatever happens on the network, it returns
-an :class:`EchoObservation`; :mod:`exposcan.classify` turns that into an
-exposure. It sends nothing but A-ASSOCIATE-RQ, C-ECHO-RQ, A-RELEASE-RQ/RP and
-A-ABORT.
+One endpoint costs a few short associations at most (``ScanOptions.ae_attempts``):
+
+1. Called AE ``ANY-SCP``, proposing the whole service map of
+   :mod:`exposcan.dicom.services` in one A-ASSOCIATE-RQ. If accepted: C-ECHO,
+   then a metadata-only C-FIND that counts matches up to a cap (C-CANCEL, then
+   release). Storage, move and get are read from the A-ASSOCIATE-AC alone.
+2. If that was accepted: one association with a random 16-character called
+   title tells "no AE check at all" from "ANY-SCP is a configured title".
+   If it was rejected because the called title is unknown (PS3.8 reason 7):
+   stock titles from vendors' documentation and samples, in order, until one
+   gets in or the budget is spent. A calling-title check (reason 3) ends it:
+   exposcan never pretends to be someone else.
+
+Whatever the network does, the probe returns a :class:`DimseObservation`; it
+sends nothing but A-ASSOCIATE-RQ, C-ECHO-RQ, C-FIND-RQ, C-CANCEL-RQ,
+A-RELEASE-RQ/RP and A-ABORT.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 
 from exposcan.dicom import (
     Aborted,
+    AcceptedContext,
     Association,
     AssociationAccepted,
     AssociationRejected,
@@ -25,40 +38,97 @@ from exposcan.dicom import (
     ProtocolError,
     Released,
     ReleaseRequested,
+    UnknownPduType,
+    dimse,
     propose,
+    services,
     uids,
 )
 from exposcan.net import Connection, NetError, open_connection
+from exposcan.net.tls import CLIENT_CERTIFICATE_ALERTS, client_context
 from exposcan.options import ScanOptions
-from exposcan.vocabulary import Status
+from exposcan.results import TlsFacts
+from exposcan.vocabulary import Protocol, Status
+
+Permit = Callable[[], Awaitable[None]]
+_CLOSED_BEFORE_AC = "closed before answering A-ASSOCIATE-RQ"
+
+#: PS3.8 §9.3.4: source 1 (service-user), reasons 3 and 7.
+REASON_CALLING_AE = 3
+REASON_CALLED_AE = 7
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class EchoObservation:
-    """What one association attempt showed. No peer-supplied content beyond
-    identity strings (implementation UID and version name) is kept."""
+class FindOutcome:
+    """A metadata-only C-FIND, as counts. Responses' identifiers were never decoded."""
 
-    status: Status
-    detail: str | None = None
+    service: str
+    level: str
+    count: int
+    cap: int
+    cancelled: bool
+    final_status: int | None
+    #: matches | empty | refused | aborted | closed | timeout | ignored-cancel
+    outcome: str
+
+    @property
+    def cap_hit(self) -> bool:
+        return self.count >= self.cap
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Attempt:
+    """One association attempt: what was asked and how the peer answered."""
+
+    purpose: str  # first | random | stock
     called_ae_title: str
     calling_ae_title: str
+    status: Status
+    detail: str | None = None
     accepted: AssociationAccepted | None = None
     rejected: AssociationRejected | None = None
     aborted: Aborted | None = None
     echo_status: int | None = None
+    find: FindOutcome | None = None
     released: bool = False
     duration_s: float = 0.0
+    tls: TlsFacts | None = None
+    #: The peer answered like a TLS server (an alert record, or a silent close).
+    tls_suspected: bool = False
 
     @property
     def spoke_dicom(self) -> bool:
-        """The peer sent at least one well-formed DICOM upper-layer answer."""
         return bool(self.accepted or self.rejected or self.aborted)
 
+    def accepted_kinds(self) -> set[services.Kind]:
+        if self.accepted is None:
+            return set()
+        return {
+            kind
+            for c in self.accepted.accepted
+            if (kind := services.kind_of(c.abstract_syntax)) is not None
+        }
 
-Permit = Callable[[], Awaitable[None]]
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DimseObservation:
+    host: str
+    port: int
+    attempts: tuple[Attempt, ...]
+    duration_s: float
+    protocol: Protocol = Protocol.DIMSE
+
+    @property
+    def first(self) -> Attempt:
+        """The first attempt in the protocol finally used (a plaintext try may precede it)."""
+        return next(a for a in self.attempts if a.purpose == "first")
+
+    @property
+    def tls(self) -> TlsFacts | None:
+        return next((a.tls for a in self.attempts if a.tls is not None), None)
 
 
-class _Unfinished(Exception):
+class _Ended(Exception):
     """Internal: the exchange ended early with ``status``."""
 
     def __init__(self, status: Status, detail: str) -> None:
@@ -87,52 +157,141 @@ class _Session:
             self.association.receive_data(data)
 
 
-async def probe_echo(
+async def probe_dimse(
     host: str,
     port: int,
     options: ScanOptions,
     *,
     permit: Permit | None = None,
-    called_ae_title: str | None = None,
-) -> EchoObservation:
-    """Associate with the Verification SOP class, C-ECHO, release. Never raises
-    for a network condition; the endpoint deadline bounds the whole exchange."""
-    called = called_ae_title or options.called_ae_title
-    calling = options.calling_ae_title
+    stock_titles: Sequence[str] = (),
+) -> DimseObservation:
+    """Probe one endpoint within ``options.timeouts.endpoint`` (from its first connect).
+
+    Ports in ``options.tls_ports`` start with TLS; elsewhere a peer that answers
+    the plaintext A-ASSOCIATE-RQ like a TLS server is tried again over TLS.
+    """
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    if permit is not None:
+        await permit()
+    deadline = loop.time() + options.timeouts.endpoint
+    attempts: list[Attempt] = []
+    tls: ssl.SSLContext | None = client_context() if port in options.tls_ports else None
+
+    async def attempt(called: str, purpose: str, *, full: bool) -> Attempt | None:
+        if attempts and permit is not None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await permit()
+            except TimeoutError:
+                return None  # no time left for another association
+        result = await _attempt(host, port, options, called, purpose, full, deadline, tls)
+        attempts.append(result)
+        return result
+
+    first = await attempt(options.called_ae_title, "first", full=True)
+    assert first is not None
+    if tls is None and first.tls_suspected:
+        tls = client_context()
+        plaintext = attempts.pop()
+        attempts.append(_replace_purpose(plaintext, "plaintext"))
+        retried = await attempt(options.called_ae_title, "first", full=True)
+        if retried is None or (retried.status is Status.TLS_ERROR and retried.tls is None):
+            # Not TLS after all (or no time): keep the plaintext verdict.
+            if retried is not None:
+                attempts.pop()
+            attempts[-1] = plaintext
+            tls = None
+        else:
+            first = retried
+    budget = options.ae_attempts - 1
+    if first.accepted is not None and budget > 0:
+        from exposcan.aetitles import random_ae_title
+
+        await attempt(random_ae_title(), "random", full=False)
+    elif _rejected_for(first, REASON_CALLED_AE) and budget > 0:
+        tried = {options.called_ae_title}
+        for title in (*options.ae_titles, *stock_titles):
+            if budget == 0 or title in tried:
+                continue
+            tried.add(title)
+            budget -= 1
+            result = await attempt(title, "stock", full=True)
+            if result is None or not _rejected_for(result, REASON_CALLED_AE):
+                break  # in, out of time, or refused for another reason
+    return DimseObservation(
+        host=host,
+        port=port,
+        attempts=tuple(attempts),
+        duration_s=time.monotonic() - started,
+        protocol=Protocol.DIMSE_TLS if tls is not None else Protocol.DIMSE,
+    )
+
+
+def _replace_purpose(attempt: Attempt, purpose: str) -> Attempt:
+    return replace(attempt, purpose=purpose)
+
+
+def _rejected_for(attempt: Attempt, reason: int) -> bool:
+    rejected = attempt.rejected
+    return rejected is not None and rejected.source == 1 and rejected.reason == reason
+
+
+async def _attempt(
+    host: str,
+    port: int,
+    options: ScanOptions,
+    called: str,
+    purpose: str,
+    full: bool,
+    deadline: float,
+    tls: ssl.SSLContext | None,
+) -> Attempt:
     started = time.monotonic()
     facts: dict[str, object] = {}
 
-    def observed(status: Status, detail: str | None = None) -> EchoObservation:
-        return EchoObservation(
+    def observed(status: Status, detail: str | None = None) -> Attempt:
+        return Attempt(
+            purpose=purpose,
+            called_ae_title=called,
+            calling_ae_title=options.calling_ae_title,
             status=status,
             detail=detail,
-            called_ae_title=called,
-            calling_ae_title=calling,
             duration_s=time.monotonic() - started,
             **facts,  # type: ignore[arg-type]
         )
 
-    if permit is not None:
-        await permit()
     connection: Connection | None = None
     session: _Session | None = None
-    connecting = True
     try:
-        async with asyncio.timeout(options.timeouts.endpoint):
-            connection = await open_connection(host, port, timeout=options.timeouts.connect)
-            connecting = False
+        async with asyncio.timeout_at(deadline):
+            try:
+                connection = await open_connection(
+                    host, port, timeout=options.timeouts.connect, tls=tls
+                )
+            except TimeoutError:
+                return observed(Status.CONNECTION_TIMEOUT, "endpoint deadline reached")
+            if connection.tls is not None:
+                facts["tls"] = connection.tls
             session = _Session(connection, options)
-            await _exchange(session, called, calling, facts)
+            await _exchange(session, options, called, full, facts)
         return observed(Status.SUCCESS)
     except TimeoutError:
-        # Only the endpoint deadline lands here; per-step timeouts are NetErrors.
-        status = Status.CONNECTION_TIMEOUT if connecting else Status.IO_TIMEOUT
-        return observed(status, "endpoint deadline reached")
+        return observed(Status.IO_TIMEOUT, "endpoint deadline reached")
     except NetError as exc:
+        if exc.status is Status.TLS_ERROR and exc.detail in CLIENT_CERTIFICATE_ALERTS:
+            # The server wants a certificate we do not have: that is protection.
+            base = connection.tls if connection is not None else None
+            facts["tls"] = replace(base or TlsFacts(), client_certificate_required=True)
         return observed(exc.status, exc.detail)
+    except UnknownPduType as exc:
+        facts["tls_suspected"] = exc.value in (0x15, 0x16)
+        return observed(Status.PROTOCOL_ERROR, str(exc))
     except ProtocolError as exc:
         return observed(Status.PROTOCOL_ERROR, str(exc))
-    except _Unfinished as exc:
+    except _Ended as exc:
+        if exc.detail == _CLOSED_BEFORE_AC:
+            facts["tls_suspected"] = True
         return observed(exc.status, exc.detail)
     finally:
         if connection is not None:
@@ -142,11 +301,15 @@ async def probe_echo(
             await connection.close(timeout=options.timeouts.release)
 
 
-async def _exchange(session: _Session, called: str, calling: str, facts: dict[str, object]) -> None:
-    contexts = propose([uids.VERIFICATION])
+async def _exchange(
+    session: _Session, options: ScanOptions, called: str, full: bool, facts: dict[str, object]
+) -> None:
+    wanted = [s.uid for s in services.SERVICES] if full else [uids.VERIFICATION]
     await session.send(
         session.association.request(
-            called_ae_title=called, calling_ae_title=calling, contexts=contexts
+            called_ae_title=called,
+            calling_ae_title=options.calling_ae_title,
+            contexts=propose(wanted),
         )
     )
     event = await session.next_event()
@@ -157,32 +320,113 @@ async def _exchange(session: _Session, called: str, calling: str, facts: dict[st
         facts["aborted"] = event
         return
     if isinstance(event, ConnectionClosed):
-        raise _Unfinished(Status.CONNECTION_CLOSED, "closed before answering A-ASSOCIATE-RQ")
+        raise _Ended(Status.CONNECTION_CLOSED, _CLOSED_BEFORE_AC)
     if not isinstance(event, AssociationAccepted):
         raise ProtocolError(f"unexpected {type(event).__name__} after A-ASSOCIATE-RQ")
     facts["accepted"] = event
-
-    verification = next((c for c in event.accepted if c.abstract_syntax == uids.VERIFICATION), None)
-    if verification is not None:
-        message_id, data = session.association.send_c_echo(verification.context_id)
-        await session.send(data)
-        response = await _await_response(session, message_id, facts)
-        facts["echo_status"] = response.status
+    if full:
+        by_uid = {c.abstract_syntax: c for c in event.accepted}
+        verification = by_uid.get(uids.VERIFICATION)
+        if verification is not None:
+            message_id, data = session.association.send_c_echo(verification.context_id)
+            await session.send(data)
+            facts["echo_status"] = (await _response(session, message_id, facts)).status
+        if options.find:
+            for uid, level in (
+                (services.STUDY_ROOT_FIND, "STUDY"),
+                (services.PATIENT_ROOT_FIND, "PATIENT"),
+            ):
+                if uid in by_uid:
+                    await _find(session, by_uid[uid], level, options.max_matches, facts)
+                    break
     await _release(session, facts)
 
 
-async def _await_response(
-    session: _Session, message_id: int, facts: dict[str, object]
-) -> DimseMessage:
+async def _response(session: _Session, message_id: int, facts: dict[str, object]) -> DimseMessage:
     event = await session.next_event()
     if isinstance(event, DimseMessage) and event.message_id_responded_to == message_id:
         return event
+    _end_on(event, facts)
+    raise ProtocolError(f"unexpected {type(event).__name__} while awaiting a response")
+
+
+def _end_on(event: Event, facts: dict[str, object]) -> None:
+    """Turn the peer ending the association into :class:`_Ended`."""
     if isinstance(event, Aborted):
         facts["aborted"] = event
-        raise _Unfinished(Status.SUCCESS, "peer aborted the association")
+        raise _Ended(Status.SUCCESS, "peer aborted the association")
     if isinstance(event, ConnectionClosed):
-        raise _Unfinished(Status.CONNECTION_CLOSED, "closed during the exchange")
-    raise ProtocolError(f"unexpected {type(event).__name__} while awaiting a response")
+        raise _Ended(Status.CONNECTION_CLOSED, "closed during the exchange")
+
+
+async def _find(
+    session: _Session,
+    context: AcceptedContext,
+    level: str,
+    cap: int,
+    facts: dict[str, object],
+) -> None:
+    """C-FIND at ``level``; count pending responses up to ``cap``, then C-CANCEL.
+
+    PS3.4 §C.4.1.3: pending responses (FF00/FF01) each carry one match; the
+    final response has any other status. After C-CANCEL a peer may still send
+    what was in flight; one that sends another ``cap`` regardless is ignoring
+    the cancel, and we stop listening (the caller aborts).
+    """
+    association = session.association
+    name = services.name_of(context.abstract_syntax)
+    identifier = dimse.find_identifier(level, context.transfer_syntax)
+    message_id, data = association.send_c_find(
+        context.context_id, context.abstract_syntax, identifier
+    )
+    await session.send(data)
+    count = after_cancel = 0
+    cancelled = False
+
+    def record(outcome: str, final_status: int | None = None) -> None:
+        facts["find"] = FindOutcome(
+            service=name,
+            level=level,
+            count=count,
+            cap=cap,
+            cancelled=cancelled,
+            final_status=final_status,
+            outcome=outcome,
+        )
+
+    try:
+        while True:
+            event = await session.next_event()
+            if not (
+                isinstance(event, DimseMessage) and event.message_id_responded_to == message_id
+            ):
+                _end_on(event, facts)
+                raise ProtocolError(f"unexpected {type(event).__name__} during C-FIND")
+            if event.status in dimse.PENDING:
+                if cancelled:
+                    after_cancel += 1
+                    if after_cancel > cap:
+                        record("ignored-cancel")
+                        raise _Ended(Status.SUCCESS, "peer ignored C-CANCEL")
+                    continue
+                count += 1
+                if count >= cap:
+                    await session.send(association.send_c_cancel(context.context_id, message_id))
+                    cancelled = True
+                continue
+            status = event.status
+            if status in (0x0000, dimse.CANCELLED):
+                record("matches" if count else "empty", status)
+            else:
+                record("refused", status)
+            return
+    except _Ended as ended:
+        if "find" not in facts:
+            record("aborted" if "aborted" in facts else "closed")
+        raise ended
+    except (NetError, TimeoutError, asyncio.CancelledError):
+        record("timeout")  # the endpoint deadline arrives as a cancellation
+        raise
 
 
 async def _release(session: _Session, facts: dict[str, object]) -> None:
@@ -201,4 +445,4 @@ async def _release(session: _Session, facts: dict[str, object]) -> None:
                 return
             # P-DATA after our release request is allowed and ignored.
     except (NetError, ProtocolError):
-        return  # the exposure is proven already; the finally-block aborts
+        return  # what we came for is known; the caller aborts and closes
