@@ -177,6 +177,32 @@ def _ae_findings(attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure
                 )
             else:
                 tried = sum(1 for a in attempts if a.purpose == "stock")
+                known = next(
+                    (
+                        a
+                        for a in attempts
+                        if a.purpose == "stock"
+                        and a.rejected is not None
+                        and a.rejected.source == 1
+                        and a.rejected.reason == REASON_CALLING_AE
+                    ),
+                    None,
+                )
+                if known is not None:
+                    # Reason 3 after reason 7: the title passed the called-AE check.
+                    findings.append(
+                        Finding(
+                            id="dicom-called-ae-disclosed",
+                            severity=Severity.LOW,
+                            title=f"Stock called AE title {known.called_ae_title!r} is in use",
+                            evidence=(
+                                f"{first.called_ae_title!r} was rejected as an unknown called "
+                                f"title (reason 7), {known.called_ae_title!r} as an unknown "
+                                "calling title (reason 3): the called title is right"
+                            ),
+                            remediation=_REMEDIATE_STOCK,
+                        )
+                    )
                 findings.append(
                     Finding(
                         id="dicom-called-ae-checked",

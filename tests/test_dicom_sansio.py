@@ -966,12 +966,6 @@ def test_command_set_split_over_many_tiny_pdvs() -> None:
     assert message == DimseMessage(1, 0x8030, 1, 0, False, 0)
 
 
-def test_empty_p_data_tf_gives_no_event() -> None:
-    association = established()
-    assert feed(association, pdu(0x04, b"")) == []
-    assert association.state is S.ESTABLISHED
-
-
 # -- after a protocol error -----------------------------------------------------------
 
 

@@ -271,9 +271,10 @@ async def _attempt(
                 )
             except TimeoutError:
                 return observed(Status.CONNECTION_TIMEOUT, "endpoint deadline reached")
+            session = _Session(connection, options)
             if connection.tls is not None:
                 facts["tls"] = connection.tls
-            session = _Session(connection, options)
+                await _settle(session)
             await _exchange(session, options, called, full, facts)
         return observed(Status.SUCCESS)
     except TimeoutError:
@@ -283,6 +284,9 @@ async def _attempt(
             # The server wants a certificate we do not have: that is protection.
             base = connection.tls if connection is not None else None
             facts["tls"] = replace(base or TlsFacts(), client_certificate_required=True)
+        elif exc.status is Status.CONNECTION_CLOSED and connection is not None and not facts:
+            # Hung up on our A-ASSOCIATE-RQ: a TLS server reading it as a bad record does that.
+            facts["tls_suspected"] = True
         return observed(exc.status, exc.detail)
     except UnknownPduType as exc:
         facts["tls_suspected"] = exc.value in (0x15, 0x16)
@@ -299,6 +303,28 @@ async def _attempt(
                 # A-ABORT only when something went wrong mid-association.
                 connection.send_nowait(session.association.abort())
             await connection.close(timeout=options.timeouts.release)
+
+
+#: How long to listen after a TLS handshake before speaking (see :func:`_settle`).
+TLS_SETTLE_S = 0.3
+
+
+async def _settle(session: _Session) -> None:
+    """Listen briefly after the TLS handshake, before sending anything.
+
+    In TLS 1.3 a server that requires a client certificate rejects it only
+    after the client's handshake has finished: its alert follows a moment
+    later. Had we sent the A-ASSOCIATE-RQ at once, the server would answer it
+    with a reset and the alert would be lost. A DICOM acceptor says nothing
+    before the request, so silence here is the normal case.
+    """
+    try:
+        data = await session.connection.receive(timeout=TLS_SETTLE_S)
+    except NetError as exc:
+        if exc.status is Status.IO_TIMEOUT:
+            return
+        raise
+    session.association.receive_data(data)
 
 
 async def _exchange(
