@@ -65,6 +65,7 @@ def scp_factory() -> Iterator[Callable[..., Any]]:
         find_status: int | None = None,
         honour_cancel: bool = True,
         find_log: FindLog | None = None,
+        find_delay: float = 0.001,
     ) -> int:
         ae = AE(ae_title=ae_title)
         ae.require_called_aet = require_called_aet
@@ -88,6 +89,7 @@ def scp_factory() -> Iterator[Callable[..., Any]]:
                         yield 0xFE00, None
                         return
                 log.sent += 1
+                time.sleep(find_delay)  # a database behind it; also lets C-CANCEL be read
                 yield 0xFF00, synthetic_match(index)
             yield 0x0000, None
 

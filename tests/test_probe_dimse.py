@@ -130,7 +130,7 @@ async def test_find_counts_to_the_cap_then_cancels(scp_factory):
     assert find.cancelled
     assert find.outcome == "matches"
     assert log.cancelled
-    assert log.sent < 1000  # the SCP stopped soon after C-CANCEL
+    assert log.sent < 5000  # the SCP stopped after C-CANCEL
     assert log.levels == ["STUDY"]
     assert verdict.exposure is Exposure.QUERY
     assert verdict.matches is not None
@@ -245,3 +245,22 @@ async def test_identity_on_the_wire_is_exposcans(listener_factory):
     assert sent[26:42] == b"EXPOSCAN        "  # calling AE, PS3.8 Table 9-11
     assert uids.IMPLEMENTATION_CLASS_UID.encode() in sent
     assert uids.VERIFICATION.encode() in sent
+
+
+async def test_find_peer_ignoring_cancel_is_cut_off(scp_factory):
+    log = FindLog()
+    port = scp_factory(
+        "DEAF", find_matches=200_000, honour_cancel=False, find_log=log, find_delay=0
+    )
+    options = ScanOptions(
+        max_matches=50, timeouts=Timeouts(connect=2, read=2, release=0.5, endpoint=10)
+    )
+    started = time.monotonic()
+    observation, verdict = await probe(port, options)
+    assert time.monotonic() - started < options.timeouts.endpoint
+    find = observation.first.find
+    assert find is not None
+    assert find.outcome == "ignored-cancel"
+    assert find.count == 50
+    assert verdict.exposure is Exposure.QUERY
+    assert log.cancelled

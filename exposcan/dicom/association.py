@@ -21,10 +21,11 @@ from exposcan.dicom.events import (
     ProtocolError,
     Released,
     ReleaseRequested,
+    UnknownPduType,
 )
 from exposcan.dicom.framing import PduFramer, PduType
 from exposcan.dicom.pdus import ProposedContext
-from exposcan.dicom.state import Input, State, transition
+from exposcan.dicom.state import Input, State, UnexpectedPdu, transition
 
 #: What we announce as our maximum PDU length (PS3.8 §D.1): also our cap on P-DATA.
 DEFAULT_MAX_PDU_LENGTH = 16384
@@ -48,6 +49,9 @@ _RECV_INPUT = {
 
 class Association:
     def __init__(self, *, max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH) -> None:
+        # We never announce 0 ("no limit", PS3.8 §D.1): our limit is our buffer cap.
+        if not MIN_PEER_MAX_PDU <= max_pdu_length <= 4 * 1024 * 1024:
+            raise ValueError(f"max_pdu_length must be 128 B to 4 MiB, not {max_pdu_length}")
         self.max_pdu_length = max_pdu_length
         self.state = State.IDLE
         self.proposed: tuple[ProposedContext, ...] = ()
@@ -58,6 +62,7 @@ class Association:
         self._eof = False
         self._message_id = 0
         self._owe_abort = False  # a protocol error closed us; the peer should hear of it
+        self._abort_reason = 0
 
     # -- what we send -------------------------------------------------------
 
@@ -111,7 +116,8 @@ class Association:
             if not self._owe_abort:
                 return b""
             self._owe_abort = False
-            return pdus.encode_abort()
+            # AA-8: the provider aborts, with the reason the input failed for.
+            return pdus.encode_abort(source=2, reason=self._abort_reason)
         self._advance(Input.SEND_ABORT)
         return pdus.encode_abort()
 
@@ -131,8 +137,8 @@ class Association:
                 return None
             try:
                 pdu = self._framer.next_pdu()
-            except ProtocolError:
-                self._fail()
+            except ProtocolError as exc:
+                self._fail(exc)
                 raise
             if pdu is None:
                 if not self._eof:
@@ -150,6 +156,9 @@ class Association:
             if pdu_type is PduType.ASSOCIATE_AC:
                 self.accepted = pdus.decode_associate_ac(pdu, self.proposed)
                 self._check_peer_max_pdu(self.accepted.max_pdu_length)
+                self._assembler.valid_contexts = frozenset(
+                    c.context_id for c in self.accepted.accepted
+                )
                 self._events.append(self.accepted)
             elif pdu_type is PduType.ASSOCIATE_RJ:
                 self._events.append(pdus.decode_associate_rj(pdu))
@@ -161,12 +170,20 @@ class Association:
                 self._events.append(Released())
             elif pdu_type is PduType.P_DATA_TF:
                 self._events.extend(self._assembler.feed_p_data(pdu))
-        except ProtocolError:
-            self._fail()
+        except ProtocolError as exc:
+            self._fail(exc)
             raise
 
-    def _fail(self) -> None:
+    def _fail(self, error: ProtocolError) -> None:
         # AA-8: on a protocol error the requestor sends A-ABORT and closes.
+        # PS3.8 Table 9-26 reasons: 1 unrecognised PDU, 2 unexpected PDU,
+        # 6 invalid PDU parameter value.
+        if isinstance(error, UnknownPduType):
+            self._abort_reason = 1
+        elif isinstance(error, UnexpectedPdu):
+            self._abort_reason = 2
+        else:
+            self._abort_reason = 6
         self._owe_abort = True
         self.state = State.CLOSED
         self._events.clear()  # nothing from a broken stream is trusted

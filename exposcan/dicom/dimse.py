@@ -142,6 +142,8 @@ class MessageAssembler:
     """
 
     def __init__(self) -> None:
+        #: Context ids the peer accepted; a PDV on any other is a protocol error.
+        self.valid_contexts: frozenset[int] = frozenset()
         self._reset()
 
     def _reset(self) -> None:
@@ -170,6 +172,8 @@ class MessageAssembler:
     def _fragment(self, context_id: int, control: int, value: bytes) -> DimseMessage | None:
         # Message control header, PS3.8 §E.2: bit 0 command/data, bit 1 last fragment.
         is_command, is_last = bool(control & 1), bool(control & 2)
+        if context_id not in self.valid_contexts:
+            raise ProtocolError(f"PDV on presentation context {context_id}, never accepted")
         if self._context_id is not None and context_id != self._context_id:
             raise ProtocolError("PDV context changes inside one message")
         self._context_id = context_id

@@ -9,6 +9,7 @@ words from the standard's tables.
 from __future__ import annotations
 
 import struct
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -228,8 +229,12 @@ def decode_associate_ac(pdu: bytes, proposed: Sequence[ProposedContext]) -> Asso
 
     decoded = A_ASSOCIATE_AC()
     try:
-        decoded.decode(pdu)
-        return _accepted(decoded, proposed)
+        # pydicom only warns about a malformed UID; the verdict must not depend
+        # on the caller's warnings filter, and the warning must not reach stderr.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            decoded.decode(pdu)
+            return _accepted(decoded, proposed)
     except ProtocolError:
         raise
     except Exception as exc:  # pynetdicom raises anything from struct to KeyError

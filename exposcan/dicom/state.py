@@ -12,6 +12,10 @@ from enum import Enum, auto
 from exposcan.dicom.events import LocalProtocolError, ProtocolError
 
 
+class UnexpectedPdu(ProtocolError):
+    """A well-formed PDU that the state does not allow (PS3.8 AA-8)."""
+
+
 class State(Enum):
     IDLE = auto()  # Sta1 with the transport open: nothing sent yet
     AWAITING_AC = auto()  # Sta5
@@ -78,4 +82,4 @@ def transition(state: State, event: Input) -> State:
         if event in _LOCAL:
             raise LocalProtocolError(f"cannot {what}") from None
         # AA-8: an unexpected PDU is a protocol error.
-        raise ProtocolError(f"unexpected {what}") from None
+        raise UnexpectedPdu(f"unexpected {what}") from None

@@ -396,8 +396,9 @@ async def _find(
 
     PS3.4 §C.4.1.3: pending responses (FF00/FF01) each carry one match; the
     final response has any other status. After C-CANCEL a peer may still send
-    what was in flight; one that sends another ``cap`` regardless is ignoring
-    the cancel, and we stop listening (the caller aborts).
+    what was in flight (socket buffers hold thousands of small responses), so
+    it gets ``timeouts.release`` to finish; one still streaming then is
+    ignoring the cancel, and we stop listening (the caller aborts).
     """
     association = session.association
     name = services.name_of(context.abstract_syntax)
@@ -406,8 +407,10 @@ async def _find(
         context.context_id, context.abstract_syntax, identifier
     )
     await session.send(data)
-    count = after_cancel = 0
+    count = 0
     cancelled = False
+    loop = asyncio.get_running_loop()
+    grace_until = 0.0
 
     def record(outcome: str, final_status: int | None = None) -> None:
         facts["find"] = FindOutcome(
@@ -430,8 +433,7 @@ async def _find(
                 raise ProtocolError(f"unexpected {type(event).__name__} during C-FIND")
             if event.status in dimse.PENDING:
                 if cancelled:
-                    after_cancel += 1
-                    if after_cancel > cap:
+                    if loop.time() > grace_until:
                         record("ignored-cancel")
                         raise _Ended(Status.SUCCESS, "peer ignored C-CANCEL")
                     continue
@@ -439,6 +441,7 @@ async def _find(
                 if count >= cap:
                     await session.send(association.send_c_cancel(context.context_id, message_id))
                     cancelled = True
+                    grace_until = loop.time() + session.timeouts.release
                 continue
             status = event.status
             if status in (0x0000, dimse.CANCELLED):
