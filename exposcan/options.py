@@ -57,6 +57,8 @@ class ScanOptions:
     """What to probe and how. ``ports=None`` means the scope's own port list."""
 
     ports: tuple[int, ...] | None = None
+    #: Web ports (HTTP/HTTPS); ``None`` means the scope's ``web_ports``.
+    web_ports: tuple[int, ...] | None = None
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
     called_ae_title: str = uids.DEFAULT_CALLED_AE_TITLE
@@ -72,6 +74,8 @@ class ScanOptions:
     max_matches: int = 100
     #: Ports where DICOM starts with TLS (PS3.15 Annex B.1: 2762 is "dicom-tls").
     tls_ports: tuple[int, ...] = (2762,)
+    #: Try each web product's documented default credentials once (off by default).
+    try_default_credentials: bool = False
 
     def __post_init__(self) -> None:
         for name in ("called_ae_title", "calling_ae_title"):
@@ -86,6 +90,7 @@ class ScanOptions:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ports"] = list(self.ports) if self.ports is not None else None
+        data["web_ports"] = list(self.web_ports) if self.web_ports is not None else None
         data["ae_titles"] = len(self.ae_titles)  # how many, not which: titles may be private
         return data
 
