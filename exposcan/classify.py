@@ -110,6 +110,7 @@ def classify_dimse(observation: DimseObservation) -> Verdict:
         else ()
     )
     find = key.find
+    findings.sort(key=lambda f: -f.severity.rank)  # the worst first, for readers
     return Verdict(
         exposure=exposure,
         status=key.status,

@@ -11,26 +11,17 @@ import argparse
 import asyncio
 import signal
 import sys
-import time
 from collections.abc import Sequence
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 from exposcan._version import __version__
 from exposcan.errors import UserError
 from exposcan.options import Limits, ScanOptions, Timeouts
-from exposcan.report import (
-    FORMATS,
-    JsonlWriter,
-    JsonWriter,
-    ProgressLine,
-    ReportWriter,
-    open_output,
-    render_summary,
-)
+from exposcan.report import FORMATS, ProgressLine, make_writer, open_output, render_summary
+from exposcan.report.resume import load_resume
 from exposcan.results import EndpointResult
-from exposcan.scan import ScanPlan, _now, prepare
+from exposcan.scan import LARGE_SCAN, prepare
 from exposcan.scope import parse_port_list
-from exposcan.summary import Summary, SummaryBuilder
 
 EXIT_OK, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 2, 130, 143
 
@@ -132,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--format", choices=FORMATS, default="jsonl", help="report format")
     scan.add_argument("--output", "-o", metavar="FILE", help="report file (default stdout)")
+    scan.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the scan recorded in --output: finished endpoints are not probed again",
+    )
+    scan.add_argument(
+        "--allow-large",
+        action="store_true",
+        help=f"allow scans of more than {LARGE_SCAN:,} endpoints",
+    )
 
     commands.add_parser("demo", help="scan an embedded lab on 127.0.0.1 and show the result")
     return parser
@@ -165,54 +166,32 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
     )
 
 
-def make_writer(fmt: str, stream: IO[str]) -> ReportWriter:
-    return JsonWriter(stream) if fmt == "json" else JsonlWriter(stream)
-
-
-async def run_plan(
-    plan: ScanPlan,
-    writer: ReportWriter,
-    *,
-    progress: ProgressLine | None = None,
-    keep: list[EndpointResult] | None = None,
-) -> Summary:
-    """Run a plan into a report; on cancellation the summary is still written."""
-    started, clock = _now(), time.monotonic()
-    builder = SummaryBuilder(started_at=started, total=plan.total)
-    writer.start(plan.header(started_at=started))
-    interrupted = True
+async def _scan(args: argparse.Namespace, tty: bool) -> int:
+    options = options_from(args)
+    plan = await prepare(args.scope, args.targets, options=options, allow_large=args.allow_large)
+    resume = None
+    if args.resume:
+        if args.output is None or args.format != "jsonl":
+            raise UserError("--resume needs --output FILE with --format jsonl")
+        resume = load_resume(args.output, plan.header())
+    # An unwritable path fails here, before any packet is sent.
+    stream = open_output(args.output, resume_at=resume.good_bytes if resume else None)
+    progress = ProgressLine(sys.stderr) if tty else None
+    results: list[EndpointResult] = []
     try:
-        async for result in plan.results(on_progress=progress):
-            builder.add(result)
-            writer.endpoint(result)
-            if keep is not None:
-                keep.append(result)
-        interrupted = False
+        summary = await plan.run(
+            make_writer(args.format, stream),
+            on_progress=progress,
+            keep=results if tty else None,
+            resume=resume,
+        )
     finally:
         if progress is not None:
             progress.clear()
-        summary = builder.build(
-            finished_at=_now(), duration_s=time.monotonic() - clock, interrupted=interrupted
-        )
-        writer.finish(summary)
-    return summary
-
-
-async def _scan(args: argparse.Namespace, tty: bool) -> int:
-    options = options_from(args)
-    plan = await prepare(args.scope, args.targets, options=options)
-    stream = open_output(args.output)  # an unwritable path fails here, before any packet
-    try:
-        results: list[EndpointResult] = []
-        progress = ProgressLine(sys.stderr) if tty else None
-        summary = await run_plan(
-            plan, make_writer(args.format, stream), progress=progress, keep=results if tty else None
-        )
-        if tty:
-            sys.stderr.write(render_summary(results, summary, colour=True) + "\n")
-    finally:
         if stream is not sys.stdout:
             stream.close()
+    if tty:
+        sys.stderr.write(render_summary(results, summary, colour=True) + "\n")
     return EXIT_OK
 
 

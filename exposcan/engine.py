@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
 
 import structlog
@@ -106,8 +106,10 @@ class Engine:
         options: ScanOptions,
         *,
         on_progress: ProgressCallback | None = None,
+        skip: Container[tuple[str, int]] = (),
     ) -> None:
         self.targets = targets
+        self._skip = skip
         self.ports = ports
         self.options = options
         self.total = targets.count * len(ports)
@@ -145,6 +147,8 @@ class Engine:
     async def _dispatch(self, gate: ConnectionGate) -> None:
         try:
             for endpoint in iter_endpoints(self.targets, self.ports):
+                if (endpoint.host, endpoint.port) in self._skip:
+                    continue  # finished by the run being resumed
                 await self._slots.acquire()
                 worker = asyncio.create_task(self._work(endpoint, gate))
                 self._workers.add(worker)

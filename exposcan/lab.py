@@ -104,9 +104,8 @@ def running_lab() -> Iterator[Lab]:
 
 async def run_demo(out: IO[str], *, colour: bool = False) -> int:
     """Start the lab, scan it with the real engine, print the summary, stop the lab."""
-    from exposcan.cli import make_writer, run_plan
     from exposcan.options import ScanOptions
-    from exposcan.report import render_summary
+    from exposcan.report import make_writer, render_summary
     from exposcan.results import EndpointResult
     from exposcan.scan import prepare
 
@@ -123,7 +122,7 @@ async def run_demo(out: IO[str], *, colour: bool = False) -> int:
         results: list[EndpointResult] = []
         with report_path.open("w", encoding="utf-8") as stream:
             # The lab's servers run in threads; give them the loop's attention.
-            summary = await run_plan(plan, make_writer("jsonl", stream), keep=results)
+            summary = await plan.run(make_writer("jsonl", stream), keep=results)
         await asyncio.sleep(0)
     out.write(render_summary(results, summary, show_none=True, colour=colour) + "\n")
     out.write(f"\nJSONL report: {report_path}\nscope file:   {scope_path}\n")

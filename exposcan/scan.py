@@ -9,17 +9,32 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import structlog
+
 from exposcan._version import __version__
 from exposcan.engine import Engine, ProgressCallback
+from exposcan.errors import OptionError
 from exposcan.options import ScanOptions
+from exposcan.report.resume import ResumeState, count_previous
+from exposcan.report.writer import ReportWriter
 from exposcan.results import EndpointResult
 from exposcan.scope import Resolver, Scope, TargetSet, load_scope, resolve_targets, select_ports
 from exposcan.summary import Summary, SummaryBuilder
+
+log = structlog.get_logger("exposcan")
+
+
+#: Above this many endpoints a scan needs ``allow_large``: a /14 times four
+#: ports, or a /12 on one port, is bigger than any one hospital's DICOM estate
+#: and more often a typo (a /8 for a /24) than a plan.
+LARGE_SCAN = 1 << 20
+#: No scan goes beyond this (an IPv6 /64 would never finish).
+MAX_SCAN = 1 << 32
 
 
 def _now() -> str:
@@ -62,11 +77,57 @@ class ScanPlan:
         }
 
     async def results(
-        self, *, on_progress: ProgressCallback | None = None
+        self,
+        *,
+        on_progress: ProgressCallback | None = None,
+        skip: Container[tuple[str, int]] = (),
     ) -> AsyncIterator[EndpointResult]:
-        engine = Engine(self.targets, self.ports, self.options, on_progress=on_progress)
+        engine = Engine(self.targets, self.ports, self.options, on_progress=on_progress, skip=skip)
         async for result in engine.run():
             yield result
+
+    async def run(
+        self,
+        writer: ReportWriter,
+        *,
+        on_progress: ProgressCallback | None = None,
+        keep: list[EndpointResult] | None = None,
+        resume: ResumeState | None = None,
+    ) -> Summary:
+        """Run into a report writer. However the run ends (finished, cancelled,
+        interrupted), the summary record is written; it is then re-raised."""
+        started, clock = _now(), time.monotonic()
+        builder = SummaryBuilder(started_at=started, total=self.total)
+        if resume is None:
+            writer.start(self.header(started_at=started))
+        else:
+            count_previous(builder, resume)
+            writer.start(
+                {"record": "resume", "started_at": started, "finished": len(resume.finished)}
+            )
+        log.info("scan_started", endpoints=self.total, resumed=resume is not None)
+        interrupted = True
+        try:
+            skip = resume.finished if resume is not None else ()
+            async for result in self.results(on_progress=on_progress, skip=skip):
+                builder.add(result)
+                writer.endpoint(result)
+                if keep is not None:
+                    keep.append(result)
+            interrupted = False
+        finally:
+            summary = builder.build(
+                finished_at=_now(), duration_s=time.monotonic() - clock, interrupted=interrupted
+            )
+            writer.finish(summary)
+            log.info(
+                "scan_finished",
+                endpoints=summary.endpoints_done,
+                exposed=summary.exposed,
+                interrupted=interrupted,
+                duration_s=summary.duration_s,
+            )
+        return summary
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +160,7 @@ async def prepare(
     options: ScanOptions | None = None,
     resolver: Resolver | None = None,
     today: date | None = None,
+    allow_large: bool = False,
 ) -> ScanPlan:
     """Check the authorisation, resolve and check every target, pick the ports.
 
@@ -111,6 +173,14 @@ async def prepare(
     scope.authorisation.check(today)
     ports = select_ports(options.ports, scope.ports, option="--ports")
     target_set = await resolve_targets(scope, list(targets or ()), resolver=resolver, today=today)
+    total = target_set.count * len(ports)
+    if total > LARGE_SCAN and not allow_large:
+        raise OptionError(
+            f"this scan covers {total:,} endpoints, more than {LARGE_SCAN:,}: "
+            "check the scope and targets, then pass --allow-large (allow_large=True)"
+        )
+    if total > MAX_SCAN:
+        raise OptionError(f"this scan covers {total:,} endpoints; exposcan stops at {MAX_SCAN:,}")
     return ScanPlan(
         scope=scope,
         targets=target_set,

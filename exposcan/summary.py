@@ -20,11 +20,18 @@ class SummaryBuilder:
     done: int = 0
 
     def add(self, result: EndpointResult) -> None:
+        self.add_counts(
+            exposure=result.exposure,
+            status=result.status,
+            findings=[f.id for f in result.findings],
+        )
+
+    def add_counts(self, *, exposure: str, status: str, findings: list[str]) -> None:
         self.done += 1
-        self.counts_exposure[result.exposure] += 1
-        self.counts_status[result.status] += 1
-        for finding in result.findings:
-            self.counts_finding[finding.id] += 1
+        self.counts_exposure[exposure] += 1
+        self.counts_status[status] += 1
+        for finding in findings:
+            self.counts_finding[finding] += 1
 
     def build(self, *, finished_at: str, duration_s: float, interrupted: bool) -> Summary:
         return Summary(

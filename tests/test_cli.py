@@ -205,3 +205,45 @@ def test_interrupt_writes_summary_and_exits(signum, code, tmp_path, write_scope)
     assert records[0]["record"] == "scan"
     assert records[-1]["record"] == "summary"
     assert records[-1]["interrupted"] is True
+
+
+def test_empty_scope(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text(
+        '[authorisation]\nowner = "o"\nreference = "r"\nexpires = 2999-01-01\n'
+        "[scope]\ninclude = []\n",
+        encoding="utf-8",
+    )
+    assert_user_error(run("scan", "--scope", str(path)), "empty.toml")
+
+
+def test_large_scope_needs_allow_large(write_scope):
+    scope = write_scope(["127.0.0.0/8"], [104])
+    assert_user_error(run("scan", "--scope", str(scope)), "--allow-large")
+
+
+def test_large_scope_with_allow_large_is_planned_not_refused():
+    """prepare() accepts it with allow_large; nothing is sent by preparing."""
+    import asyncio
+
+    import exposcan
+    from tests.conftest import scope_text
+
+    scope = exposcan.parse_scope(scope_text(["127.0.0.0/8"], [104]))
+    plan = asyncio.run(exposcan.prepare(scope, allow_large=True))
+    assert plan.total == 2**24
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--concurrency", "0"), ("--timeout", "soon"), ("--per-host-rate", "-1"), ("--ports", "0")],
+)
+def test_bad_numbers(scope_file, option, value):
+    assert_user_error(run("scan", "--scope", str(scope_file), option, value), value)
+
+
+def test_unreadable_ae_titles_file(scope_file, tmp_path):
+    assert_user_error(
+        run("scan", "--scope", str(scope_file), "--ae-titles", str(tmp_path / "none.txt")),
+        "none.txt",
+    )

@@ -3,7 +3,7 @@
 from exposcan.report.json_ import JsonWriter
 from exposcan.report.jsonl import JsonlWriter, read_jsonl
 from exposcan.report.terminal import ProgressLine, render_summary
-from exposcan.report.writer import ReportWriter, open_output
+from exposcan.report.writer import ReportWriter, make_writer, open_output
 
 FORMATS = ("jsonl", "json")
 
@@ -13,6 +13,7 @@ __all__ = [
     "JsonlWriter",
     "ProgressLine",
     "ReportWriter",
+    "make_writer",
     "open_output",
     "read_jsonl",
     "render_summary",

@@ -17,11 +17,27 @@ class ReportWriter(Protocol):
     def finish(self, summary: Summary) -> None: ...
 
 
-def open_output(path: str | os.PathLike[str] | None) -> IO[str]:
-    """The report's stream: a new file (checked before any packet is sent) or stdout."""
+def open_output(path: str | os.PathLike[str] | None, *, resume_at: int | None = None) -> IO[str]:
+    """The report's stream: a file (checked before any packet is sent) or stdout.
+
+    With ``resume_at`` the file is kept up to that many bytes (whole lines; a
+    line torn by a killed writer is cut) and appended to.
+    """
     if path is None or str(path) == "-":
         return sys.stdout
     try:
-        return open(path, "w", encoding="utf-8")
+        if resume_at is None:
+            return open(path, "w", encoding="utf-8")
+        stream = open(path, "r+", encoding="utf-8")  # noqa: SIM115 - the caller closes it
+        stream.truncate(resume_at)
+        stream.seek(resume_at)
+        return stream
     except OSError as exc:
         raise OutputError(f"cannot write report to {os.fspath(path)}: {exc.strerror}") from None
+
+
+def make_writer(fmt: str, stream: IO[str]) -> ReportWriter:
+    from exposcan.report.json_ import JsonWriter
+    from exposcan.report.jsonl import JsonlWriter
+
+    return JsonWriter(stream) if fmt == "json" else JsonlWriter(stream)
