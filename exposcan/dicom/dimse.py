@@ -186,6 +186,8 @@ class MessageAssembler:
             if not is_last:
                 return None
             self._header = parse_command_set(bytes(self._command))
+            if _TAG_COMMAND_FIELD not in self._header:
+                raise ProtocolError("command set without a command field")
             if _us(self._header, _TAG_DATA_SET_TYPE) != _NO_DATA_SET:
                 return None  # a data set follows
             return self._finish(has_data_set=False)
