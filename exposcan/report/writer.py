@@ -37,7 +37,17 @@ def open_output(path: str | os.PathLike[str] | None, *, resume_at: int | None = 
 
 
 def make_writer(fmt: str, stream: IO[str]) -> ReportWriter:
+    from exposcan.report.csv_ import CsvWriter
+    from exposcan.report.html import HtmlWriter
     from exposcan.report.json_ import JsonWriter
     from exposcan.report.jsonl import JsonlWriter
+    from exposcan.report.sarif import SarifWriter
 
-    return JsonWriter(stream) if fmt == "json" else JsonlWriter(stream)
+    writers: dict[str, type[ReportWriter]] = {
+        "jsonl": JsonlWriter,
+        "json": JsonWriter,
+        "csv": CsvWriter,
+        "sarif": SarifWriter,
+        "html": HtmlWriter,
+    }
+    return writers[fmt](stream)  # type: ignore[call-arg]
