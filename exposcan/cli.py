@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--scope", required=True, metavar="FILE", help="scope file (TOML)")
     scan.add_argument("--ports", metavar="LIST", help="DICOM ports, e.g. 104,11112,4242-4250")
     scan.add_argument(
+        "--web-ports", metavar="LIST", help="HTTP(S) ports, e.g. 8042,443 (default: the scope's)"
+    )
+    scan.add_argument(
+        "--try-default-credentials",
+        action="store_true",
+        help="try each web product's documented default credentials, once per host",
+    )
+    scan.add_argument(
         "--rate",
         type=_positive_float("--rate"),
         default=defaults_limits.rate,
@@ -151,6 +159,8 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
         from exposcan.aetitles import load_ae_titles
 
         extra["ae_titles"] = tuple(t.value for t in load_ae_titles(args.ae_titles))
+    if args.web_ports is not None:
+        extra["web_ports"] = parse_port_list(args.web_ports, option="--web-ports")
     if args.tls_ports is not None:
         extra["tls_ports"] = parse_port_list(args.tls_ports, option="--tls-ports")
     return ScanOptions(
@@ -162,6 +172,7 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
         ae_attempts=args.ae_attempts,
         max_matches=args.max_matches,
         find=not args.no_find,
+        try_default_credentials=args.try_default_credentials,
         **extra,
     )
 

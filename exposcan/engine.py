@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
 
+import aiohttp
 import structlog
 
 from exposcan.classify import classify_dimse
@@ -52,11 +53,20 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def iter_endpoints(targets: TargetSet, ports: tuple[int, ...]) -> Iterator[Endpoint]:
-    for port in ports:
+def iter_endpoints(
+    targets: TargetSet, ports: tuple[int, ...], web_ports: tuple[int, ...] = ()
+) -> Iterator[Endpoint]:
+    """DICOM ports first, then web ports; every host on one port before the next.
+
+    The protocol is the one planned (``dimse`` or ``http``); the probe reports
+    the one it found (``dimse-tls``, ``https``).
+    """
+    for port, protocol in [(p, Protocol.DIMSE) for p in ports] + [
+        (p, Protocol.HTTP) for p in web_ports
+    ]:
         host: Host
         for host in targets:
-            yield Endpoint(host.address, port, Protocol.DIMSE, host.hostname)
+            yield Endpoint(host.address, port, protocol, host.hostname)
 
 
 async def probe_endpoint(
@@ -95,6 +105,43 @@ async def probe_endpoint(
     )
 
 
+async def probe_web_endpoint(
+    endpoint: Endpoint,
+    options: ScanOptions,
+    gate: ConnectionGate,
+    session: aiohttp.ClientSession,
+) -> EndpointResult:
+    """The web probe (HTTP or HTTPS) within the host slot; classified like DICOM."""
+    from exposcan.classify_web import classify_web
+    from exposcan.probes.web import probe_web
+
+    async with gate.host(endpoint.host):
+        observation = await probe_web(
+            endpoint.host,
+            endpoint.port,
+            options,
+            session=session,
+            permit=lambda: gate.permit(endpoint.host),
+        )
+    verdict = classify_web(observation)
+    return EndpointResult(
+        host=endpoint.host,
+        port=endpoint.port,
+        protocol=observation.protocol,
+        hostname=endpoint.hostname,
+        status=verdict.status,
+        exposure=verdict.exposure,
+        findings=verdict.findings,
+        fingerprint=verdict.fingerprint,
+        services=verdict.services,
+        matches=verdict.matches,
+        tls=observation.tls,
+        duration_s=observation.duration_s,
+        detail=verdict.detail,
+        attempts=len(observation.requests),
+    )
+
+
 _DONE = object()
 
 
@@ -105,14 +152,16 @@ class Engine:
         ports: tuple[int, ...],
         options: ScanOptions,
         *,
+        web_ports: tuple[int, ...] = (),
         on_progress: ProgressCallback | None = None,
         skip: Container[tuple[str, int]] = (),
     ) -> None:
         self.targets = targets
         self._skip = skip
         self.ports = ports
+        self.web_ports = web_ports
         self.options = options
-        self.total = targets.count * len(ports)
+        self.total = targets.count * (len(ports) + len(web_ports))
         self._on_progress = on_progress
         self._slots = asyncio.Semaphore(options.limits.concurrency)
         self._results: asyncio.Queue[EndpointResult | object] = asyncio.Queue()
@@ -123,9 +172,16 @@ class Engine:
         from exposcan.aetitles import stock_titles
 
         self._stock_titles = tuple(t.value for t in stock_titles())
+        self._web: aiohttp.ClientSession | None = None
 
     async def run(self) -> AsyncIterator[EndpointResult]:
-        async with ConnectionGate(self.options.limits) as gate:
+        async with contextlib.AsyncExitStack() as stack:
+            gate = await stack.enter_async_context(ConnectionGate(self.options.limits))
+            if self.web_ports:
+                from exposcan.probes.web import make_web_session
+
+                # One session for the scan: its connector enforces the same limits.
+                self._web = await stack.enter_async_context(make_web_session(self.options))
             dispatcher = asyncio.create_task(self._dispatch(gate), name="exposcan-dispatch")
             try:
                 while True:
@@ -146,7 +202,7 @@ class Engine:
 
     async def _dispatch(self, gate: ConnectionGate) -> None:
         try:
-            for endpoint in iter_endpoints(self.targets, self.ports):
+            for endpoint in iter_endpoints(self.targets, self.ports, self.web_ports):
                 if (endpoint.host, endpoint.port) in self._skip:
                     continue  # finished by the run being resumed
                 await self._slots.acquire()
@@ -164,9 +220,13 @@ class Engine:
             result = _unprobed(endpoint, Status.OUT_OF_SCOPE, "address not in scope")
         else:
             try:
-                result = await probe_endpoint(
-                    endpoint, self.options, gate, stock_titles=self._stock_titles
-                )
+                if endpoint.protocol is Protocol.HTTP:
+                    assert self._web is not None
+                    result = await probe_web_endpoint(endpoint, self.options, gate, self._web)
+                else:
+                    result = await probe_endpoint(
+                        endpoint, self.options, gate, stock_titles=self._stock_titles
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one endpoint, not the scan

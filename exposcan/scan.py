@@ -50,10 +50,11 @@ class ScanPlan:
     requested: tuple[str, ...]
     ports: tuple[int, ...]
     options: ScanOptions
+    web_ports: tuple[int, ...] = ()
 
     @property
     def total(self) -> int:
-        return self.targets.count * len(self.ports)
+        return self.targets.count * (len(self.ports) + len(self.web_ports))
 
     def header(self, *, started_at: str | None = None) -> dict[str, Any]:
         """The report's first record: what ran, on what authority, with which options."""
@@ -72,6 +73,7 @@ class ScanPlan:
             "targets": list(self.requested),
             "hosts": self.targets.count,
             "ports": list(self.ports),
+            "web_ports": list(self.web_ports),
             "endpoints": self.total,
             "options": self.options.to_dict(),
         }
@@ -82,7 +84,14 @@ class ScanPlan:
         on_progress: ProgressCallback | None = None,
         skip: Container[tuple[str, int]] = (),
     ) -> AsyncIterator[EndpointResult]:
-        engine = Engine(self.targets, self.ports, self.options, on_progress=on_progress, skip=skip)
+        engine = Engine(
+            self.targets,
+            self.ports,
+            self.options,
+            web_ports=self.web_ports,
+            on_progress=on_progress,
+            skip=skip,
+        )
         async for result in engine.run():
             yield result
 
@@ -172,8 +181,9 @@ async def prepare(
         scope = load_scope(scope)
     scope.authorisation.check(today)
     ports = select_ports(options.ports, scope.ports, option="--ports")
+    web_ports = select_ports(options.web_ports, scope.web_ports, option="--web-ports")
     target_set = await resolve_targets(scope, list(targets or ()), resolver=resolver, today=today)
-    total = target_set.count * len(ports)
+    total = target_set.count * (len(ports) + len(web_ports))
     if total > LARGE_SCAN and not allow_large:
         raise OptionError(
             f"this scan covers {total:,} endpoints, more than {LARGE_SCAN:,}: "
@@ -186,6 +196,7 @@ async def prepare(
         targets=target_set,
         requested=tuple(targets or ()),
         ports=ports,
+        web_ports=web_ports,
         options=options,
     )
 

@@ -77,7 +77,7 @@ def _check_same_scan(name: str, old: dict[str, Any], new: dict[str, Any]) -> Non
         raise OutputError(
             f"cannot resume {name}: it was made with another scope ({old_digest} ≠ {new_digest})"
         )
-    if old.get("ports") != new["ports"] or old.get("targets") != new["targets"]:
+    if any(old.get(key) != new[key] for key in ("ports", "web_ports", "targets")):
         raise OutputError(f"cannot resume {name}: its targets or ports differ from this scan's")
     for key in _SAME:
         if old.get("options", {}).get(key) != new["options"].get(key):

@@ -1,0 +1,343 @@
+"""Web observations in, exposure and findings out. Pure: no I/O, no clock.
+
+The levels, highest first (an endpoint's level is the highest it reached):
+
+``query``
+    a study listing or count answered a stranger: Orthanc ``/statistics`` (``CountStudies``
+    > 0) or ``/studies``, or QIDO-RS ``studies?limit=1`` answering
+    ``application/dicom+json`` with a Study Instance UID (0020000D); also through
+    documented default credentials (``--try-default-credentials``).
+``echo``
+    a DICOM web API answered a stranger but listed no study: Orthanc's REST API with an
+    empty archive or without a count, an empty QIDO-RS answer, a WADO-URI service asking
+    for its parameters. The web counterpart of DIMSE's "accepted, but nothing listed"
+    (``classify.reached``: C-FIND with no match is ``echo`` too).
+``protected``
+    401/403 or a redirect to a login page, on a probed path or on every path.
+``none``
+    nothing DICOM answered. A viewer shell alone (OHIF, a PACS web UI) stays ``none``
+    with a finding of its own: the shell holds no data, and the API it uses was not
+    reachable from here (or is on another origin, which is not probed), so no leak is
+    proven. The finding says so, so that a reader can follow it up.
+
+Evidence holds status codes, paths exposcan chose, counts and product names only.
+"""
+
+from __future__ import annotations
+
+from exposcan.classify import Verdict
+from exposcan.net.tls import expired
+from exposcan.probes.web import (
+    DCM4CHEE_UI,
+    DICOMWEB_QIDO,
+    DICOOGLE_UI,
+    EMPTY,
+    KHEOPS_UI,
+    LISTED,
+    LOGIN,
+    OHIF,
+    ORTHANC_EXPLORER,
+    ORTHANC_EXPLORER_2,
+    ORTHANC_REST,
+    PRESENT,
+    REFUSED,
+    WADO_URI,
+    ServiceCheck,
+    WebObservation,
+)
+from exposcan.results import Finding, Fingerprint, Matches
+from exposcan.vocabulary import Exposure, Severity
+
+__all__ = ["classify_web"]
+
+_OPEN = (LISTED, EMPTY, PRESENT)
+#: Services whose anonymous answer is a DICOM web API at work (``echo`` when nothing is
+#: listed). An AE listing (dcm4chee-arc) or a version string (Dicoogle) only names a
+#: product: it is reported in ``services``, not as a level.
+_ECHO_SERVICES = (ORTHANC_REST, DICOMWEB_QIDO, WADO_URI)
+
+_REMEDIATE_ORTHANC = (
+    "Turn HTTP authentication on (AuthenticationEnabled true, RegisteredUsers with strong "
+    "passwords), keep RemoteAccessAllowed false unless remote users need it, or put Orthanc "
+    "behind an authenticating reverse proxy."
+)
+_REMEDIATE_QIDO = (
+    "Require authentication on the DICOMweb endpoints (dcm4chee-arc: the secured build with "
+    "Keycloak; Orthanc: HTTP authentication or the authorization plugin), or keep them off "
+    "networks strangers reach."
+)
+_REMEDIATE_WADO = (
+    "Require authentication for WADO-URI: anyone who learns study, series and instance UIDs "
+    "can retrieve images from it."
+)
+_REMEDIATE_CREDENTIALS = (
+    "Replace the default account with named users and strong passwords (Orthanc creates "
+    "orthanc/orthanc when authentication is on and RegisteredUsers is empty)."
+)
+_REMEDIATE_VIEWER = (
+    "Serve the viewer behind authentication and check that the DICOMweb server it is "
+    "configured with requires it too."
+)
+#: Viewers that have no login of their own: reaching the page is reaching the viewer.
+_NO_LOGIN_VIEWERS = (OHIF, ORTHANC_EXPLORER, ORTHANC_EXPLORER_2)
+_VIEWER_NAMES = {
+    OHIF: "OHIF Viewer",
+    ORTHANC_EXPLORER: "Orthanc Explorer",
+    ORTHANC_EXPLORER_2: "Orthanc Explorer 2",
+    DCM4CHEE_UI: "dcm4chee-arc UI",
+    KHEOPS_UI: "Kheops UI",
+    DICOOGLE_UI: "Dicoogle web UI",
+}
+
+
+def _reached(observation: WebObservation) -> Exposure:
+    checks = observation.checks
+    if any(c.outcome == LISTED for c in checks):
+        return Exposure.QUERY
+    if any(c.outcome in (EMPTY, PRESENT) and c.service in _ECHO_SERVICES for c in checks):
+        return Exposure.ECHO
+    if _refused(observation):
+        return Exposure.PROTECTED
+    if observation.tls is not None and observation.tls.client_certificate_required:
+        return Exposure.PROTECTED
+    return Exposure.NONE
+
+
+def _refused(observation: WebObservation) -> bool:
+    return (
+        observation.auth_wall
+        or observation.login_redirect is not None
+        or any(r.status in (401, 403) for r in observation.requests)
+        or any(c.outcome in (REFUSED, LOGIN) for c in observation.checks)
+    )
+
+
+def classify_web(observation: WebObservation) -> Verdict:
+    exposure = _reached(observation)
+    findings: list[Finding] = []
+    findings.extend(_api_findings(observation))
+    credentials = observation.credentials
+    refused_credentials = credentials is not None and credentials.outcome == "refused"
+    if exposure is Exposure.PROTECTED or refused_credentials:
+        findings.append(_auth_finding(observation))
+    if observation.viewers and exposure <= Exposure.NONE:
+        findings.append(_viewer_finding(observation))
+    findings.extend(_tls_findings(observation))
+    return Verdict(
+        exposure=exposure,
+        status=observation.status,
+        detail=observation.detail,
+        findings=tuple(findings),
+        fingerprint=(
+            Fingerprint(product=observation.product, version=observation.version)
+            if observation.product
+            else None
+        ),
+        services=_services(observation),
+        ae_title=None,
+        matches=_matches(observation),
+    )
+
+
+def _services(observation: WebObservation) -> tuple[str, ...]:
+    names = [c.service for c in observation.checks if c.outcome in (*_OPEN, REFUSED, LOGIN)]
+    names.extend(observation.viewers)
+    return tuple(dict.fromkeys(names))
+
+
+def _matches(observation: WebObservation) -> Matches | None:
+    counted = [c for c in observation.checks if c.studies is not None]
+    if not counted:
+        return None
+    # The archive's own total first; then the longest listing.
+    best = max(counted, key=lambda c: (c.exact, c.studies or 0))
+    count = best.studies or 0
+    if best.exact:
+        # The archive's own total (Orthanc /statistics) is reported as it is: nothing was
+        # listed, so nothing was capped; ``cap`` is the scan's --max-matches.
+        return Matches(count=count, cap=best.cap or count, cap_hit=False, level="STUDY")
+    cap = best.cap or max(count, 1)
+    return Matches(count=count, cap=cap, cap_hit=count >= cap, level="STUDY")
+
+
+def _how_many(check: ServiceCheck) -> str:
+    n = check.studies or 0
+    if check.exact:
+        return f"CountStudies = {n}"
+    if check.cap is not None and n >= check.cap:
+        more = " (more may exist)" if check.cap == 1 else f" (the limit {check.cap} was reached)"
+        return f"{n} stud{'y' if n == 1 else 'ies'} listed{more}"
+    return f"{n} stud{'y' if n == 1 else 'ies'} listed"
+
+
+def _api_findings(observation: WebObservation) -> list[Finding]:
+    findings: list[Finding] = []
+    product = _product_text(observation)
+    for check in observation.checks:
+        if check.outcome not in _OPEN:
+            continue
+        if check.with_credentials:
+            credentials = observation.credentials
+            user = credentials.user if credentials is not None else "?"
+            what = _how_many(check) if check.studies is not None else "the API answered"
+            findings.append(
+                Finding(
+                    id="web-default-credentials",
+                    severity=Severity.CRITICAL,
+                    title="Documented default credentials are accepted",
+                    evidence=(
+                        f"{product} accepted user {user!r} with its documented default "
+                        f"password (one attempt); GET {check.path}: {what}; identifiers "
+                        "were not kept"
+                    ),
+                    remediation=_REMEDIATE_CREDENTIALS,
+                )
+            )
+        elif check.service == ORTHANC_REST:
+            if check.outcome == PRESENT:
+                evidence = f"GET {check.path} answered anonymously ({product}); no study count"
+            else:
+                evidence = f"GET {check.path} answered anonymously: {_how_many(check)}"
+            findings.append(
+                Finding(
+                    id="web-orthanc-rest-open",
+                    severity=Severity.CRITICAL if check.outcome == LISTED else Severity.HIGH,
+                    title="Orthanc REST API answers without authentication",
+                    evidence=evidence + "; the API also accepts uploads, changes and deletions",
+                    remediation=_REMEDIATE_ORTHANC,
+                )
+            )
+        elif check.service == DICOMWEB_QIDO:
+            findings.append(
+                Finding(
+                    id="web-dicomweb-qido-open",
+                    severity=Severity.CRITICAL if check.outcome == LISTED else Severity.HIGH,
+                    title="DICOMweb QIDO-RS search answers without authentication",
+                    evidence=(
+                        f"GET {check.path} returned application/dicom+json: "
+                        f"{_how_many(check)}; identifiers were not kept"
+                    ),
+                    remediation=_REMEDIATE_QIDO,
+                )
+            )
+        elif check.service == WADO_URI:
+            findings.append(
+                Finding(
+                    id="web-wado-uri-present",
+                    severity=Severity.MEDIUM,
+                    title="WADO-URI endpoint answers without authentication (not exercised)",
+                    evidence=(
+                        f"GET {check.path} without parameters was answered like a WADO-URI "
+                        "service asking for its parameters; nothing was retrieved"
+                    ),
+                    remediation=_REMEDIATE_WADO,
+                )
+            )
+    return findings
+
+
+def _auth_finding(observation: WebObservation) -> Finding:
+    refused = [r for r in observation.requests if r.status in (401, 403) or r.login_redirect]
+    answered = [r for r in observation.requests if r.status is not None]
+    parts = [f"{len(refused)} of {len(answered)} answered request(s) refused or redirected"]
+    statuses = sorted({r.status for r in refused if r.status is not None})
+    if statuses:
+        parts.append("status " + "/".join(str(s) for s in statuses))
+    if observation.auth_wall:
+        parts.append("a random path was refused too (authentication in front of everything)")
+    if observation.auth_schemes:
+        parts.append("schemes: " + ", ".join(observation.auth_schemes))
+    if observation.login_redirect:
+        parts.append(f"login redirect to {observation.login_redirect}")
+    parts.append(f"product: {_product_text(observation)}")
+    credentials = observation.credentials
+    if credentials is not None and credentials.outcome == "refused":
+        parts.append(f"documented default credentials for {credentials.product} refused (1 try)")
+    return Finding(
+        id="web-auth-required",
+        severity=Severity.INFO,
+        title="Web access requires authentication",
+        evidence="; ".join(parts),
+    )
+
+
+def _viewer_finding(observation: WebObservation) -> Finding:
+    names = ", ".join(_VIEWER_NAMES.get(v, v) for v in observation.viewers)
+    notes = ["no DICOMweb or REST data API on this origin answered a stranger"]
+    if observation.catch_all:
+        notes.append("the server answers 200 for any path, so only the viewer's own markers count")
+    if observation.viewer_api_elsewhere:
+        notes.append("its configured QIDO root is on another origin (not probed)")
+    no_login = (
+        any(v in _NO_LOGIN_VIEWERS for v in observation.viewers) and not observation.viewer_login
+    )
+    if no_login:
+        return Finding(
+            id="web-viewer-no-login",
+            severity=Severity.LOW,
+            title="Image viewer is served without a login",
+            evidence=f"{names} served at / without authentication; " + "; ".join(notes),
+            remediation=_REMEDIATE_VIEWER,
+        )
+    return Finding(
+        id="web-viewer-present",
+        severity=Severity.INFO,
+        title="PACS web interface is reachable (it logs users in by itself; not tested)",
+        evidence=f"{names} served without HTTP authentication; " + "; ".join(notes),
+    )
+
+
+def _product_text(observation: WebObservation) -> str:
+    if not observation.product:
+        return "not identified"
+    if observation.version:
+        return f"{observation.product} {observation.version}"
+    return observation.product
+
+
+def _tls_findings(observation: WebObservation) -> list[Finding]:
+    tls = observation.tls
+    if tls is None:
+        return []
+    findings: list[Finding] = []
+    if tls.client_certificate_required:
+        findings.append(
+            Finding(
+                id="web-tls-client-certificate-required",
+                severity=Severity.INFO,
+                title="HTTPS requires a client certificate",
+                evidence=(
+                    f"TLS handshake refused without a client certificate ({observation.detail})"
+                ),
+            )
+        )
+    if tls.version in ("SSLv3", "TLSv1", "TLSv1.1"):
+        findings.append(
+            Finding(
+                id="tls-legacy-version",
+                severity=Severity.LOW,
+                title="TLS version is obsolete",
+                evidence=f"negotiated {tls.version} with {tls.cipher}",
+                remediation="Offer TLS 1.2 or 1.3 only.",
+            )
+        )
+    if tls.not_after is not None and expired(tls):
+        findings.append(
+            Finding(
+                id="tls-certificate-expired",
+                severity=Severity.LOW,
+                title="TLS certificate has expired",
+                evidence=f"certificate valid until {tls.not_after}",
+                remediation="Renew the certificate.",
+            )
+        )
+    if tls.self_signed:
+        findings.append(
+            Finding(
+                id="tls-certificate-self-signed",
+                severity=Severity.INFO,
+                title="TLS certificate is self-signed",
+                evidence=f"subject = issuer = {tls.subject}",
+            )
+        )
+    return findings

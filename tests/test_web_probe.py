@@ -1,0 +1,525 @@
+"""The web probe and its verdicts: real Orthanc (with DICOMweb) and imitation web peers.
+
+Every server here runs on 127.0.0.1 and is stopped by its fixture. After each probe the
+test checks that no retrieval URL reached any server (access logs, and the probe's own
+request records for Orthanc), that every body read stayed under the cap, and that no
+synthetic patient value reached the observation, the verdict or the report row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+
+import aiohttp
+import pytest
+
+from exposcan.classify import Verdict
+from exposcan.classify_web import classify_web
+from exposcan.lab import free_port
+from exposcan.options import Limits, ScanOptions, Timeouts
+from exposcan.probes.web import (
+    MAX_BODY_BYTES,
+    MAX_REQUESTS,
+    USER_AGENT,
+    ServiceCheck,
+    UnsafePathError,
+    WebObservation,
+    check_path,
+    make_web_session,
+    probe_web,
+    schemes_for,
+)
+from exposcan.results import EndpointResult
+from exposcan.vocabulary import Exposure, Protocol, Severity, Status
+from tests import web_peers as wp
+from tests.peers import *  # noqa: F403
+from tests.peers import Peer
+from tests.synthetic import MARKER, find_synthetic
+from tests.web_peers import *  # noqa: F403 - the fixtures web_peers and web_tls
+from tests.web_peers import RETRIEVAL, WEB_SYNTHETIC, WebPeer
+
+HOST = "127.0.0.1"
+QUICK = ScanOptions(timeouts=Timeouts(connect=1, read=1, release=1, endpoint=3))
+
+
+async def scan(
+    port: int,
+    options: ScanOptions = QUICK,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    permit: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[WebObservation, Verdict]:
+    if session is None:
+        async with make_web_session(options) as own:
+            observation = await probe_web(HOST, port, options, session=own, permit=permit)
+    else:
+        observation = await probe_web(HOST, port, options, session=session, permit=permit)
+    verdict = classify_web(observation)
+    _assert_clean(observation, verdict)
+    return observation, verdict
+
+
+def _row(observation: WebObservation, verdict: Verdict) -> EndpointResult:
+    """The report row, built as the engine builds it."""
+    return EndpointResult(
+        host=observation.host,
+        port=observation.port,
+        protocol=observation.protocol,
+        status=verdict.status,
+        exposure=verdict.exposure,
+        findings=verdict.findings,
+        fingerprint=verdict.fingerprint,
+        services=verdict.services,
+        matches=verdict.matches,
+        tls=observation.tls,
+        duration_s=observation.duration_s,
+        detail=verdict.detail,
+        attempts=len(observation.requests),
+    )
+
+
+def _assert_clean(observation: WebObservation, verdict: Verdict) -> None:
+    """Bounded bytes, no retrieval asked for, and no synthetic value anywhere in the output."""
+    assert len(observation.requests) <= MAX_REQUESTS
+    for record in observation.requests:
+        assert record.bytes_read <= MAX_BODY_BYTES, record
+        assert not RETRIEVAL.search(record.path), record.path
+    text = "\n".join(
+        [
+            repr(observation),
+            json.dumps(asdict(observation), default=str),
+            repr(verdict),
+            json.dumps(_row(observation, verdict).to_dict(), default=str),
+        ]
+    )
+    assert not find_synthetic(text), find_synthetic(text)
+    assert not find_synthetic(text, WEB_SYNTHETIC), find_synthetic(text, WEB_SYNTHETIC)
+    assert MARKER not in text
+
+
+def _assert_log_clean(*peers: WebPeer) -> None:
+    for peer in peers:
+        assert peer.retrievals() == [], (peer.name, peer.retrievals())
+        for access in peer.log:
+            assert access.method == "GET", access
+            if access.user_agent is not None:
+                assert access.user_agent == USER_AGENT
+
+
+def ids(verdict: Verdict) -> dict[str, Severity]:
+    return {f.id: f.severity for f in verdict.findings}
+
+
+# --------------------------------------------------------------------------- real Orthanc
+
+
+async def test_orthanc_open_rest_is_query_with_its_study_count(orthanc_default: Peer, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert orthanc_default.http_port is not None
+    observation, verdict = await scan(orthanc_default.http_port, ScanOptions())
+
+    assert observation.status is Status.SUCCESS
+    assert observation.protocol is Protocol.HTTP
+    assert verdict.exposure is Exposure.QUERY
+    assert observation.product == "Orthanc"
+    assert observation.version is not None
+    assert observation.version.startswith("1.")
+    assert verdict.fingerprint is not None
+    assert (verdict.fingerprint.product, verdict.fingerprint.version) == (
+        "Orthanc",
+        observation.version,
+    )
+    assert verdict.matches is not None
+    assert verdict.matches.count == orthanc_default.studies == 3
+    assert not verdict.matches.cap_hit
+    assert ids(verdict)["web-orthanc-rest-open"] is Severity.CRITICAL
+    # The DICOMweb plugin is loaded: QIDO-RS answers a stranger too.
+    assert ids(verdict)["web-dicomweb-qido-open"] is Severity.CRITICAL
+    assert {"orthanc-rest", "dicomweb-qido"} <= set(verdict.services)
+    paths = [r.path for r in observation.requests]
+    assert "/statistics" in paths
+    assert "/dicom-web/studies?limit=1" in paths
+    assert not find_synthetic(caplog.text)
+
+
+async def test_orthanc_with_auth_is_protected(orthanc_guarded: Peer):
+    assert orthanc_guarded.http_port is not None
+    observation, verdict = await scan(orthanc_guarded.http_port, ScanOptions())
+
+    assert observation.status is Status.SUCCESS
+    assert verdict.exposure is Exposure.PROTECTED
+    assert observation.auth_wall
+    assert observation.product == "Orthanc"  # from the WWW-Authenticate realm
+    assert "Basic" in observation.auth_schemes
+    assert set(ids(verdict)) == {"web-auth-required"}
+    assert verdict.matches is None
+    assert all(r.status == 401 for r in observation.requests)
+    assert not any(r.with_credentials for r in observation.requests)  # off by default
+
+
+async def test_orthanc_default_credentials_refused_and_tried_once_per_host(
+    orthanc_guarded: Peer,
+):
+    assert orthanc_guarded.http_port is not None
+    options = ScanOptions(try_default_credentials=True)
+    async with make_web_session(options) as session:
+        first, verdict = await scan(orthanc_guarded.http_port, options, session=session)
+        again, _ = await scan(orthanc_guarded.http_port, options, session=session)
+
+    assert [r.path for r in first.requests if r.with_credentials] == ["/system"]
+    assert first.credentials is not None
+    assert first.credentials.outcome == "refused"
+    assert verdict.exposure is Exposure.PROTECTED
+    assert "default credentials for Orthanc refused" in verdict.findings[0].evidence
+    # Same host, same scan: never a second try with the same pair.
+    assert not any(r.with_credentials for r in again.requests)
+    assert again.credentials is not None
+    assert again.credentials.outcome == "already-tried"
+
+
+# --------------------------------------------------------------------------- imitations
+
+
+async def test_dcm4chee_qido_listing_is_query(web_peers):
+    peer = await web_peers.start("dcm4chee", wp.dcm4chee_arc)
+    observation, verdict = await scan(peer.port)
+
+    assert verdict.exposure is Exposure.QUERY
+    assert observation.product == "dcm4chee-arc"
+    assert ids(verdict)["web-dicomweb-qido-open"] is Severity.CRITICAL
+    assert verdict.matches is not None
+    assert (verdict.matches.count, verdict.matches.cap_hit) == (1, True)  # limit=1
+    assert {"dcm4chee-arc", "dicomweb-qido", "dcm4chee-ui"} <= set(verdict.services)
+    qido = [a for a in peer.log if "/rs/" in a.path]
+    assert [a.path for a in qido] == ["/dcm4chee-arc/aets/DCM4CHEE/rs/studies?limit=1"]
+    assert qido[0].accept is not None
+    assert "application/dicom+json" in qido[0].accept
+    _assert_log_clean(peer)
+
+
+async def test_ohif_shell_answering_every_path_is_a_viewer_not_a_query(web_peers):
+    peer = await web_peers.start("ohif", wp.ohif_shell)
+    observation, verdict = await scan(peer.port)
+
+    assert observation.catch_all
+    assert observation.viewers == ("ohif",)
+    assert observation.viewer_api_elsewhere  # app-config.js names another origin
+    assert verdict.exposure is Exposure.NONE
+    assert observation.checks == ()  # no 200 from the shell was taken for an API
+    assert ids(verdict) == {"web-viewer-no-login": Severity.LOW}
+    assert verdict.services == ("ohif",)
+    assert "/app-config.js" in peer.paths()
+    _assert_log_clean(peer)
+
+
+async def test_json_catch_all_is_not_a_qido_service(web_peers):
+    peer = await web_peers.start("json-everywhere", wp.dicomweb_json_everywhere)
+    observation, verdict = await scan(peer.port)
+
+    assert observation.catch_all
+    assert observation.checks == ()
+    assert verdict.exposure is Exposure.NONE
+    _assert_log_clean(peer)
+
+
+async def test_login_redirect_is_protected_and_its_query_is_dropped(web_peers):
+    peer = await web_peers.start("login", wp.login_redirect)
+    observation, verdict = await scan(peer.port)
+
+    assert verdict.exposure is Exposure.PROTECTED
+    assert observation.auth_wall
+    assert observation.login_redirect == "/auth/realms/dcm4che/protocol/openid-connect/auth"
+    assert observation.product == "dcm4chee-arc"  # the Keycloak realm named it
+    assert set(ids(verdict)) == {"web-auth-required"}
+    assert wp.LOGIN_STATE not in repr(observation)
+    # Never followed: the login page itself was not requested.
+    assert not any(p.startswith("/auth/") for p in peer.paths())
+    _assert_log_clean(peer)
+
+
+async def test_endless_body_is_read_up_to_the_cap_only(web_peers):
+    peer = await web_peers.start("endless", wp.endless_body)
+    started = time.monotonic()
+    observation, verdict = await scan(peer.port)
+    elapsed = time.monotonic() - started
+
+    assert observation.status is Status.SUCCESS
+    assert observation.requests
+    for record in observation.requests:
+        assert record.status == 200
+        assert record.truncated
+        assert record.bytes_read == MAX_BODY_BYTES
+    assert observation.bytes_read <= MAX_REQUESTS * MAX_BODY_BYTES
+    assert elapsed < QUICK.timeouts.endpoint
+    assert verdict.exposure is Exposure.NONE
+    _assert_log_clean(peer)
+
+
+async def test_server_that_never_answers_costs_one_read_timeout(web_peers):
+    peer = await web_peers.silent()
+    started = time.monotonic()
+    observation, verdict = await scan(peer.port)
+    elapsed = time.monotonic() - started
+
+    assert observation.status is Status.IO_TIMEOUT
+    assert verdict.exposure is Exposure.NONE
+    assert len(observation.requests) == 1  # no point asking a silent peer again
+    assert elapsed < QUICK.timeouts.read + 1.0
+    assert peer.connections == 1
+    _assert_log_clean(peer)
+
+
+async def test_server_that_never_answers_is_bounded_by_the_endpoint_deadline(web_peers):
+    peer = await web_peers.silent()
+    options = ScanOptions(timeouts=Timeouts(connect=1, read=30, endpoint=0.5))
+    started = time.monotonic()
+    observation, verdict = await scan(peer.port, options)
+    elapsed = time.monotonic() - started
+
+    assert observation.status is Status.IO_TIMEOUT
+    assert observation.detail == "endpoint deadline reached"
+    assert verdict.exposure is Exposure.NONE
+    assert elapsed < 0.5 + 0.5
+    assert observation.requests[-1].error is Status.IO_TIMEOUT
+
+
+async def test_https_self_signed_after_plain_http_fails(web_peers, web_tls):
+    peer = await web_peers.start("tls", wp.dicomweb_plain, tls=web_tls.server_context())
+    observation, verdict = await scan(peer.port)
+
+    assert observation.protocol is Protocol.HTTPS
+    assert observation.scheme_fallback  # HTTP first (not 443/8443), then HTTPS
+    assert observation.requests[0].error is Status.CONNECTION_CLOSED
+    tls = observation.tls
+    assert tls is not None
+    assert tls.self_signed is True
+    assert tls.subject == tls.issuer == web_tls.subject
+    assert tls.version in ("TLSv1.2", "TLSv1.3")
+    assert tls.key_bits == 256
+    assert verdict.exposure is Exposure.QUERY
+    assert "tls-certificate-self-signed" in ids(verdict)
+    assert _row(observation, verdict).to_dict()["protocol"] == "https"
+    _assert_log_clean(peer)
+
+
+async def test_default_credentials_accepted_is_critical(web_peers):
+    peer = await web_peers.start("orthanc-default", wp.orthanc_default_password)
+    _, off_verdict = await scan(peer.port)
+    assert off_verdict.exposure is Exposure.PROTECTED
+    assert not any(a.authorization for a in peer.log)  # nothing tried unless asked
+
+    options = ScanOptions(timeouts=QUICK.timeouts, try_default_credentials=True)
+    observation, verdict = await scan(peer.port, options)
+    assert observation.credentials is not None
+    assert observation.credentials.outcome == "accepted"
+    assert ids(verdict)["web-default-credentials"] is Severity.CRITICAL
+    assert verdict.exposure is Exposure.QUERY
+    assert verdict.matches is not None
+    assert verdict.matches.count == 5
+    assert observation.version == "1.12.4"
+    with_auth = [a.path for a in peer.log if a.authorization]
+    assert with_auth == ["/system", "/statistics"]  # one try; then one count
+    _assert_log_clean(peer)
+
+
+async def test_wado_uri_presence_is_checked_without_parameters(web_peers):
+    peer = await web_peers.start("wado", wp.wado_uri_only)
+    _, verdict = await scan(peer.port)
+
+    assert verdict.exposure is Exposure.ECHO
+    assert ids(verdict) == {"web-wado-uri-present": Severity.MEDIUM}
+    assert "wado-uri" in verdict.services
+    assert [a.path for a in peer.log if a.path.startswith("/wado")] == ["/wado"]
+    _assert_log_clean(peer)
+
+
+async def test_connection_refused_is_quick_and_none():
+    started = time.monotonic()
+    observation, verdict = await scan(free_port(HOST))
+    assert observation.status is Status.CONNECTION_REFUSED
+    assert verdict.exposure is Exposure.NONE
+    assert len(observation.requests) == 1
+    assert time.monotonic() - started < 1
+
+
+async def test_permit_is_awaited_before_every_request(web_peers):
+    peer = await web_peers.start("dcm4chee", wp.dcm4chee_arc)
+    granted = 0
+
+    async def permit() -> None:
+        nonlocal granted
+        granted += 1
+
+    observation, _ = await scan(peer.port, permit=permit)
+    assert granted == len(observation.requests) == len(peer.log)
+
+
+# --------------------------------------------------------------------------- units
+
+
+async def test_session_is_configured_for_strangers():
+    options = ScanOptions(limits=Limits(concurrency=7, per_host_concurrency=2))
+    async with make_web_session(options) as session:
+        assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
+        assert session.trust_env is False
+        assert session.headers["User-Agent"] == USER_AGENT
+        assert session.timeout.total is None
+        assert session.timeout.sock_connect == options.timeouts.connect
+        assert session.timeout.sock_read == options.timeouts.read
+        connector = session.connector
+        assert isinstance(connector, aiohttp.TCPConnector)
+        assert (connector.limit, connector.limit_per_host) == (7, 2)
+        assert connector.force_close is False
+
+
+def test_scheme_order():
+    assert schemes_for(443) == schemes_for(8443) == ("https", "http")
+    assert schemes_for(8042) == schemes_for(80) == ("http", "https")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/wado?requestType=WADO&studyUID=1&seriesUID=2&objectUID=3",
+        "/wado/",
+        "/dicom-web/studies/1.2.3",
+        "/dicom-web/studies/1.2.3/series/4/instances/5/frames/1",
+        "/dicom-web/studies/1.2.3/rendered",
+        "/instances/abc/file",
+        "/studies/abc/archive",
+        "/studies/abc/media",
+        "/instances/abc/preview",
+        "/dcm4chee-arc/aets/DCM4CHEE/rs/studies/1.2/thumbnail",
+        "/series?limit=1",
+        "http://elsewhere/",
+        "//elsewhere/studies",
+    ],
+)
+def test_retrieval_paths_are_refused_before_sending(path):
+    with pytest.raises(UnsafePathError):
+        check_path(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/system",
+        "/statistics",
+        "/studies?limit=100",
+        "/dicom-web/studies?limit=1",
+        "/dcm4chee-arc/aets/DCM4CHEE/rs/studies?limit=1",
+        "/wado",
+        "/app-config.js",
+        "/exposcan-0123456789abcdef",
+        # Common AE titles are not download words when they are not the last segment.
+        "/dcm4chee-arc/aets/ARCHIVE/rs/studies?limit=1",
+        "/dcm4chee-arc/aets/MEDIA/rs/studies?limit=1",
+    ],
+)
+def test_probe_paths_are_allowed(path):
+    assert check_path(path) == path
+    assert not RETRIEVAL.search(path)
+
+
+async def test_permit_waits_count_against_the_endpoint_deadline(web_peers):
+    peer = await web_peers.start("dcm4chee", wp.dcm4chee_arc)
+
+    async def slow_permit() -> None:
+        await asyncio.sleep(0.3)
+
+    options = ScanOptions(timeouts=Timeouts(connect=1, read=1, endpoint=0.5))
+    started = time.monotonic()
+    observation, verdict = await scan(peer.port, options, permit=slow_permit)
+    elapsed = time.monotonic() - started
+
+    # The first permit comes before the clock starts; then 0.5 s buys one more request.
+    assert len(observation.requests) == 2
+    assert observation.status is Status.SUCCESS
+    assert observation.detail == "endpoint deadline reached after 2 request(s)"
+    assert elapsed < 0.3 + 0.5 + 0.3
+    assert verdict.exposure is Exposure.NONE
+    _assert_log_clean(peer)
+
+
+async def test_https_first_port_falls_back_to_plain_http(web_peers, monkeypatch):
+    peer = await web_peers.start("plain-on-https-port", wp.dcm4chee_arc)
+    monkeypatch.setattr("exposcan.probes.web.HTTPS_FIRST_PORTS", frozenset({peer.port}))
+    observation, verdict = await scan(peer.port)
+
+    assert observation.protocol is Protocol.HTTP
+    assert observation.scheme_fallback
+    assert observation.requests[0].error is Status.TLS_ERROR  # a ClientHello to HTTP
+    assert observation.tls is None
+    assert verdict.exposure is Exposure.QUERY
+    _assert_log_clean(peer)
+
+
+async def test_tls_client_certificate_required_is_protected(tls_client_cert_server, web_tls):
+    observation, verdict = await scan(tls_client_cert_server.port)
+
+    assert observation.protocol is Protocol.HTTPS
+    assert observation.status is Status.TLS_ERROR
+    assert observation.detail == "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+    assert observation.tls is not None
+    assert observation.tls.client_certificate_required is True
+    assert observation.tls.subject == web_tls.subject  # read during the handshake
+    assert verdict.exposure is Exposure.PROTECTED
+    assert "web-tls-client-certificate-required" in ids(verdict)
+    # Plain HTTP, then HTTPS, then one bare handshake: nothing more.
+    assert [r.method for r in observation.requests] == ["GET", "GET", "TLS"]
+
+
+def _observation(**kw) -> WebObservation:
+    base = {
+        "host": HOST,
+        "port": 8080,
+        "protocol": Protocol.HTTP,
+        "status": Status.SUCCESS,
+        "detail": None,
+        "requests": (),
+    }
+    return WebObservation(**{**base, **kw})
+
+
+def test_classify_levels_from_checks():
+    empty_qido = ServiceCheck(
+        service="dicomweb-qido", path="/dicom-web/studies?limit=1", outcome="empty", studies=0
+    )
+    verdict = classify_web(_observation(checks=(empty_qido,)))
+    assert verdict.exposure is Exposure.ECHO
+    assert ids(verdict) == {"web-dicomweb-qido-open": Severity.HIGH}
+    assert verdict.matches is not None
+    assert verdict.matches.count == 0
+
+    # A product's AE listing names it; it proves no data API.
+    aets = ServiceCheck(service="dcm4chee-arc", path="/dcm4chee-arc/aets", outcome="present")
+    verdict = classify_web(_observation(checks=(aets,), product="dcm4chee-arc"))
+    assert verdict.exposure is Exposure.NONE
+    assert verdict.services == ("dcm4chee-arc",)
+    assert verdict.fingerprint is not None
+    assert verdict.fingerprint.product == "dcm4chee-arc"
+
+    # Nothing answered: none, no findings, no fingerprint.
+    verdict = classify_web(_observation(status=Status.CONNECTION_REFUSED))
+    assert (verdict.exposure, verdict.findings, verdict.fingerprint) == (Exposure.NONE, (), None)
+
+
+def test_classify_exact_count_is_not_capped():
+    statistics = ServiceCheck(
+        service="orthanc-rest",
+        path="/statistics",
+        outcome="listed",
+        studies=5000,
+        exact=True,
+        cap=100,
+    )
+    verdict = classify_web(_observation(checks=(statistics,), product="Orthanc"))
+    assert verdict.exposure is Exposure.QUERY
+    assert verdict.matches is not None
+    assert (verdict.matches.count, verdict.matches.cap_hit) == (5000, False)
+    assert "CountStudies = 5000" in verdict.findings[0].evidence
