@@ -24,7 +24,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -358,9 +358,19 @@ def identify(
     ``{"web_product": "Orthanc", "web_version": "1.10.1"}`` from the web probe;
     it can name a product that a toolkit identity hides (Orthanc on DCMTK).
     """
+    if not extra_hints:
+        return _identify_cached(implementation_class_uid, implementation_version_name)
     return default_db().identify(
         implementation_class_uid, implementation_version_name, extra_hints=extra_hints
     )
+
+
+@lru_cache(maxsize=1024)
+def _identify_cached(
+    implementation_class_uid: str | None, implementation_version_name: str | None
+) -> ProductGuess | None:
+    # A scan meets a few identities thousands of times; the guess is frozen.
+    return default_db().identify(implementation_class_uid, implementation_version_name)
 
 
 def _entry(item: dict[str, Any], label: str) -> Implementation:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pynetdicom.dimse_messages import C_ECHO_RSP
 from pynetdicom.dimse_primitives import C_ECHO
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ, P_DATA_TF
@@ -158,6 +160,66 @@ def test_associate_rq_defaults_are_the_golden_identity() -> None:
     assert Association().request(contexts=propose([VERIFICATION])) == (
         golden.ASSOCIATE_RQ_VERIFICATION
     )
+
+
+def _fresh_associate_rq(called: str, calling: str, contexts: tuple[object, ...]) -> bytes:
+    """The request as pynetdicom builds it from scratch, with no template."""
+    from pynetdicom.pdu_primitives import (
+        A_ASSOCIATE,
+        ImplementationClassUIDNotification,
+        ImplementationVersionNameNotification,
+        MaximumLengthNotification,
+    )
+    from pynetdicom.presentation import PresentationContext
+
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = uids.APPLICATION_CONTEXT
+    primitive.calling_ae_title = calling
+    primitive.called_ae_title = called
+    for proposed in contexts:
+        context = PresentationContext()
+        context.context_id = proposed.context_id  # type: ignore[attr-defined]
+        context.abstract_syntax = proposed.abstract_syntax  # type: ignore[attr-defined]
+        context.transfer_syntax = list(proposed.transfer_syntaxes)  # type: ignore[attr-defined]
+        primitive.presentation_context_definition_list.append(context)
+    max_length = MaximumLengthNotification()
+    max_length.maximum_length_received = 16384
+    class_uid = ImplementationClassUIDNotification()
+    class_uid.implementation_class_uid = uids.IMPLEMENTATION_CLASS_UID
+    version = ImplementationVersionNameNotification()
+    version.implementation_version_name = uids.IMPLEMENTATION_VERSION_NAME
+    primitive.user_information = [max_length, class_uid, version]
+    return bytes(A_ASSOCIATE_RQ(primitive).encode())
+
+
+_AE_CHARS = st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="\\")
+
+
+@given(
+    called=st.text(_AE_CHARS, min_size=1, max_size=16).filter(lambda t: t.strip()),
+    calling=st.sampled_from(["EXPOSCAN", "A", "SIXTEEN-CHARS-AE"]),
+    count=st.integers(min_value=1, max_value=5),
+)
+def test_templated_associate_rq_equals_a_fresh_encoding(
+    called: str, calling: str, count: int
+) -> None:
+    """The cached request with its called title written in is byte for byte
+    what pynetdicom builds from nothing, whatever the title."""
+    contexts = propose(
+        [VERIFICATION, "1.2.840.10008.5.1.4.1.2.2.1", "1.2.3.4", "1.2.5", "1.9"][:count]
+    )
+    sent = Association().request(
+        called_ae_title=called, calling_ae_title=calling, contexts=contexts
+    )
+    assert sent == _fresh_associate_rq(called, calling, contexts)
+
+
+@pytest.mark.parametrize(
+    "called", ["", "                ", "BACK\\SLASH", "TAB\tTITLE", "SEVENTEEN-CHARS-X"]
+)
+def test_invalid_called_title_is_refused_as_pynetdicom_refuses_it(called: str) -> None:
+    with pytest.raises(ValueError, match="Called AE Title"):
+        Association().request(called_ae_title=called, contexts=propose([VERIFICATION]))
 
 
 def test_c_echo_rq_is_golden() -> None:

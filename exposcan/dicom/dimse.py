@@ -1,6 +1,8 @@
 """DIMSE messages: encoding our requests, reading the command set of responses.
 
-Requests are built with pynetdicom's DIMSE message classes. Responses are read
+Requests are built with pynetdicom's DIMSE message classes, once for each
+distinct set of arguments: a scan sends the same few messages to every peer,
+and building them costs more than the network exchange. Responses are read
 with a small, bounded parser of the command set alone (PS3.7 §6.3.1, Annex E:
 group 0000, always Implicit VR Little Endian), because a scanner needs four
 fields of it and must never decode an identifier a peer sends back.
@@ -8,6 +10,7 @@ fields of it and must never decode an identifier a peer sends back.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator
 from io import BytesIO
@@ -53,6 +56,7 @@ def _to_pdus(message: DIMSEMessage, context_id: int, peer_max_pdu: int) -> bytes
     )
 
 
+@functools.lru_cache(maxsize=256)
 def encode_c_echo_rq(context_id: int, message_id: int, peer_max_pdu: int) -> bytes:
     """C-ECHO-RQ, PS3.7 §9.3.5."""
     primitive = C_ECHO()
@@ -63,6 +67,7 @@ def encode_c_echo_rq(context_id: int, message_id: int, peer_max_pdu: int) -> byt
     return _to_pdus(message, context_id, peer_max_pdu)
 
 
+@functools.lru_cache(maxsize=256)
 def find_identifier(level: str, transfer_syntax: str) -> bytes:
     """The smallest identifier that counts matches at ``level`` (PS3.4 §C.4.1.2.1).
 
@@ -83,6 +88,7 @@ def find_identifier(level: str, transfer_syntax: str) -> bytes:
     return bytes(encoded)
 
 
+@functools.lru_cache(maxsize=256)
 def encode_c_find_rq(
     context_id: int, message_id: int, sop_class: str, identifier: bytes, peer_max_pdu: int
 ) -> bytes:
@@ -97,6 +103,7 @@ def encode_c_find_rq(
     return _to_pdus(message, context_id, peer_max_pdu)
 
 
+@functools.lru_cache(maxsize=256)
 def encode_c_cancel_rq(context_id: int, message_id: int, peer_max_pdu: int) -> bytes:
     """C-CANCEL-RQ, PS3.7 §9.3.2.3: ends the C-FIND ``message_id``."""
     primitive = C_CANCEL()

@@ -8,6 +8,7 @@ words from the standard's tables.
 
 from __future__ import annotations
 
+import functools
 import struct
 import warnings
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from pynetdicom.pdu_primitives import (
     MaximumLengthNotification,
 )
 from pynetdicom.presentation import PresentationContext
+from pynetdicom.utils import set_ae
 
 from exposcan.dicom import uids
 from exposcan.dicom.events import (
@@ -66,11 +68,39 @@ def encode_associate_rq(
     implementation_version_name: str | None = uids.IMPLEMENTATION_VERSION_NAME,
 ) -> bytes:
     """A-ASSOCIATE-RQ, PS3.8 §9.3.2 (Table 9-11), with the user information of
-    PS3.7 Annex D.3.3 (maximum length, implementation class UID and version name)."""
+    PS3.7 Annex D.3.3 (maximum length, implementation class UID and version name).
+
+    pynetdicom builds and validates every context afresh, which costs more than
+    the rest of a probe; a scan sends the same request to every peer but for the
+    called title. So the request is encoded once per shape and the called AE
+    title, bytes 11-26 of Table 9-11, is written into a copy for each peer.
+    """
+    template = _associate_rq_template(
+        calling_ae_title,
+        tuple(contexts),
+        max_pdu_length,
+        implementation_class_uid,
+        implementation_version_name,
+    )
+    return template[:10] + _called_title_field(called_ae_title) + template[26:]
+
+
+#: The placeholder title the template is built with; always overwritten.
+_TEMPLATE_CALLED = "EXPOSCAN-TPL"
+
+
+@functools.lru_cache(maxsize=64)
+def _associate_rq_template(
+    calling_ae_title: str,
+    contexts: tuple[ProposedContext, ...],
+    max_pdu_length: int,
+    implementation_class_uid: str,
+    implementation_version_name: str | None,
+) -> bytes:
     primitive = A_ASSOCIATE()
     primitive.application_context_name = uids.APPLICATION_CONTEXT
     primitive.calling_ae_title = calling_ae_title
-    primitive.called_ae_title = called_ae_title
+    primitive.called_ae_title = _TEMPLATE_CALLED
     for proposed in contexts:
         context = PresentationContext()
         context.context_id = proposed.context_id
@@ -88,6 +118,15 @@ def encode_associate_rq(
         user_info.append(version)
     primitive.user_information = user_info  # type: ignore[assignment]
     return bytes(A_ASSOCIATE_RQ(primitive).encode())
+
+
+@functools.lru_cache(maxsize=1024)
+def _called_title_field(title: str) -> bytes:
+    """The 16-byte Called-AE-title field: validated as pynetdicom validates it
+    (PS3.5 AE: 1-16 characters, not all spaces, no backslash or control
+    characters), ASCII, padded with trailing spaces (PS3.8 §9.3.2)."""
+    set_ae(title, "Called AE Title", False, False)
+    return title.encode("ascii")[:16].ljust(16, b" ")
 
 
 def encode_release_rq() -> bytes:
@@ -208,7 +247,15 @@ def decode_associate_ac(pdu: bytes, proposed: Sequence[ProposedContext]) -> Asso
 
     Contexts are matched to what we proposed by id: a context id we never sent
     is a protocol error, so a peer cannot make us believe a service it invented.
+    Peers of one product answer one request with the same bytes, so decoded
+    answers are kept in a small cache (the result is frozen; errors are not kept).
     """
+    return _decode_associate_ac(pdu, tuple(proposed))
+
+
+#: At most 128 PDUs of at most 32 KiB (MAX_ASSOCIATION_PDU) are kept: 4 MiB at worst.
+@functools.lru_cache(maxsize=128)
+def _decode_associate_ac(pdu: bytes, proposed: tuple[ProposedContext, ...]) -> AssociationAccepted:
     if len(pdu) < 74:
         raise ProtocolError(f"A-ASSOCIATE-AC of {len(pdu)} bytes is too short")
     variable = pdu[74:]

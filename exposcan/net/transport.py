@@ -65,8 +65,12 @@ class Connection:
     async def send(self, data: bytes, *, timeout: float) -> None:
         with map_errors(connecting=False):
             self._writer.write(data)
-            async with asyncio.timeout(timeout):
-                await self._writer.drain()
+            # Only wait when the kernel did not take it all: a DICOM request is
+            # small and usually leaves nothing buffered, and the wait costs more
+            # than the write. A lost connection shows on the next read.
+            if self._writer.transport.get_write_buffer_size():
+                async with asyncio.timeout(timeout):
+                    await self._writer.drain()
         self.bytes_sent += len(data)
 
     async def receive(self, *, timeout: float) -> bytes:

@@ -327,15 +327,19 @@ async def _settle(session: _Session) -> None:
     session.association.receive_data(data)
 
 
+#: The full service map, or Verification alone (to test a random called title).
+_SERVICE_MAP = propose([s.uid for s in services.SERVICES])
+_VERIFICATION_ONLY = propose([uids.VERIFICATION])
+
+
 async def _exchange(
     session: _Session, options: ScanOptions, called: str, full: bool, facts: dict[str, object]
 ) -> None:
-    wanted = [s.uid for s in services.SERVICES] if full else [uids.VERIFICATION]
     await session.send(
         session.association.request(
             called_ae_title=called,
             calling_ae_title=options.calling_ae_title,
-            contexts=propose(wanted),
+            contexts=_SERVICE_MAP if full else _VERIFICATION_ONLY,
         )
     )
     event = await session.next_event()
