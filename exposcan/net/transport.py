@@ -1,8 +1,14 @@
-"""TCP (and later TLS) connections with deadlines and bounded reads.
+"""TCP and TLS connections with deadlines and bounded reads.
 
 Errors are translated once, here, into the closed ``Status`` vocabulary
 (httpcore's ``map_exceptions`` pattern): code above this module sees only
 :class:`NetError` with a status and a short, content-free detail.
+
+The connection is an :class:`asyncio.Protocol` rather than a stream pair: a
+probe reads a handful of small PDUs and needs a deadline on each, and a
+future with one timer handle does that for a fraction of what
+``StreamReader`` plus ``asyncio.timeout`` costs per read (the profile of a
+scan of 4,000 answering peers put the stream layers above the DICOM work).
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from exposcan.net.tls import facts_of
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import Status
 
-#: One read never asks for more than this; the framer caps PDU sizes anyway.
+#: One read never returns more than this; the framer caps PDU sizes anyway.
 READ_CHUNK = 64 * 1024
+#: Past this much unread data the socket is no longer read (backpressure).
+_HIGH_WATER = 4 * READ_CHUNK
 
 
 class NetError(Exception):
@@ -52,70 +60,179 @@ def map_errors(*, connecting: bool) -> Iterator[None]:
         raise NetError(Status.ERROR, exc.strerror or type(exc).__name__) from None
 
 
-class Connection:
-    """A stream with a deadline on every read and write."""
+class _Protocol(asyncio.Protocol):
+    """Buffers what the peer sends and wakes at most one waiting reader."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self.tls: TlsFacts | None = facts_of(writer.get_extra_info("ssl_object"))
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, tls: bool) -> None:
+        self._loop = loop
+        self._tls = tls
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        #: Why the connection ended, if it ended with an error.
+        self.error: BaseException | None = None
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self._waiter: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self.paused_writing = False
+
+    # -- asyncio.Protocol -------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _HIGH_WATER and self.transport is not None:
+            self.transport.pause_reading()
+            self._paused_reading = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        # Keep our half open, as asyncio's streams do: a peer may half-close
+        # and still read our A-RELEASE-RQ or A-ABORT. (TLS cannot half-close.)
+        return not self._tls
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self._wake()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused_writing = True
+
+    def resume_writing(self) -> None:
+        self.paused_writing = False
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    # -- for Connection ---------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def take(self) -> bytes:
+        data = bytes(self.buffer[:READ_CHUNK])
+        del self.buffer[:READ_CHUNK]
+        if self._paused_reading and len(self.buffer) <= _HIGH_WATER // 2:
+            self._paused_reading = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+        return data
+
+    async def wait(self, timeout: float, *, writable: bool = False) -> None:
+        """Until data, end of stream (or room to write), or ``TimeoutError``."""
+        future = self._loop.create_future()
+        if writable:
+            self._writable = future
+        else:
+            self._waiter = future
+        timer = self._loop.call_later(timeout, _expire, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved, even when a cancellation won the race
+            if writable:
+                self._writable = None
+            else:
+                self._waiter = None
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
+class Connection:
+    """A connection with a deadline on every read and write."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self.tls: TlsFacts | None = facts_of(transport.get_extra_info("ssl_object"))
         self.bytes_sent = 0
         self.bytes_received = 0
 
     async def send(self, data: bytes, *, timeout: float) -> None:
+        protocol = self._protocol
         with map_errors(connecting=False):
-            self._writer.write(data)
-            # Only wait when the kernel did not take it all: a DICOM request is
-            # small and usually leaves nothing buffered, and the wait costs more
-            # than the write. A lost connection shows on the next read.
-            if self._writer.transport.get_write_buffer_size():
-                async with asyncio.timeout(timeout):
-                    await self._writer.drain()
+            if protocol.eof and protocol.error is not None:
+                raise ConnectionResetError
+            if self._transport.is_closing():
+                raise BrokenPipeError
+            self._transport.write(data)
+            # A DICOM request is small; only a peer that stops reading makes us wait.
+            if protocol.paused_writing:
+                await protocol.wait(timeout, writable=True)
+                if protocol.error is not None:
+                    raise ConnectionResetError
         self.bytes_sent += len(data)
 
     async def receive(self, *, timeout: float) -> bytes:
         """Up to :data:`READ_CHUNK` bytes; ``b""`` when the peer has closed."""
+        protocol = self._protocol
         with map_errors(connecting=False):
-            async with asyncio.timeout(timeout):
-                data = await self._reader.read(READ_CHUNK)
-        self.bytes_received += len(data)
-        return data
+            if not protocol.buffer and not protocol.eof:
+                await protocol.wait(timeout)
+            if protocol.buffer:
+                data = protocol.take()
+                self.bytes_received += len(data)
+                return data
+            if protocol.error is not None:
+                raise protocol.error
+            return b""
 
     def send_nowait(self, data: bytes) -> None:
         """Best effort, for a parting A-ABORT: never blocks, never raises."""
         with contextlib.suppress(Exception):
-            if not self._writer.is_closing():
-                self._writer.write(data)
+            if data and not self._transport.is_closing():
+                self._transport.write(data)
 
     async def close(self, *, timeout: float = 1.0) -> None:
         """Close politely (FIN after what is queued), or drop the socket at the deadline."""
-        transport = self._writer.transport
+        transport = self._transport
         with contextlib.suppress(Exception):
-            self._writer.close()
-            async with asyncio.timeout(timeout):
-                await self._writer.wait_closed()
-        if not transport.is_closing():
+            transport.close()
+            if timeout > 0:
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(self._protocol.closed)
+        if not self._protocol.closed.done():
             transport.abort()
 
     def abort(self) -> None:
         """Drop the socket now (RST when unsent data remains)."""
-        self._writer.transport.abort()
+        self._transport.abort()
 
 
 async def open_connection(
     host: str, port: int, *, timeout: float, tls: ssl.SSLContext | None = None
 ) -> Connection:
+    loop = asyncio.get_running_loop()
     with map_errors(connecting=True):
         async with asyncio.timeout(timeout):
             if tls is None:
-                reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
+                transport, protocol = await loop.create_connection(
+                    lambda: _Protocol(loop, tls=False), host, port
+                )
             else:
-                reader, writer = await asyncio.open_connection(
+                transport, protocol = await loop.create_connection(
+                    lambda: _Protocol(loop, tls=True),
                     host,
                     port,
-                    limit=READ_CHUNK,
                     ssl=tls,
                     server_hostname="",  # no SNI: we address the host by its IP
                     ssl_handshake_timeout=timeout,
                 )
-    return Connection(reader, writer)
+    assert isinstance(transport, asyncio.Transport)
+    return Connection(transport, protocol)
