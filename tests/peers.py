@@ -64,6 +64,9 @@ __all__ = [
     "orthanc_default",
     "orthanc_find_open",
     "orthanc_guarded",
+    "orthanc_web_auth",
+    "orthanc_web_default_user",
+    "orthanc_web_open",
     "peer_tls_certs",
     "storescp_plain",
     "storescp_tls",
@@ -314,16 +317,36 @@ def _workdir(factory: pytest.TempPathFactory, name: str) -> Path:
 # --------------------------------------------------------------------------- Orthanc
 
 
+#: Web variants of the Orthanc fixture (``web=``): remote access on, so that a stranger's
+#: view is what the HTTP server decides, not the loopback exemption. ``open``: authentication
+#: explicitly off; ``users``: on, with one registered user (a random password); ``default-user``:
+#: on with no RegisteredUsers, so Orthanc (>= 1.5.8, main.cpp) registers orthanc/orthanc and
+#: logs that the setup is insecure. Each runs with ``--verbose-http``: Orthanc logs
+#: ``(http) GET /path`` for every request it serves (the query and refused requests are not
+#: logged), which tests read as its access log.
+WEB_VARIANTS = ("open", "users", "default-user")
+ORTHANC_DEFAULT_USER = ("orthanc", "orthanc")
+
+
 def _orthanc(
-    factory: pytest.TempPathFactory, name: str, *, always_find: bool, guarded: bool
+    factory: pytest.TempPathFactory,
+    name: str,
+    *,
+    always_find: bool,
+    guarded: bool,
+    web: str | None = None,
 ) -> Iterator[Peer]:
     _require(ORTHANC, DICOMWEB_PLUGIN)
+    if web is not None and (web not in WEB_VARIANTS or guarded):
+        raise ValueError(f"web variant {web!r} (of {WEB_VARIANTS}, not guarded)")
     workdir = _workdir(factory, name)
     storage = workdir / "storage"
     storage.mkdir()
     config = workdir / "orthanc.json"
     user, password = "exposcan", secrets.token_urlsafe(12)
-    auth = (user, password) if guarded else None
+    auth = (user, password) if guarded or web == "users" else None
+    if web == "default-user":
+        auth = ORTHANC_DEFAULT_USER
 
     def command(ports: list[int]) -> list[str]:
         dicom_port, http_port = ports
@@ -353,7 +376,13 @@ def _orthanc(
             "Plugins": [str(DICOMWEB_PLUGIN)],
             "SaveJobs": False,
         }
+        if web is not None:
+            settings["RemoteAccessAllowed"] = True
+            settings["AuthenticationEnabled"] = web != "open"
+            settings["RegisteredUsers"] = {user: password} if web == "users" else {}
         config.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+        if web is not None:
+            return [str(ORTHANC), "--verbose-http", str(config)]
         return [str(ORTHANC), str(config)]
 
     with _serve(name, workdir, 2, command) as ((dicom_port, http_port), startup_s):
@@ -435,6 +464,26 @@ def _orthanc(
                 "right_called_ae": {"called": "ORTHANC", "association": "accepted"},
                 "http": http_open,
             }
+        if web == "users":
+            expected["http"] = {
+                "exposure": "protected",
+                "auth": True,
+                "status": 401,
+                "user": user,
+                "password": password,
+                "listing_paths": ("/studies", "/dicom-web/studies"),
+            }
+        elif web == "default-user":
+            expected["http"] = {
+                "exposure": "protected",
+                "auth": True,
+                "status": 401,
+                "default_credentials": ORTHANC_DEFAULT_USER,
+                "exposure_with_default_credentials": "query",
+                "studies": STUDIES,
+            }
+        if web is not None:
+            expected["http"] = {**expected["http"], "remote_access": True, "access_log": True}
         expected["fingerprint"] = dict(DCMTK_FINGERPRINT)
         expected["product"] = "Orthanc 1.10 (Debian), DICOMweb plugin 1.7"
         yield Peer(
@@ -467,6 +516,34 @@ def orthanc_find_open(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer
 def orthanc_guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     """Orthanc checking the called AE, allowing nothing to unknown peers, HTTP auth on."""
     yield from _orthanc(tmp_path_factory, "orthanc_guarded", always_find=False, guarded=True)
+
+
+@pytest.fixture(scope="module")
+def orthanc_web_open(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    """Orthanc with remote access on and HTTP authentication explicitly off."""
+    yield from _orthanc(
+        tmp_path_factory, "orthanc_web_open", always_find=False, guarded=False, web="open"
+    )
+
+
+@pytest.fixture(scope="module")
+def orthanc_web_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    """Orthanc with remote access on, HTTP authentication on, one registered user."""
+    yield from _orthanc(
+        tmp_path_factory, "orthanc_web_auth", always_find=False, guarded=False, web="users"
+    )
+
+
+@pytest.fixture(scope="module")
+def orthanc_web_default_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    """Orthanc with remote access and authentication on, no RegisteredUsers: orthanc/orthanc."""
+    yield from _orthanc(
+        tmp_path_factory,
+        "orthanc_web_default_user",
+        always_find=False,
+        guarded=False,
+        web="default-user",
+    )
 
 
 # --------------------------------------------------------------------------- dcmqrscp

@@ -3,14 +3,16 @@ with one-line errors, and random probe titles."""
 
 from __future__ import annotations
 
+import os
 import random
-import shutil
+import re
 import subprocess
 from pathlib import Path
 
 import pynetdicom
 import pytest
 
+import exposcan
 from exposcan.aetitles import (
     MAX_FILE_BYTES,
     MAX_TITLES,
@@ -22,7 +24,8 @@ from exposcan.aetitles import (
     stock_titles,
 )
 from exposcan.errors import OptionError
-from exposcan.options import ScanOptions
+from exposcan.options import Limits, ScanOptions
+from exposcan.vocabulary import Exposure
 
 # --- the packaged list ---------------------------------------------------------
 
@@ -46,10 +49,33 @@ def test_every_stock_title_is_valid_and_sourced() -> None:
 def test_stock_titles_are_ordered_most_likely_first() -> None:
     values = [t.value for t in stock_titles()]
     assert values[0] == "ANY-SCP"
-    for product_default in ("ORTHANC", "DCM4CHEE", "STORESCP", "CONQUESTSRV1"):
-        assert values.index(product_default) < values.index("COMMON")  # sample configs later
-    assert values.index("ORTHANC") < 4
+    # What the default budget reaches: the first association (ANY-SCP), then five stock
+    # titles. Those are the shipped titles that let a stranger in where the called title
+    # is checked: Orthanc's and dcm4chee's defaults, the storage SCPs' default, and the
+    # dcmqrscp sample entries open to ANY peer (Debian's READWRITE, upstream's COMMON).
+    reached = values[1 : ScanOptions().ae_attempts]
+    assert reached == ["ORTHANC", "DCM4CHEE", "STORESCP", "READWRITE", "COMMON"]
+    # Product defaults before secondary sample titles; titles restricted to named peers
+    # (ACME_STORE, UNITED_STORE only admit their HostTable peers) after those open to ANY.
+    for product_default in ("CONQUESTSRV1", "DICOOGLE-STORAGE", "AETITLE", "OSIRIX"):
+        assert values.index(product_default) < values.index("DCMQRSCP")
+    for restricted in ("ACME_STORE", "UNITED_STORE"):
+        assert values.index(restricted) > values.index("READ") > values.index("COMMON")
     assert {"DICOOGLE-STORAGE", "QRSCP", "ECHOSCP", "PYNETDICOM", "DCMRECV"} <= set(values)
+
+
+@pytest.mark.parametrize(
+    ("value", "product", "where"),
+    [
+        ("AETITLE", "ClearCanvas", "ClearCanvas/ClearCanvas ImageViewer/Common/DicomServer/"),
+        ("OSIRIX", "OsiriX", "horosproject/horos Horos/Sources/DefaultsOsiriX.m"),
+        ("HOROS", "Horos", "horosproject/horos Horos/Sources/AppController.m"),
+    ],
+)
+def test_viewer_and_pacs_defaults_are_sourced(value: str, product: str, where: str) -> None:
+    title = by_value(value)
+    assert product in title.product
+    assert where in title.source
 
 
 def test_stock_titles_are_loaded_once() -> None:
@@ -67,8 +93,18 @@ def test_pynetdicom_defaults_match_the_installed_package() -> None:
     assert "ANY-SCP" in stock_titles()[0].source
 
 
-@pytest.mark.skipif(shutil.which("/usr/bin/storescp") is None, reason="needs Debian's dcmtk")
+def require(path: str, package: str) -> None:
+    """A missing peer package skips on a developer's machine and fails in CI."""
+    if Path(path).exists():
+        return
+    message = f"{path} missing: apt-get install {package}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def test_dcmtk_defaults_match_the_installed_package() -> None:
+    require("/usr/bin/storescp", "dcmtk")
     for tool, title in (("/usr/bin/storescp", "STORESCP"), ("/usr/bin/dcmrecv", "DCMRECV")):
         help_text = subprocess.run(
             [tool, "--help"], capture_output=True, text=True, check=False
@@ -81,8 +117,17 @@ def test_dcmtk_defaults_match_the_installed_package() -> None:
     assert "(default: ANY-SCP)" in echoscu
 
 
-@pytest.mark.skipif(not Path("/etc/orthanc/orthanc.json").exists(), reason="needs Orthanc")
+def test_dcmqrscp_sample_titles_match_the_installed_package() -> None:
+    require("/etc/dcmtk/dcmqrscp.cfg", "dcmtk")
+    sample = Path("/etc/dcmtk/dcmqrscp.cfg").read_text()
+    # The lines the sample tells an administrator to uncomment, open to ANY peer.
+    for title in ("READWRITE", "READ"):
+        assert re.search(rf"^#{title}\s+\S+\s+RW?\s+\(.*\)\s+ANY\s*$", sample, re.M), title
+        assert "/etc/dcmtk/dcmqrscp.cfg" in by_value(title).source
+
+
 def test_orthanc_default_matches_the_installed_package() -> None:
+    require("/etc/orthanc/orthanc.json", "orthanc")
     assert '"DicomAet" : "ORTHANC"' in Path("/etc/orthanc/orthanc.json").read_text()
 
 
@@ -223,3 +268,26 @@ def test_random_titles_are_valid_and_distinct() -> None:
 def test_random_titles_follow_the_given_generator() -> None:
     assert random_ae_title(random.Random(7)) == random_ae_title(random.Random(7))
     assert random_ae_title(random.Random(7)) != random_ae_title(random.Random(8))
+
+
+# --- in a scan -----------------------------------------------------------------
+
+
+async def test_user_titles_come_before_the_stock_list(scp_factory, write_scope) -> None:
+    """A pynetdicom SCP that checks the called title, serving a site title: the user's
+    list gets in with the second association; without it the budget is spent on the
+    stock titles, in their order, and the verdict is protected."""
+    port = scp_factory("SITE-PACS-7", require_called_aet=True)
+    scope = write_scope(["127.0.0.1"], [port])
+    fast = Limits(per_host_rate=50)
+
+    with_list = ScanOptions(limits=fast, ae_titles=("NOT-THIS-ONE", "SITE-PACS-7"))
+    (result,) = (await exposcan.scan(scope, options=with_list)).results
+    assert result.exposure is Exposure.ECHO
+    assert result.ae_title == "SITE-PACS-7"
+    assert result.attempts == 3  # ANY-SCP, NOT-THIS-ONE, SITE-PACS-7: no stock title
+
+    (result,) = (await exposcan.scan(scope, options=ScanOptions(limits=fast))).results
+    assert result.exposure is Exposure.PROTECTED
+    assert result.ae_title is None
+    assert result.attempts == ScanOptions().ae_attempts

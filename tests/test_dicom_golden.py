@@ -7,12 +7,14 @@ exactly the expected events. The bytes live in ``tests/pdu_bytes.py``.
 from __future__ import annotations
 
 import struct
+from io import BytesIO
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pynetdicom.dimse_messages import C_ECHO_RSP
 from pynetdicom.dimse_primitives import C_ECHO
+from pynetdicom.dsutils import decode as decode_dataset
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ, P_DATA_TF
 
 from exposcan.dicom import (
@@ -26,7 +28,9 @@ from exposcan.dicom import (
     RejectedContext,
     Released,
     ReleaseRequested,
+    dimse,
     propose,
+    services,
     uids,
 )
 from exposcan.dicom.state import State
@@ -433,3 +437,161 @@ def test_c_echo_rsp_fields() -> None:
     assert event.command_field == 0x8030
     assert event.status == 0
     assert event.message_id_responded_to == 1
+
+
+# -- the service map, C-FIND and C-CANCEL -----------------------------------------------
+
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+
+
+@pytest.mark.parametrize("pdu", list(golden.SENT.values()), ids=list(golden.SENT))
+def test_golden_sent_pdu_length_field_counts_the_bytes_that_follow(pdu: bytes) -> None:
+    (length,) = struct.unpack(">L", pdu[2:6])
+    assert length == len(pdu) - 6
+
+
+def test_golden_service_map_items_count_their_bytes() -> None:
+    """Each hand-written context item's lengths agree with its bytes (PS3.8 Table 9-13)."""
+    pdu = golden.ASSOCIATE_RQ_SERVICE_MAP
+    offset = golden.SERVICE_MAP_FIRST_CONTEXT
+    seen = []
+    while pdu[offset] == 0x20:
+        (item_length,) = struct.unpack(">H", pdu[offset + 2 : offset + 4])
+        (name_length,) = struct.unpack(">H", pdu[offset + 10 : offset + 12])
+        name = pdu[offset + 12 : offset + 12 + name_length].decode()
+        assert item_length == 4 + 4 + name_length + 23 + 21, name
+        seen.append((pdu[offset + 4], name))
+        offset += 4 + item_length
+    assert pdu[offset] == 0x50  # then the user information item
+    assert seen == [(cid, uid) for cid, uid, _ in golden.SERVICE_MAP_CONTEXTS]
+
+
+def test_golden_service_map_is_exposcans_service_map() -> None:
+    """The golden table and exposcan.dicom.services list the same classes, in order."""
+    assert [(uid, name) for _, uid, name in golden.SERVICE_MAP_CONTEXTS] == [
+        (s.uid, s.name) for s in services.SERVICES
+    ]
+
+
+def test_full_service_map_associate_rq_is_golden() -> None:
+    association = Association(max_pdu_length=16384)
+    sent = association.request(
+        called_ae_title="ANY-SCP",
+        calling_ae_title="EXPOSCAN",
+        contexts=propose([s.uid for s in services.SERVICES]),
+    )
+    assert sent == golden.ASSOCIATE_RQ_SERVICE_MAP
+    assert [c.context_id for c in association.proposed] == list(range(1, 47, 2))
+
+
+def test_pynetdicom_reads_the_golden_service_map_as_written() -> None:
+    rq = A_ASSOCIATE_RQ()
+    rq.decode(golden.ASSOCIATE_RQ_SERVICE_MAP)
+    assert (rq.called_ae_title, rq.calling_ae_title) == ("ANY-SCP", "EXPOSCAN")
+    contexts = [
+        (c.context_id, c.abstract_syntax, c.transfer_syntax) for c in rq.presentation_context
+    ]
+    assert contexts == [
+        (cid, uid, ["1.2.840.10008.1.2.1", IMPLICIT_VR_LE])
+        for cid, uid, _ in golden.SERVICE_MAP_CONTEXTS
+    ]
+    assert rq.user_information is not None
+    assert rq.user_information.implementation_class_uid == golden.EXPOSCAN_IMPLEMENTATION_CLASS_UID
+
+
+@pytest.mark.parametrize(
+    ("level", "transfer_syntax", "expected"),
+    [
+        ("STUDY", IMPLICIT_VR_LE, golden.FIND_IDENTIFIER_STUDY_IMPLICIT),
+        ("STUDY", EXPLICIT_VR_LE, golden.FIND_IDENTIFIER_STUDY_EXPLICIT),
+        ("PATIENT", IMPLICIT_VR_LE, golden.FIND_IDENTIFIER_PATIENT_IMPLICIT),
+    ],
+)
+def test_find_identifier_is_golden(level: str, transfer_syntax: str, expected: bytes) -> None:
+    assert dimse.find_identifier(level, transfer_syntax) == expected
+
+
+@pytest.mark.parametrize(
+    ("identifier", "implicit", "expected"),
+    [
+        (golden.FIND_IDENTIFIER_STUDY_IMPLICIT, True, {"QueryRetrieveLevel", "StudyInstanceUID"}),
+        (golden.FIND_IDENTIFIER_STUDY_EXPLICIT, False, {"QueryRetrieveLevel", "StudyInstanceUID"}),
+        (golden.FIND_IDENTIFIER_PATIENT_IMPLICIT, True, {"QueryRetrieveLevel", "PatientID"}),
+    ],
+)
+def test_golden_identifiers_ask_for_the_level_and_its_unique_key_only(
+    identifier: bytes, implicit: bool, expected: set[str]
+) -> None:
+    dataset = decode_dataset(BytesIO(identifier), implicit, True)
+    assert {element.keyword for element in dataset} == expected
+    assert dataset.QueryRetrieveLevel in ("STUDY", "PATIENT")
+    # Universal matching: the unique key is asked for, with no value to match.
+    assert all(element.value in ("", None) for element in dataset if element.tag != 0x00080052)
+
+
+def established_for(abstract_syntax: str) -> Association:
+    """Context 1 proposed for ``abstract_syntax``, accepted with Implicit VR LE."""
+    association = Association(max_pdu_length=16384)
+    association.request(
+        called_ae_title="ANY-SCP", calling_ae_title="EXPOSCAN", contexts=propose([abstract_syntax])
+    )
+    association.receive_data(golden.ASSOCIATE_AC_IMPLICIT_VR_LE)
+    event = association.next_event()
+    assert isinstance(event, AssociationAccepted)
+    assert event.accepted[0].abstract_syntax == abstract_syntax
+    return association
+
+
+def test_c_find_rq_is_golden() -> None:
+    association = established_for(STUDY_ROOT_FIND)
+    identifier = dimse.find_identifier("STUDY", IMPLICIT_VR_LE)
+    message_id, sent = association.send_c_find(1, STUDY_ROOT_FIND, identifier)
+    assert message_id == 1
+    assert sent == golden.P_DATA_C_FIND_RQ
+    assert association.state is State.ESTABLISHED
+
+
+def test_pynetdicom_reads_the_golden_c_find_rq_as_written() -> None:
+    command_pdu = golden.P_DATA_C_FIND_RQ[: golden.C_FIND_RQ_IDENTIFIER_PDU]
+    data_pdu = golden.P_DATA_C_FIND_RQ[golden.C_FIND_RQ_IDENTIFIER_PDU :]
+    command = decode_dataset(BytesIO(command_pdu[12:]), True, True)
+    assert command.CommandField == 0x0020
+    assert command.AffectedSOPClassUID == STUDY_ROOT_FIND
+    assert command.MessageID == 1
+    assert command.Priority == 0x0002  # LOW
+    assert command.CommandDataSetType != 0x0101
+    assert command.CommandGroupLength == len(command_pdu) - 12 - 12
+    assert data_pdu[11] == 0x02  # a data set, last fragment
+    assert data_pdu[12:] == golden.FIND_IDENTIFIER_STUDY_IMPLICIT
+
+
+def test_c_find_rq_message_ids_count_up_and_c_cancel_names_its_find() -> None:
+    association = established_for(PATIENT_ROOT_FIND)
+    identifier = dimse.find_identifier("PATIENT", IMPLICIT_VR_LE)
+    first, _ = association.send_c_find(1, PATIENT_ROOT_FIND, identifier)
+    second, sent = association.send_c_find(1, PATIENT_ROOT_FIND, identifier)
+    assert (first, second) == (1, 2)
+    assert golden.FIND_IDENTIFIER_PATIENT_IMPLICIT in sent
+    assert b"1.2.840.10008.5.1.4.1.2.1.1\x00" in sent
+    cancel = association.send_c_cancel(1, second)
+    command = decode_dataset(BytesIO(cancel[12:]), True, True)
+    assert (command.CommandField, command.MessageIDBeingRespondedTo) == (0x0FFF, 2)
+    # C-CANCEL takes no message id of its own: the next request is still number 3.
+    assert association.send_c_find(1, PATIENT_ROOT_FIND, identifier)[0] == 3
+
+
+def test_c_cancel_rq_is_golden() -> None:
+    association = established_for(STUDY_ROOT_FIND)
+    message_id, _ = association.send_c_find(
+        1, STUDY_ROOT_FIND, dimse.find_identifier("STUDY", IMPLICIT_VR_LE)
+    )
+    assert association.send_c_cancel(1, message_id) == golden.P_DATA_C_CANCEL_RQ
+    assert association.state is State.ESTABLISHED
+
+
+def test_golden_c_cancel_command_set_carries_its_group_length() -> None:
+    command = golden.P_DATA_C_CANCEL_RQ[12:]
+    (group_length,) = struct.unpack("<L", command[8:12])
+    assert group_length == len(command) - 12

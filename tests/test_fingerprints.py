@@ -3,6 +3,10 @@ map to the right product or toolkit, and a malformed table fails at load."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pydicom
+import pydicom.data
 import pynetdicom
 import pytest
 
@@ -98,7 +102,62 @@ KNOWN = [
         (None, "go-netdicom", "1.1"),
         id="go-netdicom",
     ),
+    pytest.param(
+        "1.3.46.670589.11.0.0.51.4.4.1",
+        "MR DICOM 4.1",
+        ("Philips MR", None, "4.1"),
+        id="philips-mr",
+    ),
+    pytest.param("1.2.410.200010.99.3.5", "INF_4.5", ("INFINITT PACS", None, "4.5"), id="infinitt"),
+    pytest.param(
+        "1.3.6.1.4.1.5962.99.2",
+        "PIXELMEDJAVA001",
+        (None, "PixelMed Java DICOM Toolkit", "001"),
+        id="pixelmed",
+    ),
 ]
+
+#: Files shipped inside the pinned pydicom wheel, and who wrote their file meta
+#: (PS3.10 7.1: Implementation Class UID and Version Name of the last writer).
+PYDICOM_FILES = [
+    ("test_files/examples_overlay.dcm", ("Siemens syngo MR", None, "2004V_VB11A")),
+    ("test_files/examples_ybr_color.dcm", ("SonoSite ultrasound", None, "SV500")),
+    ("test_files/examples_palette.dcm", ("OsiriX", "DCMTK", None)),
+    ("charset_files/chrKoreanMulti.dcm", ("INFINITT PACS", None, "3.5")),
+    ("charset_files/chrJapMulti.dcm", ("INFINITT PACS", None, "3.5")),
+    ("palettes/spring.dcm", (None, "PixelMed Java DICOM Toolkit", "001")),
+    ("test_files/test-SR.dcm", (None, "DCMTK", "3.4.2")),
+    # A GE LOGIQ 700 image rewritten by DCMTK: the file meta names DCMTK, not GE.
+    ("test_files/ExplVR_BigEnd.dcm", (None, "DCMTK", "3.1.1")),
+    ("test_files/MR_small_jp2klossless.dcm", (None, "GDCM", "2.2.4")),
+    ("test_files/no_meta_group_length.dcm", ("Conquest DICOM server", None, "1.4.1")),
+    ("charset_files/chrGerm.dcm", (None, "dicom3tools", "100")),
+    ("test_files/JPEGLSNearLossless_08.dcm", (None, "pydicom", "3.0.0")),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), PYDICOM_FILES, ids=[f for f, _ in PYDICOM_FILES])
+def test_the_writers_of_pydicoms_own_files(name: str, expected: tuple[str | None, ...]) -> None:
+    """Real identities, read from files on this machine rather than copied from a note."""
+    path = Path(pydicom.data.__file__).parent / name
+    assert path.is_file(), f"pydicom {pydicom.__version__} no longer ships {name}"
+    meta = pydicom.dcmread(path, stop_before_pixels=True, force=True).file_meta
+    guess = identify(str(meta.ImplementationClassUID), str(meta.ImplementationVersionName))
+    assert guess is not None
+    assert (guess.product, guess.toolkit, guess.version) == expected
+
+
+def test_vendor_roots_are_not_guessed_from_shared_toolkit_roots() -> None:
+    # DCMTK's root with a vendor's version name is a DCMTK peer, never the vendor.
+    assert identify("1.2.276.0.7230010.3.0.3.6.7", "MR DICOM 4.1") == identify(
+        "1.2.276.0.7230010.3.0.3.6.7", None
+    )
+    # A vendor root with a toolkit's version name: the vendor, built on that toolkit.
+    guess = identify("1.3.46.670589.11.0.0.51.4.4.1", "OFFIS_DCMTK_367")
+    assert guess is not None
+    assert (guess.product, guess.toolkit) == ("Philips MR", "DCMTK")
+    # Philips' root outside its MR arc names nothing.
+    assert identify("1.3.46.670589.5.2.10", "MR DICOM 4.1") is None
 
 
 def test_packaged_table_loads_and_every_entry_validates() -> None:
