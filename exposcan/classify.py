@@ -7,11 +7,8 @@ protocol facts and counts only, never a value a peer returned in a match.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from exposcan.dicom import services
 from exposcan.dicom.services import Kind
-from exposcan.net.tls import expired
 from exposcan.probes.dimse import (
     REASON_CALLED_AE,
     REASON_CALLING_AE,
@@ -19,21 +16,11 @@ from exposcan.probes.dimse import (
     DimseObservation,
     FindOutcome,
 )
-from exposcan.results import Finding, Fingerprint, Matches
-from exposcan.vocabulary import Exposure, Severity, Status
+from exposcan.results import Finding, Fingerprint, Matches, Verdict
+from exposcan.tls_findings import tls_findings
+from exposcan.vocabulary import Exposure, Severity
 
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    exposure: Exposure
-    status: Status
-    detail: str | None
-    findings: tuple[Finding, ...]
-    fingerprint: Fingerprint | None
-    services: tuple[str, ...]
-    ae_title: str | None
-    matches: Matches | None
-
+__all__ = ["Verdict", "classify_dimse", "reached"]
 
 _REMEDIATE_AE = (
     "Accept associations only from known AE titles and addresses (an AE whitelist "
@@ -103,7 +90,7 @@ def classify_dimse(observation: DimseObservation) -> Verdict:
                 ),
             )
         )
-    findings.extend(_tls_findings(observation, key))
+    findings.extend(tls_findings(observation.tls, kind="dicom", detail=key.detail))
     accepted_names = (
         tuple(services.name_of(c.abstract_syntax) for c in key.accepted.accepted)
         if key.accepted
@@ -333,52 +320,6 @@ def _find_finding(find: FindOutcome, who: str) -> Finding:
         title="Metadata query refused",
         evidence=f"{what}: {find.outcome}{status}",
     )
-
-
-def _tls_findings(observation: DimseObservation, key: Attempt) -> list[Finding]:
-    tls = observation.tls
-    if tls is None:
-        return []
-    findings: list[Finding] = []
-    if tls.client_certificate_required:
-        findings.append(
-            Finding(
-                id="dicom-tls-client-certificate-required",
-                severity=Severity.INFO,
-                title="DICOM over TLS requires a client certificate",
-                evidence=f"TLS handshake refused without a client certificate ({key.detail})",
-            )
-        )
-    if tls.version in ("SSLv3", "TLSv1", "TLSv1.1"):
-        findings.append(
-            Finding(
-                id="tls-legacy-version",
-                severity=Severity.LOW,
-                title="TLS version is obsolete",
-                evidence=f"negotiated {tls.version} with {tls.cipher}",
-                remediation="Offer TLS 1.2 or 1.3 only (PS3.15 Annex B.9 and later profiles).",
-            )
-        )
-    if tls.not_after is not None and expired(tls):
-        findings.append(
-            Finding(
-                id="tls-certificate-expired",
-                severity=Severity.LOW,
-                title="TLS certificate has expired",
-                evidence=f"certificate valid until {tls.not_after}",
-                remediation="Renew the certificate.",
-            )
-        )
-    if tls.self_signed:
-        findings.append(
-            Finding(
-                id="tls-certificate-self-signed",
-                severity=Severity.INFO,
-                title="TLS certificate is self-signed",
-                evidence=f"subject = issuer = {tls.subject}",
-            )
-        )
-    return findings
 
 
 def _fingerprint(attempts: tuple[Attempt, ...]) -> Fingerprint | None:

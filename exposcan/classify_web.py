@@ -13,7 +13,13 @@ The levels, highest first (an endpoint's level is the highest it reached):
     for its parameters. The web counterpart of DIMSE's "accepted, but nothing listed"
     (``classify.reached``: C-FIND with no match is ``echo`` too).
 ``protected``
-    401/403 or a redirect to a login page, on a probed path or on every path.
+    401/403 or a redirect to a login page (on a probed path or on every path) where a DICOM
+    web API is confirmed: a product identified itself (Orthanc's realm, a Keycloak realm of
+    a secured archive, a viewer's markers, an API answer), or a DICOM-specific path
+    (QIDO-RS search, dcm4chee-arc's AE listing) was refused while the random path was not.
+    A refusal without either (a router's Basic auth in front of everything, one short path
+    such as ``/wado`` or ``/system`` refused) stays ``none``, with the info finding
+    ``web-auth-required-unidentified``: such a refusal proves no DICOM service.
 ``none``
     nothing DICOM answered. A viewer shell alone (OHIF, a PACS web UI) stays ``none``
     with a finding of its own: the shell holds no data, and the API it uses was not
@@ -25,36 +31,29 @@ Evidence holds status codes, paths exposcan chose, counts and product names only
 
 from __future__ import annotations
 
-from exposcan.classify import Verdict
-from exposcan.net.tls import expired
 from exposcan.probes.web import (
-    DCM4CHEE_UI,
-    DICOMWEB_QIDO,
-    DICOOGLE_UI,
-    EMPTY,
-    KHEOPS_UI,
-    LISTED,
-    LOGIN,
-    OHIF,
-    ORTHANC_EXPLORER,
-    ORTHANC_EXPLORER_2,
-    ORTHANC_REST,
-    PRESENT,
-    REFUSED,
-    WADO_URI,
+    CredentialOutcome,
+    Outcome,
+    Service,
     ServiceCheck,
+    Viewer,
     WebObservation,
 )
-from exposcan.results import Finding, Fingerprint, Matches
+from exposcan.results import Finding, Fingerprint, Matches, Verdict
+from exposcan.tls_findings import tls_findings
 from exposcan.vocabulary import Exposure, Severity
 
 __all__ = ["classify_web"]
 
-_OPEN = (LISTED, EMPTY, PRESENT)
+_OPEN = (Outcome.LISTED, Outcome.EMPTY, Outcome.PRESENT)
+_REFUSALS = (Outcome.REFUSED, Outcome.LOGIN)
 #: Services whose anonymous answer is a DICOM web API at work (``echo`` when nothing is
-#: listed). An AE listing (dcm4chee-arc) or a version string (Dicoogle) only names a
-#: product: it is reported in ``services``, not as a level.
-_ECHO_SERVICES = (ORTHANC_REST, DICOMWEB_QIDO, WADO_URI)
+#: listed). An AE listing (dcm4chee-arc), a version string (Dicoogle) or a plugin's
+#: metadata only name a product: they are reported in ``services``, not as a level.
+_ECHO_SERVICES = (Service.ORTHANC_REST, Service.DICOMWEB_QIDO, Service.WADO_URI)
+#: Paths only a DICOM web API serves: refused there while the random path was not, they
+#: confirm one. ``/wado`` and ``/system`` alone are too short and too common to count.
+_DICOM_SPECIFIC = (Service.DICOMWEB_QIDO, Service.DCM4CHEE_ARC)
 
 _REMEDIATE_ORTHANC = (
     "Turn HTTP authentication on (AuthenticationEnabled true, RegisteredUsers with strong "
@@ -79,24 +78,27 @@ _REMEDIATE_VIEWER = (
     "configured with requires it too."
 )
 #: Viewers that have no login of their own: reaching the page is reaching the viewer.
-_NO_LOGIN_VIEWERS = (OHIF, ORTHANC_EXPLORER, ORTHANC_EXPLORER_2)
+_NO_LOGIN_VIEWERS = (Viewer.OHIF, Viewer.ORTHANC_EXPLORER, Viewer.ORTHANC_EXPLORER_2)
 _VIEWER_NAMES = {
-    OHIF: "OHIF Viewer",
-    ORTHANC_EXPLORER: "Orthanc Explorer",
-    ORTHANC_EXPLORER_2: "Orthanc Explorer 2",
-    DCM4CHEE_UI: "dcm4chee-arc UI",
-    KHEOPS_UI: "Kheops UI",
-    DICOOGLE_UI: "Dicoogle web UI",
+    Viewer.OHIF: "OHIF Viewer",
+    Viewer.ORTHANC_EXPLORER: "Orthanc Explorer",
+    Viewer.ORTHANC_EXPLORER_2: "Orthanc Explorer 2",
+    Viewer.DCM4CHEE_UI: "dcm4chee-arc UI",
+    Viewer.KHEOPS_UI: "Kheops UI",
+    Viewer.DICOOGLE_UI: "Dicoogle web UI",
 }
 
 
 def _reached(observation: WebObservation) -> Exposure:
     checks = observation.checks
-    if any(c.outcome == LISTED for c in checks):
+    if any(c.outcome == Outcome.LISTED for c in checks):
         return Exposure.QUERY
-    if any(c.outcome in (EMPTY, PRESENT) and c.service in _ECHO_SERVICES for c in checks):
+    if any(
+        c.outcome in (Outcome.EMPTY, Outcome.PRESENT) and c.service in _ECHO_SERVICES
+        for c in checks
+    ):
         return Exposure.ECHO
-    if _refused(observation):
+    if _refused(observation) and _confirmed(observation):
         return Exposure.PROTECTED
     if observation.tls is not None and observation.tls.client_certificate_required:
         return Exposure.PROTECTED
@@ -108,8 +110,15 @@ def _refused(observation: WebObservation) -> bool:
         observation.auth_wall
         or observation.login_redirect is not None
         or any(r.status in (401, 403) for r in observation.requests)
-        or any(c.outcome in (REFUSED, LOGIN) for c in observation.checks)
+        or any(c.outcome in _REFUSALS for c in observation.checks)
     )
+
+
+def _confirmed(observation: WebObservation) -> bool:
+    """Is a DICOM web API behind this origin proven (DESIGN.md, ``protected``)?"""
+    if observation.product is not None:
+        return True
+    return any(c.outcome in _REFUSALS and c.service in _DICOM_SPECIFIC for c in observation.checks)
 
 
 def classify_web(observation: WebObservation) -> Verdict:
@@ -117,12 +126,16 @@ def classify_web(observation: WebObservation) -> Verdict:
     findings: list[Finding] = []
     findings.extend(_api_findings(observation))
     credentials = observation.credentials
-    refused_credentials = credentials is not None and credentials.outcome == "refused"
+    refused_credentials = (
+        credentials is not None and credentials.outcome == CredentialOutcome.REFUSED
+    )
     if exposure is Exposure.PROTECTED or refused_credentials:
         findings.append(_auth_finding(observation))
+    elif exposure is Exposure.NONE and _refused(observation):
+        findings.append(_auth_finding(observation, identified=False))
     if observation.viewers and exposure <= Exposure.NONE:
         findings.append(_viewer_finding(observation))
-    findings.extend(_tls_findings(observation))
+    findings.extend(tls_findings(observation.tls, kind="web", detail=observation.detail))
     return Verdict(
         exposure=exposure,
         status=observation.status,
@@ -140,7 +153,8 @@ def classify_web(observation: WebObservation) -> Verdict:
 
 
 def _services(observation: WebObservation) -> tuple[str, ...]:
-    names = [c.service for c in observation.checks if c.outcome in (*_OPEN, REFUSED, LOGIN)]
+    shown = (*_OPEN, *_REFUSALS) if _confirmed(observation) else _OPEN
+    names: list[str] = [c.service for c in observation.checks if c.outcome in shown]
     names.extend(observation.viewers)
     return tuple(dict.fromkeys(names))
 
@@ -193,25 +207,29 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                     remediation=_REMEDIATE_CREDENTIALS,
                 )
             )
-        elif check.service == ORTHANC_REST:
-            if check.outcome == PRESENT:
+        elif check.service == Service.ORTHANC_REST:
+            if check.outcome == Outcome.PRESENT:
                 evidence = f"GET {check.path} answered anonymously ({product}); no study count"
             else:
                 evidence = f"GET {check.path} answered anonymously: {_how_many(check)}"
             findings.append(
                 Finding(
                     id="web-orthanc-rest-open",
-                    severity=Severity.CRITICAL if check.outcome == LISTED else Severity.HIGH,
+                    severity=Severity.CRITICAL
+                    if check.outcome == Outcome.LISTED
+                    else Severity.HIGH,
                     title="Orthanc REST API answers without authentication",
                     evidence=evidence + "; the API also accepts uploads, changes and deletions",
                     remediation=_REMEDIATE_ORTHANC,
                 )
             )
-        elif check.service == DICOMWEB_QIDO:
+        elif check.service == Service.DICOMWEB_QIDO:
             findings.append(
                 Finding(
                     id="web-dicomweb-qido-open",
-                    severity=Severity.CRITICAL if check.outcome == LISTED else Severity.HIGH,
+                    severity=Severity.CRITICAL
+                    if check.outcome == Outcome.LISTED
+                    else Severity.HIGH,
                     title="DICOMweb QIDO-RS search answers without authentication",
                     evidence=(
                         f"GET {check.path} returned application/dicom+json: "
@@ -220,7 +238,7 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                     remediation=_REMEDIATE_QIDO,
                 )
             )
-        elif check.service == WADO_URI:
+        elif check.service == Service.WADO_URI:
             findings.append(
                 Finding(
                     id="web-wado-uri-present",
@@ -233,10 +251,25 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                     remediation=_REMEDIATE_WADO,
                 )
             )
+        elif check.service == Service.ORTHANC_DICOMWEB_PLUGIN:
+            version = f" {check.version}" if check.version else ""
+            findings.append(
+                Finding(
+                    id="web-orthanc-dicomweb-plugin",
+                    severity=Severity.INFO,
+                    title="Orthanc's DICOMweb plugin is loaded",
+                    evidence=(
+                        f"GET {check.path} named plugin dicom-web{version}; it serves "
+                        "QIDO-RS, WADO-RS and STOW-RS under /dicom-web/ and WADO-URI at "
+                        "/wado by default (its WADO-URI answers 404 without parameters, so "
+                        "only this tells it is there; nothing was retrieved)"
+                    ),
+                )
+            )
     return findings
 
 
-def _auth_finding(observation: WebObservation) -> Finding:
+def _auth_finding(observation: WebObservation, *, identified: bool = True) -> Finding:
     refused = [r for r in observation.requests if r.status in (401, 403) or r.login_redirect]
     answered = [r for r in observation.requests if r.status is not None]
     parts = [f"{len(refused)} of {len(answered)} answered request(s) refused or redirected"]
@@ -251,8 +284,16 @@ def _auth_finding(observation: WebObservation) -> Finding:
         parts.append(f"login redirect to {observation.login_redirect}")
     parts.append(f"product: {_product_text(observation)}")
     credentials = observation.credentials
-    if credentials is not None and credentials.outcome == "refused":
+    if credentials is not None and credentials.outcome == CredentialOutcome.REFUSED:
         parts.append(f"documented default credentials for {credentials.product} refused (1 try)")
+    if not identified:
+        parts.append("no DICOM product or DICOM-specific path identified behind the refusal")
+        return Finding(
+            id="web-auth-required-unidentified",
+            severity=Severity.INFO,
+            title="Web server requires authentication; nothing DICOM identified",
+            evidence="; ".join(parts),
+        )
     return Finding(
         id="web-auth-required",
         severity=Severity.INFO,
@@ -293,51 +334,3 @@ def _product_text(observation: WebObservation) -> str:
     if observation.version:
         return f"{observation.product} {observation.version}"
     return observation.product
-
-
-def _tls_findings(observation: WebObservation) -> list[Finding]:
-    tls = observation.tls
-    if tls is None:
-        return []
-    findings: list[Finding] = []
-    if tls.client_certificate_required:
-        findings.append(
-            Finding(
-                id="web-tls-client-certificate-required",
-                severity=Severity.INFO,
-                title="HTTPS requires a client certificate",
-                evidence=(
-                    f"TLS handshake refused without a client certificate ({observation.detail})"
-                ),
-            )
-        )
-    if tls.version in ("SSLv3", "TLSv1", "TLSv1.1"):
-        findings.append(
-            Finding(
-                id="tls-legacy-version",
-                severity=Severity.LOW,
-                title="TLS version is obsolete",
-                evidence=f"negotiated {tls.version} with {tls.cipher}",
-                remediation="Offer TLS 1.2 or 1.3 only.",
-            )
-        )
-    if tls.not_after is not None and expired(tls):
-        findings.append(
-            Finding(
-                id="tls-certificate-expired",
-                severity=Severity.LOW,
-                title="TLS certificate has expired",
-                evidence=f"certificate valid until {tls.not_after}",
-                remediation="Renew the certificate.",
-            )
-        )
-    if tls.self_signed:
-        findings.append(
-            Finding(
-                id="tls-certificate-self-signed",
-                severity=Severity.INFO,
-                title="TLS certificate is self-signed",
-                evidence=f"subject = issuer = {tls.subject}",
-            )
-        )
-    return findings

@@ -21,10 +21,12 @@ import aiohttp
 import structlog
 
 from exposcan.classify import classify_dimse
+from exposcan.classify_web import classify_web
 from exposcan.limits import ConnectionGate
 from exposcan.options import ScanOptions
-from exposcan.probes.dimse import probe_dimse
-from exposcan.results import EndpointResult
+from exposcan.probes.dimse import DimseObservation, probe_dimse
+from exposcan.probes.web import CredentialLedger, WebObservation, make_web_session, probe_web
+from exposcan.results import EndpointResult, Verdict
 from exposcan.scope import Host, TargetSet
 from exposcan.vocabulary import Exposure, Protocol, Status
 
@@ -69,6 +71,47 @@ def iter_endpoints(
             yield Endpoint(host.address, port, protocol, host.hostname)
 
 
+SkipKey = tuple[str, int, str]
+
+
+def skip_key(host: str, port: int, protocol: Protocol | str) -> SkipKey:
+    """How a finished endpoint is recognised on resume: host, port and the probe's kind
+    (``dicom`` or ``web``), so a port listed both as a DICOM and as a web port is two
+    endpoints, not one."""
+    kind = "web" if str(protocol) in (Protocol.HTTP, Protocol.HTTPS) else "dicom"
+    return (host, port, kind)
+
+
+def endpoint_result(
+    endpoint: Endpoint,
+    observation: DimseObservation | WebObservation,
+    verdict: Verdict,
+) -> EndpointResult:
+    """The report row of one probed endpoint: the same builder for DICOM and the web."""
+    attempts = (
+        len(observation.requests)
+        if isinstance(observation, WebObservation)
+        else len(observation.attempts)
+    )
+    return EndpointResult(
+        host=endpoint.host,
+        port=endpoint.port,
+        protocol=observation.protocol,
+        hostname=endpoint.hostname,
+        status=verdict.status,
+        exposure=verdict.exposure,
+        ae_title=verdict.ae_title,
+        findings=verdict.findings,
+        fingerprint=verdict.fingerprint,
+        services=verdict.services,
+        matches=verdict.matches,
+        tls=observation.tls,
+        duration_s=observation.duration_s,
+        detail=verdict.detail,
+        attempts=attempts,
+    )
+
+
 async def probe_endpoint(
     endpoint: Endpoint,
     options: ScanOptions,
@@ -85,24 +128,7 @@ async def probe_endpoint(
             permit=lambda: gate.permit(endpoint.host),
             stock_titles=stock_titles,
         )
-    verdict = classify_dimse(observation)
-    return EndpointResult(
-        host=endpoint.host,
-        port=endpoint.port,
-        protocol=observation.protocol,
-        hostname=endpoint.hostname,
-        status=verdict.status,
-        exposure=verdict.exposure,
-        ae_title=verdict.ae_title,
-        findings=verdict.findings,
-        fingerprint=verdict.fingerprint,
-        services=verdict.services,
-        matches=verdict.matches,
-        tls=observation.tls,
-        duration_s=observation.duration_s,
-        detail=verdict.detail,
-        attempts=len(observation.attempts),
-    )
+    return endpoint_result(endpoint, observation, classify_dimse(observation))
 
 
 async def probe_web_endpoint(
@@ -110,11 +136,11 @@ async def probe_web_endpoint(
     options: ScanOptions,
     gate: ConnectionGate,
     session: aiohttp.ClientSession,
+    ledger: CredentialLedger | None = None,
 ) -> EndpointResult:
-    """The web probe (HTTP or HTTPS) within the host slot; classified like DICOM."""
-    from exposcan.classify_web import classify_web
-    from exposcan.probes.web import probe_web
+    """The web probe (HTTP or HTTPS) within the host slot; classified like DICOM.
 
+    ``ledger`` is the scan's record of default credentials tried (one per scan)."""
     async with gate.host(endpoint.host):
         observation = await probe_web(
             endpoint.host,
@@ -122,24 +148,9 @@ async def probe_web_endpoint(
             options,
             session=session,
             permit=lambda: gate.permit(endpoint.host),
+            ledger=ledger,
         )
-    verdict = classify_web(observation)
-    return EndpointResult(
-        host=endpoint.host,
-        port=endpoint.port,
-        protocol=observation.protocol,
-        hostname=endpoint.hostname,
-        status=verdict.status,
-        exposure=verdict.exposure,
-        findings=verdict.findings,
-        fingerprint=verdict.fingerprint,
-        services=verdict.services,
-        matches=verdict.matches,
-        tls=observation.tls,
-        duration_s=observation.duration_s,
-        detail=verdict.detail,
-        attempts=len(observation.requests),
-    )
+    return endpoint_result(endpoint, observation, classify_web(observation))
 
 
 _DONE = object()
@@ -154,7 +165,7 @@ class Engine:
         *,
         web_ports: tuple[int, ...] = (),
         on_progress: ProgressCallback | None = None,
-        skip: Container[tuple[str, int]] = (),
+        skip: Container[SkipKey] = (),
     ) -> None:
         self.targets = targets
         self._skip = skip
@@ -173,13 +184,13 @@ class Engine:
 
         self._stock_titles = tuple(t.value for t in stock_titles())
         self._web: aiohttp.ClientSession | None = None
+        #: default credentials tried in this scan: one try per pair and host, ever
+        self._ledger = CredentialLedger()
 
     async def run(self) -> AsyncIterator[EndpointResult]:
         async with contextlib.AsyncExitStack() as stack:
             gate = await stack.enter_async_context(ConnectionGate(self.options.limits))
             if self.web_ports:
-                from exposcan.probes.web import make_web_session
-
                 # One session for the scan: its connector enforces the same limits.
                 self._web = await stack.enter_async_context(make_web_session(self.options))
             dispatcher = asyncio.create_task(self._dispatch(gate), name="exposcan-dispatch")
@@ -203,7 +214,7 @@ class Engine:
     async def _dispatch(self, gate: ConnectionGate) -> None:
         try:
             for endpoint in iter_endpoints(self.targets, self.ports, self.web_ports):
-                if (endpoint.host, endpoint.port) in self._skip:
+                if skip_key(endpoint.host, endpoint.port, endpoint.protocol) in self._skip:
                     continue  # finished by the run being resumed
                 await self._slots.acquire()
                 worker = asyncio.create_task(self._work(endpoint, gate))
@@ -222,7 +233,9 @@ class Engine:
             try:
                 if endpoint.protocol is Protocol.HTTP:
                     assert self._web is not None
-                    result = await probe_web_endpoint(endpoint, self.options, gate, self._web)
+                    result = await probe_web_endpoint(
+                        endpoint, self.options, gate, self._web, self._ledger
+                    )
                 else:
                     result = await probe_endpoint(
                         endpoint, self.options, gate, stock_titles=self._stock_titles

@@ -71,6 +71,20 @@ class TlsFacts(_Serialisable):
     client_certificate_required: bool | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a classifier concluded from one observation (DICOM or web); pure data."""
+
+    exposure: Exposure
+    status: Status
+    detail: str | None
+    findings: tuple[Finding, ...]
+    fingerprint: Fingerprint | None
+    services: tuple[str, ...]
+    ae_title: str | None
+    matches: Matches | None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EndpointResult(_Serialisable):
     """What exposcan learnt about one host and port."""

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from exposcan._version import __version__
-from exposcan.engine import Engine, ProgressCallback
+from exposcan.engine import Engine, ProgressCallback, SkipKey
 from exposcan.errors import OptionError
 from exposcan.options import ScanOptions
 from exposcan.report.resume import ResumeState, count_previous
@@ -82,7 +82,7 @@ class ScanPlan:
         self,
         *,
         on_progress: ProgressCallback | None = None,
-        skip: Container[tuple[str, int]] = (),
+        skip: Container[SkipKey] = (),
     ) -> AsyncIterator[EndpointResult]:
         engine = Engine(
             self.targets,

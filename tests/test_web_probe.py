@@ -18,14 +18,18 @@ from dataclasses import asdict
 import aiohttp
 import pytest
 
-from exposcan.classify import Verdict
+import exposcan
 from exposcan.classify_web import classify_web
+from exposcan.engine import Endpoint, endpoint_result
 from exposcan.lab import free_port
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.probes.web import (
     MAX_BODY_BYTES,
     MAX_REQUESTS,
     USER_AGENT,
+    CredentialLedger,
+    Outcome,
+    Service,
     ServiceCheck,
     UnsafePathError,
     WebObservation,
@@ -34,7 +38,8 @@ from exposcan.probes.web import (
     probe_web,
     schemes_for,
 )
-from exposcan.results import EndpointResult
+from exposcan.results import EndpointResult, Verdict
+from exposcan.scope import parse_scope
 from exposcan.vocabulary import Exposure, Protocol, Severity, Status
 from tests import web_peers as wp
 from tests.peers import *  # noqa: F403
@@ -53,34 +58,26 @@ async def scan(
     *,
     session: aiohttp.ClientSession | None = None,
     permit: Callable[[], Awaitable[None]] | None = None,
+    ledger: CredentialLedger | None = None,
 ) -> tuple[WebObservation, Verdict]:
     if session is None:
         async with make_web_session(options) as own:
-            observation = await probe_web(HOST, port, options, session=own, permit=permit)
+            observation = await probe_web(
+                HOST, port, options, session=own, permit=permit, ledger=ledger
+            )
     else:
-        observation = await probe_web(HOST, port, options, session=session, permit=permit)
+        observation = await probe_web(
+            HOST, port, options, session=session, permit=permit, ledger=ledger
+        )
     verdict = classify_web(observation)
     _assert_clean(observation, verdict)
     return observation, verdict
 
 
 def _row(observation: WebObservation, verdict: Verdict) -> EndpointResult:
-    """The report row, built as the engine builds it."""
-    return EndpointResult(
-        host=observation.host,
-        port=observation.port,
-        protocol=observation.protocol,
-        status=verdict.status,
-        exposure=verdict.exposure,
-        findings=verdict.findings,
-        fingerprint=verdict.fingerprint,
-        services=verdict.services,
-        matches=verdict.matches,
-        tls=observation.tls,
-        duration_s=observation.duration_s,
-        detail=verdict.detail,
-        attempts=len(observation.requests),
-    )
+    """The report row, built by the engine's own builder."""
+    endpoint = Endpoint(observation.host, observation.port, Protocol.HTTP)
+    return endpoint_result(endpoint, observation, verdict)
 
 
 def _assert_clean(observation: WebObservation, verdict: Verdict) -> None:
@@ -167,9 +164,9 @@ async def test_orthanc_default_credentials_refused_and_tried_once_per_host(
 ):
     assert orthanc_guarded.http_port is not None
     options = ScanOptions(try_default_credentials=True)
-    async with make_web_session(options) as session:
-        first, verdict = await scan(orthanc_guarded.http_port, options, session=session)
-        again, _ = await scan(orthanc_guarded.http_port, options, session=session)
+    ledger = CredentialLedger()  # the engine keeps one per scan
+    first, verdict = await scan(orthanc_guarded.http_port, options, ledger=ledger)
+    again, _ = await scan(orthanc_guarded.http_port, options, ledger=ledger)
 
     assert [r.path for r in first.requests if r.with_credentials] == ["/system"]
     assert first.credentials is not None
@@ -374,7 +371,7 @@ async def test_session_is_configured_for_strangers():
         connector = session.connector
         assert isinstance(connector, aiohttp.TCPConnector)
         assert (connector.limit, connector.limit_per_host) == (7, 2)
-        assert connector.force_close is False
+        assert connector.force_close is True
 
 
 def test_scheme_order():
@@ -448,7 +445,7 @@ async def test_permit_waits_count_against_the_endpoint_deadline(web_peers):
 
 async def test_https_first_port_falls_back_to_plain_http(web_peers, monkeypatch):
     peer = await web_peers.start("plain-on-https-port", wp.dcm4chee_arc)
-    monkeypatch.setattr("exposcan.probes.web.HTTPS_FIRST_PORTS", frozenset({peer.port}))
+    monkeypatch.setattr("exposcan.probes.web.scheme.HTTPS_FIRST_PORTS", frozenset({peer.port}))
     observation, verdict = await scan(peer.port)
 
     assert observation.protocol is Protocol.HTTP
@@ -523,3 +520,168 @@ def test_classify_exact_count_is_not_capped():
     assert verdict.matches is not None
     assert (verdict.matches.count, verdict.matches.cap_hit) == (5000, False)
     assert "CountStudies = 5000" in verdict.findings[0].evidence
+
+
+# --------------------------------------------------------------------------- audit gaps
+
+
+async def test_idle_connections_never_outlive_a_request(connection_counter):
+    """Two web ports on one host, one endpoint at a time per host: never two connections
+    open at once, not even an idle keep-alive one left by the port probed before."""
+    first, second = connection_counter.ports
+    scope = parse_scope(
+        "[authorisation]\nowner = 'tests'\nreference = 'T-1'\nexpires = 2999-12-31\n"
+        f"[scope]\ninclude = ['{HOST}']\nports = []\nweb_ports = [{first}, {second}]\n"
+    )
+    options = ScanOptions(
+        limits=Limits(rate=1000, per_host_rate=1000, per_host_concurrency=1),
+        timeouts=QUICK.timeouts,
+    )
+    report = await exposcan.scan(scope, options=options)
+
+    assert sorted(r.port for r in report.results) == sorted([first, second])
+    assert all(r.status is Status.SUCCESS for r in report.results)
+    ports_asked = {port for port, _ in connection_counter.requests}
+    assert ports_asked == {first, second}
+    assert connection_counter.max_open == 1
+    # One connection per request (a permit is taken per request anyway).
+    assert connection_counter.accepted == len(connection_counter.requests)
+    assert sum(r.attempts for r in report.results) == len(connection_counter.requests)
+
+
+async def test_kheops_token_wall_on_its_api_is_protected(web_peers):
+    peer = await web_peers.start("kheops", wp.kheops)
+    observation, verdict = await scan(peer.port)
+
+    assert observation.viewers == ("kheops-ui",)
+    assert observation.product == "Kheops"
+    assert "Bearer" in observation.auth_schemes
+    assert [c.outcome for c in observation.checks if c.service == "dicomweb-qido"] == ["refused"]
+    assert "/api/studies?limit=1" in peer.paths()
+    assert verdict.exposure is Exposure.PROTECTED
+    assert ids(verdict) == {"web-auth-required": Severity.INFO}
+    assert {"kheops-ui", "dicomweb-qido"} <= set(verdict.services)
+    _assert_log_clean(peer)
+
+
+async def test_dicoogle_ui_is_a_viewer_with_its_version_and_its_login_is_never_posted(web_peers):
+    peer = await web_peers.start("dicoogle", wp.dicoogle)
+    options = ScanOptions(timeouts=QUICK.timeouts, try_default_credentials=True)
+    observation, verdict = await scan(peer.port, options)
+
+    assert observation.viewers == ("dicoogle-ui",)
+    assert (observation.product, observation.version) == ("Dicoogle", "3.4.0")
+    assert verdict.exposure is Exposure.NONE
+    assert ids(verdict) == {"web-viewer-present": Severity.INFO}
+    assert {"dicoogle", "dicoogle-ui"} <= set(verdict.services)
+    assert observation.credentials is None  # its login is a form POST: not tried
+    assert "/login" not in peer.paths()
+    assert "/ext/version" in peer.paths()
+    _assert_log_clean(peer)
+
+
+async def test_orthanc_behind_a_reverse_proxy_prefix_is_found(web_peers):
+    peer = await web_peers.start("orthanc-nginx", wp.orthanc_behind_proxy)
+    observation, verdict = await scan(peer.port)
+
+    assert (observation.product, observation.version) == ("Orthanc", "1.12.1")
+    assert verdict.exposure is Exposure.QUERY
+    assert verdict.matches is not None
+    assert verdict.matches.count == 4
+    assert ids(verdict)["web-orthanc-rest-open"] is Severity.CRITICAL
+    assert ids(verdict)["web-orthanc-dicomweb-plugin"] is Severity.INFO
+    plugin = next(c for c in observation.checks if c.service == "orthanc-dicomweb-plugin")
+    assert (plugin.path, plugin.version) == ("/orthanc/plugins/dicom-web", "1.13")
+    paths = peer.paths()
+    assert "/system" in paths
+    assert paths.index("/system") < paths.index("/orthanc/system")
+    assert "/pacs/system" not in paths  # found at the first prefix: no more tried
+    assert "/orthanc/statistics" in paths
+    assert "/orthanc/dicom-web/studies?limit=1" in paths
+    assert len(observation.requests) <= MAX_REQUESTS
+    _assert_log_clean(peer)
+
+
+async def test_proxy_prefixes_are_bounded_on_a_server_with_nothing(web_peers):
+    peer = await web_peers.start("nothing", wp.wado_uri_only)  # 404 but /wado
+    observation, _ = await scan(peer.port)
+
+    systems = [p for p in peer.paths() if p.endswith("/system")]
+    assert systems == ["/system", "/orthanc/system", "/pacs/system", "/dicomweb/system"]
+    qido = [p for p in peer.paths() if p.endswith("/studies?limit=1")]
+    assert qido == [
+        "/dicom-web/studies?limit=1",
+        "/dicomweb/studies?limit=1",
+        "/orthanc/dicom-web/studies?limit=1",
+        "/pacs/dicom-web/studies?limit=1",
+        "/dicomweb/dicom-web/studies?limit=1",
+    ]
+    assert len(observation.requests) == len(peer.log) < MAX_REQUESTS
+    assert observation.detail is None  # the plan ended; the budget was not what stopped it
+
+
+async def test_router_basic_auth_is_not_protected_dicom(web_peers):
+    peer = await web_peers.start("router", wp.router_basic_auth)
+    observation, verdict = await scan(peer.port)
+
+    assert observation.auth_wall
+    assert observation.product is None
+    assert verdict.exposure is Exposure.NONE
+    assert ids(verdict) == {"web-auth-required-unidentified": Severity.INFO}
+    assert "no DICOM product" in verdict.findings[0].evidence
+    assert verdict.services == ()
+    _assert_log_clean(peer)
+
+
+async def test_a_refused_wado_alone_is_not_protected(web_peers):
+    peer = await web_peers.start("wado-403", wp.wado_forbidden)
+    observation, verdict = await scan(peer.port)
+
+    assert not observation.auth_wall
+    assert [r.status for r in observation.requests if r.path == "/wado"] == [403]
+    assert verdict.exposure is Exposure.NONE
+    assert ids(verdict) == {"web-auth-required-unidentified": Severity.INFO}
+    assert verdict.services == ()
+    _assert_log_clean(peer)
+
+
+async def test_a_refused_dicomweb_search_alone_is_protected(web_peers):
+    peer = await web_peers.start("dicomweb-401", wp.dicomweb_guarded)
+    observation, verdict = await scan(peer.port)
+
+    assert not observation.auth_wall
+    assert observation.product is None
+    assert verdict.exposure is Exposure.PROTECTED
+    assert ids(verdict) == {"web-auth-required": Severity.INFO}
+    assert verdict.services == ("dicomweb-qido",)
+    _assert_log_clean(peer)
+
+
+def test_vocabularies_are_str_valued():
+    check = ServiceCheck(service=Service.ORTHANC_REST, path="/system", outcome=Outcome.PRESENT)
+    row = json.loads(json.dumps(asdict(check)))
+    assert row["service"] == "orthanc-rest"
+    assert row["outcome"] == "present"
+
+
+async def test_engine_tries_a_default_pair_once_per_host_across_ports(web_peers):
+    first = await web_peers.start("orthanc-a", wp.orthanc_default_password)
+    second = await web_peers.start("orthanc-b", wp.orthanc_default_password)
+    scope = parse_scope(
+        "[authorisation]\nowner = 'tests'\nreference = 'T-1'\nexpires = 2999-12-31\n"
+        f"[scope]\ninclude = ['{HOST}']\nports = []\nweb_ports = [{first.port}, {second.port}]\n"
+    )
+    options = ScanOptions(
+        limits=Limits(rate=1000, per_host_rate=1000),
+        timeouts=QUICK.timeouts,
+        try_default_credentials=True,
+    )
+    report = await exposcan.scan(scope, options=options)
+
+    by_port = {r.port: r for r in report.results}
+    assert by_port[first.port].exposure is Exposure.QUERY
+    assert "web-default-credentials" in {f.id for f in by_port[first.port].findings}
+    assert by_port[second.port].exposure is Exposure.PROTECTED  # not tried again
+    with_auth = [a.path for peer in (first, second) for a in peer.log if a.authorization]
+    assert with_auth == ["/system", "/statistics"]
+    _assert_log_clean(first, second)

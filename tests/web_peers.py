@@ -17,7 +17,16 @@ log) and is stopped by the fixture that started it, whatever the test did. Imita
 - :func:`wado_uri_only`: a WADO-URI service at ``/wado`` that asks for ``requestType``;
 - :func:`dicomweb_json_everywhere`: a server answering ``[]`` as DICOM JSON to every path;
 - :func:`dicomweb_plain`: Orthanc-style QIDO-RS at ``/dicom-web`` (served over TLS in tests);
-- :meth:`WebPeers.silent`: a raw TCP listener that reads and never answers.
+- :func:`kheops`: Kheops' UI, its DICOMweb API at ``/api`` asking for a Bearer token;
+- :func:`dicoogle`: Dicoogle's UI and ``/ext/version`` (its form login is never posted);
+- :func:`orthanc_behind_proxy`: Orthanc under ``/orthanc/`` (the Orthanc Book's nginx recipe),
+  OHIF-free 404 everywhere else, with the DICOMweb plugin's metadata and QIDO-RS;
+- :func:`router_basic_auth`: Basic authentication in front of every path, nothing DICOM;
+- :func:`wado_forbidden`: 404 everywhere, 403 for ``/wado`` only;
+- :func:`dicomweb_guarded`: 404 everywhere, 401 (Bearer) for ``/dicom-web/`` only;
+- :meth:`WebPeers.silent`: a raw TCP listener that reads and never answers;
+- :class:`ConnectionCounter`: keep-alive HTTP listeners on several ports that count the
+  connections open at once across all of them.
 
 :data:`RETRIEVAL` recognises image, frame, rendered, thumbnail, bulk-data, instance-file,
 archive, media and WADO retrieval requests independently of the probe's own guard; tests
@@ -30,8 +39,11 @@ import asyncio
 import contextlib
 import json
 import re
+import selectors
+import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +62,7 @@ except ImportError:  # tests/ on sys.path instead of the repository root
     from synthetic import MARKER  # type: ignore[no-redef]
 
 __all__ = [
+    "connection_counter",
     "tls_client_cert_server",
     "web_peers",
     "web_tls",
@@ -304,6 +317,227 @@ def dicomweb_plain(studies: int = 2) -> web.Application:
 
     app.router.add_get("/dicom-web/studies", search)
     return app
+
+
+KHEOPS_INDEX = _html("KHEOPS", "<script src='/main.js'></script>")
+
+
+def kheops() -> web.Application:
+    """Kheops: its UI at ``/``; its DICOMweb API at ``/api`` wants an album or user token."""
+    app = web.Application()
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=KHEOPS_INDEX, content_type="text/html")
+
+    async def api(request: web.Request) -> web.Response:
+        return web.Response(
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="kheops"'},
+            text='{"error": "Unauthorized"}',
+            content_type="application/json",
+        )
+
+    app.router.add_get("/", index)
+    app.router.add_get("/api/{tail:.*}", api)
+    return app
+
+
+def dicoogle(version: str = "3.4.0") -> web.Application:
+    """Dicoogle 3: its web app at ``/`` (a login form of its own), ``/ext/version``; the
+    login servlet takes a POST only, which the probe never sends (500 if it did)."""
+    app = web.Application()
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=_html("Dicoogle"), content_type="text/html")
+
+    async def ext_version(request: web.Request) -> web.Response:
+        return web.json_response({"version": version})
+
+    async def login(request: web.Request) -> web.Response:
+        return web.Response(status=500, text="tests must never get here")
+
+    app.router.add_get("/", index)
+    app.router.add_get("/ext/version", ext_version)
+    app.router.add_route("*", "/login", login)
+    return app
+
+
+def orthanc_behind_proxy(studies: int = 4, prefix: str = "/orthanc") -> web.Application:
+    """nginx in front of Orthanc as the Orthanc Book shows it: ``location /orthanc/``
+    proxies to Orthanc, everything else is nginx's 404. Orthanc 1.12 with its DICOMweb
+    plugin, remote access on, authentication off."""
+    listing = [_synthetic_study(200 + i) for i in range(studies)]
+    app = web.Application()
+
+    async def root(request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently(f"{prefix}/app/explorer.html")
+
+    async def system(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"Name": "behind-nginx", "Version": "1.12.1", "ApiVersion": 22, "DicomAet": "ORTHANC"}
+        )
+
+    async def statistics(request: web.Request) -> web.Response:
+        return web.json_response({"CountStudies": studies, "CountInstances": studies})
+
+    async def plugin(request: web.Request) -> web.Response:
+        return web.json_response({"ID": "dicom-web", "Version": "1.13", "Description": "DICOMweb"})
+
+    async def search(request: web.Request) -> web.Response:
+        return _qido_answer(request, listing)
+
+    app.router.add_get(f"{prefix}/", root)
+    app.router.add_get(f"{prefix}/system", system)
+    app.router.add_get(f"{prefix}/statistics", statistics)
+    app.router.add_get(f"{prefix}/plugins/dicom-web", plugin)
+    app.router.add_get(f"{prefix}/dicom-web/studies", search)
+    return app
+
+
+def router_basic_auth() -> web.Application:
+    """A home router's admin page: Basic authentication in front of every path."""
+    app = web.Application()
+
+    async def anything(request: web.Request) -> web.Response:
+        return web.Response(
+            status=401, headers={"WWW-Authenticate": 'Basic realm="Router admin"'}, text="401"
+        )
+
+    app.router.add_get("/{tail:.*}", anything)
+    return app
+
+
+def wado_forbidden() -> web.Application:
+    """404 for everything but ``/wado``, which is refused (403): no DICOM service shows."""
+    app = web.Application()
+
+    async def wado(request: web.Request) -> web.Response:
+        return web.Response(status=403, text="Forbidden")
+
+    app.router.add_get("/wado", wado)
+    return app
+
+
+def dicomweb_guarded() -> web.Application:
+    """A reverse proxy that asks for a token on ``/dicom-web/`` only; 404 elsewhere."""
+    app = web.Application()
+
+    async def guarded(request: web.Request) -> web.Response:
+        return web.Response(
+            status=401, headers={"WWW-Authenticate": 'Bearer realm="dicomweb"'}, text="401"
+        )
+
+    app.router.add_get("/dicom-web/{tail:.*}", guarded)
+    return app
+
+
+class ConnectionCounter:
+    """HTTP/1.1 listeners on ``count`` loopback ports, served by one thread, that keep every
+    connection alive (``404``, ``Content-Length: 0``) and record the most connections open
+    at once across all ports.
+
+    The count is taken when a request arrives, after dropping connections whose peer has
+    closed (a ``MSG_PEEK`` that reads end-of-file): a client that closes one connection
+    before it writes on the next is never counted twice. Bounded: at most
+    :attr:`MAX_CONNECTIONS` connections are accepted; the rest are closed at once.
+    """
+
+    MAX_CONNECTIONS = 256
+    _ANSWER = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n"
+
+    def __init__(self, count: int = 2) -> None:
+        self.accepted = 0
+        self.max_open = 0
+        self.requests: list[tuple[int, str]] = []
+        self._selector = selectors.DefaultSelector()
+        self._open: dict[socket.socket, tuple[int, bytearray]] = {}
+        self._listeners: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.ports: list[int] = []
+        for _ in range(count):
+            server = socket.socket()
+            server.bind((HOST, 0))
+            server.listen(64)
+            server.setblocking(False)
+            self._selector.register(server, selectors.EVENT_READ, "listen")
+            self._listeners.append(server)
+            self.ports.append(server.getsockname()[1])
+        self._thread = threading.Thread(target=self._run, name="connection-counter", daemon=True)
+        self._thread.start()
+
+    def _drop(self, conn: socket.socket) -> None:
+        self._open.pop(conn, None)
+        with contextlib.suppress(Exception):
+            self._selector.unregister(conn)
+        conn.close()
+
+    def _still_open(self) -> int:
+        for conn in list(self._open):
+            try:
+                if conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    self._drop(conn)
+            except BlockingIOError:
+                pass  # open, nothing pending
+            except OSError:
+                self._drop(conn)
+        return len(self._open)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for key, _ in self._selector.select(timeout=0.05):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if key.data == "listen":
+                    with contextlib.suppress(BlockingIOError):
+                        conn, _ = sock.accept()
+                        self.accepted += 1
+                        if self.accepted > self.MAX_CONNECTIONS:
+                            conn.close()
+                            continue
+                        conn.setblocking(False)
+                        self._open[conn] = (sock.getsockname()[1], bytearray())
+                        self._selector.register(conn, selectors.EVENT_READ, "conn")
+                    continue
+                self._serve(sock)
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data or conn not in self._open:
+            self._drop(conn)
+            return
+        port, buffer = self._open[conn]
+        buffer.extend(data[: max(0, 65536 - len(buffer))])
+        while b"\r\n\r\n" in buffer:
+            head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+            buffer[:] = rest
+            line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            self.requests.append((port, line))
+            self.max_open = max(self.max_open, self._still_open())
+            with contextlib.suppress(OSError):
+                conn.sendall(self._ANSWER)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for conn in list(self._open):
+            self._drop(conn)
+        for server in self._listeners:
+            server.close()
+        self._selector.close()
+
+
+@pytest.fixture
+def connection_counter() -> Iterator[ConnectionCounter]:
+    counter = ConnectionCounter(2)
+    try:
+        yield counter
+    finally:
+        counter.close()
 
 
 # --------------------------------------------------------------------------- fixtures

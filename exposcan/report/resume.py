@@ -13,19 +13,29 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from exposcan.engine import SkipKey, skip_key
 from exposcan.errors import OutputError
 from exposcan.summary import SummaryBuilder
 
 #: Options that change what a finished endpoint means; the rest (rates,
 #: concurrency) may differ between the first run and the resume.
-_SAME = ("ports", "called_ae_title", "calling_ae_title", "find", "max_matches", "tls_ports")
+_SAME = (
+    "ports",
+    "called_ae_title",
+    "calling_ae_title",
+    "find",
+    "max_matches",
+    "tls_ports",
+    "try_default_credentials",
+)
 
 
 @dataclass
 class ResumeState:
     path: str
     header: dict[str, Any]
-    finished: set[tuple[str, int]] = field(default_factory=set)
+    #: (host, port, kind): see :func:`exposcan.engine.skip_key`
+    finished: set[SkipKey] = field(default_factory=set)
     records: list[dict[str, Any]] = field(default_factory=list)
     #: Bytes of whole lines; a torn last line beyond this is cut before appending.
     good_bytes: int = 0
@@ -61,7 +71,8 @@ def load_resume(path: str | os.PathLike[str], header: dict[str, Any]) -> ResumeS
             _check_same_scan(name, record, header)
             state = ResumeState(path=name, header=record)
         elif kind == "endpoint":
-            state.finished.add((str(record["host"]), int(record["port"])))
+            protocol = str(record.get("protocol", "dimse"))
+            state.finished.add(skip_key(str(record["host"]), int(record["port"]), protocol))
             state.records.append(record)
         state.good_bytes = offset
     if state is None:

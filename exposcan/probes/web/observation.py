@@ -1,0 +1,177 @@
+"""What the web probe keeps: closed vocabularies and frozen records, nothing identifying.
+
+A :class:`WebObservation` holds status codes, header facts, counts, product names and
+versions only; bodies are read, interpreted and dropped by the probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from exposcan.results import TlsFacts
+from exposcan.vocabulary import Protocol, Status
+
+__all__ = [
+    "VIEWER_PRODUCT",
+    "CredentialOutcome",
+    "CredentialTry",
+    "DefaultCredential",
+    "Outcome",
+    "Product",
+    "RequestRecord",
+    "Service",
+    "ServiceCheck",
+    "Viewer",
+    "WebObservation",
+]
+
+
+class Service(StrEnum):
+    """A data or identity API a path showed (``ServiceCheck.service``, ``Verdict.services``)."""
+
+    ORTHANC_REST = "orthanc-rest"
+    #: Orthanc's DICOMweb plugin, named by ``GET /plugins/dicom-web``
+    ORTHANC_DICOMWEB_PLUGIN = "orthanc-dicomweb-plugin"
+    DICOMWEB_QIDO = "dicomweb-qido"
+    WADO_URI = "wado-uri"
+    DCM4CHEE_ARC = "dcm4chee-arc"
+    DICOOGLE = "dicoogle"
+
+
+class Outcome(StrEnum):
+    """What one path showed a stranger (``ServiceCheck.outcome``)."""
+
+    LISTED = "listed"  # answered with a study listing or a count > 0
+    EMPTY = "empty"  # answered; no studies now
+    PRESENT = "present"  # answered; not a listing (identity, WADO-URI, a plugin)
+    REFUSED = "refused"  # 401/403 on this path while a random path was not refused
+    LOGIN = "login-redirect"  # redirected to a login page on this path
+    WALLED = "walled"  # refused, but so is every path: the service is not proven
+    ABSENT = "absent"
+
+
+class Viewer(StrEnum):
+    """A web viewer or PACS UI recognised by its own markers (``WebObservation.viewers``)."""
+
+    OHIF = "ohif"
+    ORTHANC_EXPLORER = "orthanc-explorer"
+    ORTHANC_EXPLORER_2 = "orthanc-explorer-2"
+    DCM4CHEE_UI = "dcm4chee-ui"
+    KHEOPS_UI = "kheops-ui"
+    DICOOGLE_UI = "dicoogle-ui"
+
+
+class Product(StrEnum):
+    """Products the probe can name (``WebObservation.product``, ``Fingerprint.product``)."""
+
+    ORTHANC = "Orthanc"
+    DCM4CHEE = "dcm4chee-arc"
+    KHEOPS = "Kheops"
+    DICOOGLE = "Dicoogle"
+    OHIF = "OHIF Viewer"
+
+
+class CredentialOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    ERROR = "error"
+    #: another port of this host was already tried in this scan
+    ALREADY_TRIED = "already-tried"
+
+
+VIEWER_PRODUCT: Final = {
+    Viewer.OHIF: Product.OHIF,
+    Viewer.ORTHANC_EXPLORER: Product.ORTHANC,
+    Viewer.ORTHANC_EXPLORER_2: Product.ORTHANC,
+    Viewer.DCM4CHEE_UI: Product.DCM4CHEE,
+    Viewer.KHEOPS_UI: Product.KHEOPS,
+    Viewer.DICOOGLE_UI: Product.DICOOGLE,
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequestRecord:
+    """One request as sent and answered: no header values, no body."""
+
+    method: str
+    path: str  # path and query as sent (never credentials)
+    purpose: str
+    status: int | None = None  # HTTP status; None when no answer arrived
+    content_type: str | None = None  # media type only
+    bytes_read: int = 0
+    truncated: bool = False  # the body was longer than the cap (or cut short)
+    error: Status | None = None  # how the request failed, if it did
+    location: str | None = None  # redirect target: scheme, host and path; query dropped
+    login_redirect: bool = False  # the redirect leads to a login page
+    with_credentials: bool = False
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServiceCheck:
+    """What one data or identity path showed a stranger."""
+
+    service: Service
+    path: str
+    outcome: Outcome
+    #: studies counted; ``exact`` when the archive reported its own total (Orthanc
+    #: ``/statistics``), else how many the listing held, which ``cap`` limited.
+    studies: int | None = None
+    exact: bool = False
+    cap: int | None = None
+    with_credentials: bool = False
+    #: the version the service reported about itself (a plugin's, for example)
+    version: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DefaultCredential:
+    product: Product
+    user: str
+    password: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CredentialTry:
+    product: Product
+    user: str
+    outcome: CredentialOutcome
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebObservation:
+    host: str
+    port: int
+    protocol: Protocol
+    status: Status
+    detail: str | None
+    requests: tuple[RequestRecord, ...]
+    product: Product | None = None
+    version: str | None = None
+    tls: TlsFacts | None = None
+    duration_s: float = 0.0
+    #: ``Server`` header (printable ASCII, at most 64 characters)
+    server: str | None = None
+    #: a random path answered 200: a 200 alone proves nothing on this origin
+    catch_all: bool = False
+    #: a random path answered 401 or redirected to a login: an authentication wall
+    auth_wall: bool = False
+    checks: tuple[ServiceCheck, ...] = ()
+    viewers: tuple[Viewer, ...] = ()
+    #: the viewer has a login of its own (OHIF with OpenID Connect configured)
+    viewer_login: bool = False
+    #: the viewer's configured QIDO root is on another origin (not probed: out of scope)
+    viewer_api_elsewhere: bool = False
+    #: WWW-Authenticate schemes seen (Basic, Bearer, ...)
+    auth_schemes: tuple[str, ...] = ()
+    login_redirect: str | None = None
+    credentials: CredentialTry | None = None
+    #: the first scheme tried looked wrong and the other one answered
+    scheme_fallback: bool = False
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(r.bytes_read for r in self.requests)

@@ -1,0 +1,132 @@
+"""``probe_web``: one web endpoint, a short fixed plan of GET requests, one observation.
+
+One endpoint costs at most :data:`~exposcan.probes.web.session.MAX_REQUESTS` requests, each
+granted by ``permit`` (the engine's rate limits) and each body read through a cap. In order:
+
+1. a random path: the scheme and the baseline (:mod:`~exposcan.probes.web.scheme`); an
+   authentication wall there shortens the plan to steps 2 and 5;
+2. ``/`` (viewer markers, redirects) and Orthanc's ``/system`` at the root, then under
+   the reverse-proxy prefixes while Orthanc has not shown (:mod:`~.orthanc`);
+3. the data APIs: Orthanc ``/statistics`` (or ``/studies?limit=N``) and its DICOMweb
+   plugin, dcm4chee-arc's ``/dcm4chee-arc/aets/{AET}/rs``, QIDO-RS ``studies?limit=1``
+   at the common roots (:mod:`~.dicomweb`), a viewer's own configured QIDO root (same
+   origin only), Kheops' ``/api`` (:mod:`~.viewers`);
+4. ``/wado`` without parameters (WADO-URI presence, never a retrieval);
+5. with ``ScanOptions.try_default_credentials`` only: the identified product's documented
+   default credentials, once per credential pair and host for the scan (:mod:`~.credentials`).
+
+Like :mod:`exposcan.probes.dimse`, the probe returns an observation whatever the network
+does; it never raises for a network condition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+import aiohttp
+
+from exposcan.options import ScanOptions
+from exposcan.probes.web.credentials import CredentialLedger, try_default_credentials
+from exposcan.probes.web.dicomweb import dcm4chee, dicomweb, wado
+from exposcan.probes.web.observation import Outcome, Service, WebObservation
+from exposcan.probes.web.orthanc import find_orthanc
+from exposcan.probes.web.scheme import establish, schemes_for
+from exposcan.probes.web.session import MAX_REQUESTS, Permit, Probe, Stop
+from exposcan.probes.web.viewers import dcm4chee_ui, root, viewer_apis
+from exposcan.results import TlsFacts
+from exposcan.vocabulary import Protocol, Status
+
+__all__ = ["probe_web"]
+
+
+async def probe_web(
+    host: str,
+    port: int,
+    options: ScanOptions,
+    *,
+    session: aiohttp.ClientSession,
+    permit: Permit | None = None,
+    ledger: CredentialLedger | None = None,
+) -> WebObservation:
+    """Probe one web endpoint within ``options.timeouts.endpoint`` (from the first permit).
+
+    ``ledger`` is the scan's record of default credentials tried (the engine passes one per
+    scan); without one, this call keeps its own, so it still tries each pair once at most.
+    """
+    started = time.monotonic()
+    probe = Probe(host, port, options, session, permit, scheme=schemes_for(port)[0])
+    if permit is not None:
+        await permit()
+        probe.granted = True
+    deadline = asyncio.get_running_loop().time() + options.timeouts.endpoint
+    timed_out = False
+    try:
+        async with asyncio.timeout_at(deadline):
+            await _plan(probe, ledger if ledger is not None else CredentialLedger())
+    except Stop:
+        pass
+    except TimeoutError:
+        timed_out = True
+    return _observation(probe, started, timed_out)
+
+
+async def _plan(probe: Probe, ledger: CredentialLedger) -> None:
+    await establish(probe)
+    await root(probe)
+    await find_orthanc(probe)
+    probe.alive()
+    open_orthanc = probe.has(Service.ORTHANC_REST, Outcome.LISTED, Outcome.EMPTY, Outcome.PRESENT)
+    if not open_orthanc and not probe.short_plan:
+        if await dcm4chee(probe):
+            await dcm4chee_ui(probe)
+        probe.alive()
+    if not probe.short_plan:
+        await dicomweb(probe)
+        probe.alive()
+        await viewer_apis(probe)
+        probe.alive()
+        await wado(probe)
+        probe.alive()
+    await try_default_credentials(probe, ledger)
+
+
+def _observation(probe: Probe, started: float, timed_out: bool) -> WebObservation:
+    status, detail = Status.SUCCESS, None
+    tls = probe.tls
+    if probe.answered == 0:
+        failure = probe.failures[-1] if probe.failures else None
+        if timed_out or failure is None:
+            status, detail = Status.IO_TIMEOUT, "endpoint deadline reached"
+        else:
+            status, detail = failure.status, failure.detail
+            if failure.client_certificate_required:
+                tls = replace(tls or TlsFacts(), client_certificate_required=True)
+    elif timed_out:
+        detail = f"endpoint deadline reached after {len(probe.records)} request(s)"
+    elif len(probe.records) >= MAX_REQUESTS:
+        detail = f"request budget of {MAX_REQUESTS} spent"
+    return WebObservation(
+        host=probe.host,
+        port=probe.port,
+        protocol=Protocol.HTTPS if probe.scheme == "https" else Protocol.HTTP,
+        status=status,
+        detail=detail,
+        requests=tuple(probe.records),
+        product=probe.products[0] if probe.products else None,
+        version=probe.version if probe.products else None,
+        tls=tls,
+        duration_s=time.monotonic() - started,
+        server=probe.server,
+        catch_all=probe.catch_all,
+        auth_wall=probe.auth_wall,
+        checks=tuple(probe.checks),
+        viewers=tuple(probe.viewers),
+        viewer_login=probe.viewer_login,
+        viewer_api_elsewhere=probe.viewer_api_elsewhere,
+        auth_schemes=tuple(probe.challenges),
+        login_redirect=probe.login_redirect,
+        credentials=probe.credentials,
+        scheme_fallback=probe.scheme_fallback,
+    )
