@@ -7,6 +7,8 @@ protocol facts and counts only, never a value a peer returned in a match.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from exposcan.dicom import services
 from exposcan.dicom.services import Kind
 from exposcan.probes.dimse import (
@@ -55,12 +57,13 @@ def reached(attempt: Attempt) -> Exposure:
 
 
 def classify_dimse(observation: DimseObservation) -> Verdict:
-    attempts = observation.attempts
+    attempts = _fold_halves(observation.attempts)
     # The attempt that got furthest decides; the earliest wins a tie.
     key = max(attempts, key=lambda a: (reached(a).rank, -attempts.index(a)))
     exposure = reached(key)
     findings: list[Finding] = []
     findings.extend(_ae_findings(attempts, key, exposure))
+    findings.extend(_context_limit_findings(attempts))
     if key.accepted is not None:
         findings.extend(_service_findings(key))
     elif key.rejected is not None:
@@ -114,8 +117,44 @@ def classify_dimse(observation: DimseObservation) -> Verdict:
     )
 
 
+def _fold_halves(attempts: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
+    """A map proposed in two halves (the peer refused it whole) is read as one:
+    the storage half's accepted contexts join the first association's."""
+    first = next((a for a in attempts if a.purpose == "first"), None)
+    storage = next((a for a in attempts if a.purpose == "storage"), None)
+    if first is None or storage is None:
+        return attempts
+    if first.accepted is None or storage.accepted is None:
+        return tuple(a for a in attempts if a is not storage)
+    accepted = replace(
+        first.accepted,
+        accepted=first.accepted.accepted + storage.accepted.accepted,
+        rejected=first.accepted.rejected + storage.accepted.rejected,
+    )
+    folded = replace(first, accepted=accepted)
+    return tuple(folded if a is first else a for a in attempts if a is not storage)
+
+
+def _context_limit_findings(attempts: tuple[Attempt, ...]) -> list[Finding]:
+    whole = next((a for a in attempts if a.purpose == "whole-map"), None)
+    if whole is None or whole.rejected is None:
+        return []
+    return [
+        Finding(
+            id="dicom-context-limit",
+            severity=Severity.INFO,
+            title="The peer refused the whole service map in one request",
+            evidence=(
+                f"A-ASSOCIATE-RJ for {len(services.SERVICES)} presentation contexts: "
+                f"{whole.rejected.words}; the map was proposed again in two halves"
+            ),
+        )
+    ]
+
+
 def _ae_findings(attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure) -> list[Finding]:
-    first = attempts[0]
+    # After a plaintext try or a refused whole map, "first" is not attempts[0].
+    first = next((a for a in attempts if a.purpose == "first"), attempts[0])
     rejected = first.rejected
     findings: list[Finding] = []
     if first.accepted is not None:

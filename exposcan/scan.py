@@ -121,6 +121,17 @@ class ScanPlan:
             async for result in self.results(on_progress=on_progress, skip=skip):
                 builder.add(result)
                 writer.endpoint(result)
+                # Facts of the conversation only: never a value the peer returned.
+                log.debug(
+                    "endpoint_finished",
+                    host=result.host,
+                    port=result.port,
+                    protocol=str(result.protocol),
+                    status=str(result.status),
+                    exposure=str(result.exposure),
+                    attempts=result.attempts,
+                    duration_s=round(result.duration_s, 3),
+                )
                 if keep is not None:
                     keep.append(result)
             interrupted = False

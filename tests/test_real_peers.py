@@ -288,6 +288,8 @@ async def test_storescp_tls_found_by_retry(storescp_tls, write_scope):
     assert set(result.services) == STORE_ONLY
     assert result.fingerprint == dcmtk_fingerprint(storescp_tls)
     assert result.attempts == 3  # plaintext (closed), then first and random over TLS
+    # The AE-title verdict comes from the TLS attempts, not the plaintext try before them.
+    assert "dicom-ae-title-not-checked" in ids(result)
 
 
 async def test_storescp_tls_on_a_tls_port(storescp_tls, write_scope):
@@ -298,6 +300,7 @@ async def test_storescp_tls_on_a_tls_port(storescp_tls, write_scope):
     assert result.protocol is exposcan.Protocol.DIMSE_TLS
     assert result.exposure is exposcan.Exposure.STORE
     assert result.attempts == 2  # first, random: no plaintext try on a TLS port
+    assert "dicom-ae-title-not-checked" in ids(result)
     assert result.tls == expected_tls(storescp_tls, client_certificate_required=None)
 
 
@@ -450,6 +453,7 @@ def test_one_cli_scan_of_every_peer_leaks_no_patient_data(
     assert events[0] == "scan_started", events
     assert events[-1] == "scan_finished", events
     assert logs[-1]["endpoints"] == len(ports)
+    assert events.count("endpoint_finished") == len(ports)
     assert not [e for e in logs if e.get("level") in ("error", "critical")], logs
     assert "Traceback" not in proc.stderr
 

@@ -13,6 +13,10 @@ One endpoint costs a few short associations at most (``ScanOptions.ae_attempts``
    gets in or the budget is spent. A calling-title check (reason 3) ends it:
    exposcan never pretends to be someone else.
 
+A peer that refuses the whole map in one request with words that fit a cap on
+its size ("local limit exceeded", "no reason given") is asked again with the
+map in two halves: services (with C-ECHO and C-FIND), then storage.
+
 Whatever the network does, the probe returns a :class:`DimseObservation`; it
 sends nothing but A-ASSOCIATE-RQ, C-ECHO-RQ, C-FIND-RQ, C-CANCEL-RQ,
 A-RELEASE-RQ/RP and A-ABORT.
@@ -44,6 +48,8 @@ from exposcan.dicom import (
     services,
     uids,
 )
+from exposcan.dicom.pdus import ProposedContext
+from exposcan.dicom.services import Kind
 from exposcan.net import Connection, NetError, open_connection
 from exposcan.net.tls import CLIENT_CERTIFICATE_ALERTS, client_context
 from exposcan.options import ScanOptions
@@ -51,6 +57,14 @@ from exposcan.results import TlsFacts
 from exposcan.vocabulary import Protocol, Status
 
 Permit = Callable[[], Awaitable[None]]
+Contexts = tuple[ProposedContext, ...]
+
+#: The whole service map in one request; Verification alone (to test a random
+#: called title); and the map in two halves, for a peer that refuses the whole.
+SERVICE_MAP: Contexts = propose([s.uid for s in services.SERVICES])
+VERIFICATION_ONLY: Contexts = propose([uids.VERIFICATION])
+CORE_MAP: Contexts = propose([s.uid for s in services.SERVICES if s.kind is not Kind.STORAGE])
+STORAGE_MAP: Contexts = propose([s.uid for s in services.SERVICES if s.kind is Kind.STORAGE])
 _CLOSED_BEFORE_AC = "closed before answering A-ASSOCIATE-RQ"
 
 #: PS3.8 §9.3.4: source 1 (service-user), reasons 3 and 7.
@@ -80,7 +94,7 @@ class FindOutcome:
 class Attempt:
     """One association attempt: what was asked and how the peer answered."""
 
-    purpose: str  # first | random | stock
+    purpose: str  # first | random | stock | storage | whole-map | plaintext
     called_ae_title: str
     calling_ae_title: str
     status: Status
@@ -178,14 +192,20 @@ async def probe_dimse(
     attempts: list[Attempt] = []
     tls: ssl.SSLContext | None = client_context() if port in options.tls_ports else None
 
-    async def attempt(called: str, purpose: str, *, full: bool) -> Attempt | None:
+    service_map = SERVICE_MAP
+
+    async def attempt(
+        called: str, purpose: str, *, full: bool, contexts: Contexts | None = None
+    ) -> Attempt | None:
         if attempts and permit is not None:
             try:
                 async with asyncio.timeout_at(deadline):
                     await permit()
             except TimeoutError:
                 return None  # no time left for another association
-        result = await _attempt(host, port, options, called, purpose, full, deadline, tls)
+        if contexts is None:
+            contexts = service_map if full else VERIFICATION_ONLY
+        result = await _attempt(host, port, options, called, purpose, full, contexts, deadline, tls)
         attempts.append(result)
         return result
 
@@ -205,6 +225,20 @@ async def probe_dimse(
         else:
             first = retried
     budget = options.ae_attempts - 1
+    if _limited(first) and budget > 0:
+        # Some peers cap the presentation contexts of one request: propose
+        # the map in two halves, the services first, then storage.
+        attempts[-1] = _replace_purpose(first, "whole-map")
+        service_map = CORE_MAP
+        budget -= 1
+        core = await attempt(options.called_ae_title, "first", full=True)
+        if core is None:
+            attempts[-1] = first  # out of time: the whole-map attempt stands
+        else:
+            first = core
+            if first.accepted is not None and budget > 0:
+                budget -= 1
+                await attempt(options.called_ae_title, "storage", full=False, contexts=STORAGE_MAP)
     if first.accepted is not None and budget > 0:
         from exposcan.aetitles import random_ae_title
 
@@ -232,6 +266,16 @@ def _replace_purpose(attempt: Attempt, purpose: str) -> Attempt:
     return replace(attempt, purpose=purpose)
 
 
+def _limited(attempt: Attempt) -> bool:
+    """Refused in words that fit a cap on the request's size (PS3.8 §9.3.4): "local
+    limit exceeded" (source 3, reason 2) or "no reason given" (source 1, reason 1).
+    An A-ABORT is not retried: a peer that aborts strangers should hear from us once."""
+    rejected = attempt.rejected
+    if attempt.accepted is not None or rejected is None:
+        return False
+    return (rejected.source, rejected.reason) in ((3, 2), (1, 1))
+
+
 def _rejected_for(attempt: Attempt, reason: int) -> bool:
     rejected = attempt.rejected
     return rejected is not None and rejected.source == 1 and rejected.reason == reason
@@ -244,6 +288,7 @@ async def _attempt(
     called: str,
     purpose: str,
     full: bool,
+    contexts: Contexts,
     deadline: float,
     tls: ssl.SSLContext | None,
 ) -> Attempt:
@@ -275,7 +320,7 @@ async def _attempt(
             if connection.tls is not None:
                 facts["tls"] = connection.tls
                 await _settle(session)
-            await _exchange(session, options, called, full, facts)
+            await _exchange(session, options, called, full, contexts, facts)
         return observed(Status.SUCCESS)
     except TimeoutError:
         return observed(Status.IO_TIMEOUT, "endpoint deadline reached")
@@ -302,7 +347,9 @@ async def _attempt(
             if session is not None:
                 # A-ABORT only when something went wrong mid-association.
                 connection.send_nowait(session.association.abort())
-            await connection.close(timeout=options.timeouts.release)
+            # The polite close waits for the peer's FIN, but never past the deadline.
+            left = deadline - asyncio.get_running_loop().time()
+            await connection.close(timeout=max(0.0, min(options.timeouts.release, left)))
 
 
 #: How long to listen after a TLS handshake before speaking (see :func:`_settle`).
@@ -327,19 +374,17 @@ async def _settle(session: _Session) -> None:
     session.association.receive_data(data)
 
 
-#: The full service map, or Verification alone (to test a random called title).
-_SERVICE_MAP = propose([s.uid for s in services.SERVICES])
-_VERIFICATION_ONLY = propose([uids.VERIFICATION])
-
-
 async def _exchange(
-    session: _Session, options: ScanOptions, called: str, full: bool, facts: dict[str, object]
+    session: _Session,
+    options: ScanOptions,
+    called: str,
+    full: bool,
+    contexts: Contexts,
+    facts: dict[str, object],
 ) -> None:
     await session.send(
         session.association.request(
-            called_ae_title=called,
-            calling_ae_title=options.calling_ae_title,
-            contexts=_SERVICE_MAP if full else _VERIFICATION_ONLY,
+            called_ae_title=called, calling_ae_title=options.calling_ae_title, contexts=contexts
         )
     )
     event = await session.next_event()
@@ -457,7 +502,11 @@ async def _find(
         if "find" not in facts:
             record("aborted" if "aborted" in facts else "closed")
         raise ended
-    except (NetError, TimeoutError, asyncio.CancelledError):
+    except NetError as exc:
+        # A reset mid-stream is the peer hanging up, not a timeout.
+        record("timeout" if exc.status is Status.IO_TIMEOUT else "closed")
+        raise
+    except (TimeoutError, asyncio.CancelledError):
         record("timeout")  # the endpoint deadline arrives as a cancellation
         raise
 
