@@ -83,7 +83,7 @@ async def qido(probe: Probe, root: str) -> None:
     except UnsafePathError:
         return
     probe.qido_paths.add(path)
-    answer = await probe.get(path, "qido-studies", accept=f"{DICOM_JSON}, application/json")
+    answer = await probe.get(path, "qido-studies", accept=DICOM_JSON)
     if answer is None:
         return
     count = None if probe.same_as_baseline(answer) else qido_count(answer)
