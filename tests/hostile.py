@@ -5,16 +5,27 @@ A script is a list of steps run against each connection:
 - ``("recv",)``: read one PDU (header, then its body) or whatever arrives first;
 - ``("send", data)``: write bytes; ``("drip", data, interval)``: one byte per interval;
 - ``("sleep", seconds)``; ``("close",)``: FIN; ``("rst",)``: reset (SO_LINGER 0);
-- ``("drain",)``: read and discard until the client closes.
+- ``("drain",)``: read and discard until the client closes;
+- ``("recv-find",)``: read PDUs until a whole C-FIND-RQ (command set and identifier);
+- ``("stream", Stream(...))``: C-FIND-RSP pending matches for that request (PS3.4 §C.4.1.3),
+  a number of them or without end, optionally until a C-CANCEL-RQ arrives;
+- ``("final", status)``: the final C-FIND-RSP, with no identifier.
+
+``hostile_peers(..., stats=...)`` counts, per script, what its connections did (bytes sent,
+matches sent, whether a C-CANCEL-RQ was seen).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 IMPLICIT = b"1.2.840.10008.1.2"
@@ -52,26 +63,185 @@ def associate_ac(
     return pdu(0x02, fixed + items)
 
 
+def _element(tag: int, value: bytes, group: int = 0x0000) -> bytes:
+    """One Implicit VR Little Endian element (PS3.5 §7.1.3)."""
+    return struct.pack("<HHL", group, tag, len(value)) + value
+
+
+def _command_set(*elements: bytes) -> bytes:
+    """A command set (PS3.7 §6.3.1) led by its Command Group Length (0000,0000)."""
+    body = b"".join(elements)
+    return _element(0x0000, struct.pack("<L", len(body))) + body
+
+
+def _pdv(context_id: int, control: int, value: bytes) -> bytes:
+    """A presentation data value item (PS3.8 Table 9-23, control header Annex E.2)."""
+    return struct.pack(">L", len(value) + 2) + bytes([context_id, control]) + value
+
+
+def _us(value: int) -> bytes:
+    return struct.pack("<H", value)
+
+
 def echo_rsp(message_id: int = 1, context_id: int = 1) -> bytes:
     """C-ECHO-RSP (PS3.7 §9.3.5.2) in one P-DATA-TF, Implicit VR Little Endian."""
-
-    def element(tag: int, value: bytes) -> bytes:
-        return struct.pack("<HHL", 0, tag, len(value)) + value
-
-    body = (
-        element(0x0002, b"1.2.840.10008.1.1\x00")
-        + element(0x0100, struct.pack("<H", 0x8030))
-        + element(0x0120, struct.pack("<H", message_id))
-        + element(0x0800, struct.pack("<H", 0x0101))
-        + element(0x0900, struct.pack("<H", 0))
+    command = _command_set(
+        _element(0x0002, b"1.2.840.10008.1.1\x00"),
+        _element(0x0100, _us(0x8030)),
+        _element(0x0120, _us(message_id)),
+        _element(0x0800, _us(0x0101)),
+        _element(0x0900, _us(0)),
     )
-    command = element(0x0000, struct.pack("<L", len(body))) + body
-    return pdu(0x04, struct.pack(">L", len(command) + 2) + bytes([context_id, 0x03]) + command)
+    return pdu(0x04, _pdv(context_id, 0x03, command))
+
+
+STUDY_ROOT_FIND = b"1.2.840.10008.5.1.4.1.2.2.1\x00"  # PS3.4 Annex C.6.2, NUL padded
+#: A synthetic study-level identifier: Query/Retrieve Level and a made-up Study UID.
+MATCH_IDENTIFIER = _element(0x0052, b"STUDY ", group=0x0008) + _element(
+    0x000D, b"1.2.3.4\x00", group=0x0020
+)
+FIND_PENDING = 0xFF00
+FIND_CANCELLED = 0xFE00
+
+
+def find_rsp(
+    message_id: int, context_id: int, status: int = FIND_PENDING, *, padding: int = 0
+) -> bytes:
+    """C-FIND-RSP (PS3.7 §9.1.2.1, Table 9.1-3) in one P-DATA-TF: command set, then (when
+    pending) the identifier of one match in a second PDV, made ``padding`` bytes longer by
+    an Image Comments (0020,4000) element of filler."""
+    pending = status in (0xFF00, 0xFF01)
+    command = _command_set(
+        _element(0x0002, STUDY_ROOT_FIND),
+        _element(0x0100, _us(0x8020)),
+        _element(0x0120, _us(message_id)),
+        _element(0x0800, _us(0x0001 if pending else 0x0101)),
+        _element(0x0900, _us(status)),
+    )
+    body = _pdv(context_id, 0x03, command)
+    if pending:
+        identifier = MATCH_IDENTIFIER
+        if padding:
+            identifier += _element(0x4000, b"Z" * (padding + padding % 2), group=0x0020)
+        body += _pdv(context_id, 0x02, identifier)
+    return pdu(0x04, body)
+
+
+#: exposcan proposes Verification as context 1 and Study Root FIND as context 3
+#: (exposcan.dicom.services order, odd ids): accept both.
+FIND_CONTEXTS = ((1, 0), (3, 0))
+
+
+@dataclass(frozen=True)
+class Stream:
+    """How a ``("stream", ...)`` step sends pending matches.
+
+    ``count=None`` streams until ``until_cancel`` stops it, the client goes away,
+    or ``limit_s`` (a bound for the test, far beyond any endpoint deadline).
+    ``batch`` matches are written per drain, with ``pause`` seconds between batches;
+    ``padding`` makes each identifier that many bytes longer (see :func:`find_rsp`).
+    """
+
+    count: int | None = None
+    until_cancel: bool = False
+    batch: int = 16
+    pause: float = 0.001
+    limit_s: float = 30.0
+    padding: int = 0
 
 
 RELEASE_RP = pdu(0x06, bytes(4))
 ABORT = pdu(0x07, bytes([0, 0, 0, 0]))
 RJ_CALLED = pdu(0x03, bytes([0, 1, 1, 7]))
+
+
+def _commands(data: bytes) -> list[tuple[int, int, dict[int, bytes]]]:
+    """(context id, control, command elements) of each PDV in one P-DATA-TF."""
+    found = []
+    offset = 6
+    while offset + 6 <= len(data):
+        (length,) = struct.unpack_from(">L", data, offset)
+        context_id, control = data[offset + 4], data[offset + 5]
+        value = data[offset + 6 : offset + 4 + length]
+        offset += 4 + length
+        elements: dict[int, bytes] = {}
+        if control & 1:
+            at = 0
+            while at + 8 <= len(value):
+                _, tag, size = struct.unpack_from("<HHL", value, at)
+                elements[tag] = value[at + 8 : at + 8 + size]
+                at += 8 + size
+        found.append((context_id, control, elements))
+    return found
+
+
+C_FIND_RQ, C_CANCEL_RQ = 0x0020, 0x0FFF
+
+
+async def _recv_find(reader: asyncio.StreamReader) -> tuple[int, int] | None:
+    """Read until a whole C-FIND-RQ: return its (context id, message id)."""
+    request: tuple[int, int] | None = None
+    while True:
+        data = await _recv_pdu(reader)
+        if len(data) < 6:
+            return None
+        if data[0] != 0x04:
+            continue
+        for context_id, control, elements in _commands(data):
+            field = elements.get(0x0100)
+            if field is not None and struct.unpack("<H", field)[0] == C_FIND_RQ:
+                request = (context_id, struct.unpack("<H", elements[0x0110])[0])
+                if elements.get(0x0800) == _us(0x0101):
+                    return request  # no identifier follows (not what exposcan sends)
+            elif request is not None and not control & 1 and control & 2:
+                return request  # the identifier's last fragment
+
+
+async def _watch_cancel(reader: asyncio.StreamReader, seen: asyncio.Event) -> None:
+    """Read PDUs until a C-CANCEL-RQ (nothing after it is consumed)."""
+    while True:
+        data = await _recv_pdu(reader)
+        if len(data) < 6:
+            return
+        if data[0] == 0x04:
+            for _, _, elements in _commands(data):
+                field = elements.get(0x0100)
+                if field is not None and struct.unpack("<H", field)[0] == C_CANCEL_RQ:
+                    seen.set()
+                    return
+
+
+async def _stream(
+    spec: Stream,
+    request: tuple[int, int],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    stats: Counter[str],
+) -> None:
+    context_id, message_id = request
+    one = find_rsp(message_id, context_id, padding=spec.padding)
+    cancelled = asyncio.Event()
+    watcher = asyncio.create_task(_watch_cancel(reader, cancelled)) if spec.until_cancel else None
+    sent = 0
+    stop_at = time.monotonic() + spec.limit_s
+    try:
+        while time.monotonic() < stop_at and not cancelled.is_set():
+            n = spec.batch if spec.count is None else min(spec.batch, spec.count - sent)
+            if n <= 0:
+                break
+            writer.write(one * n)
+            await writer.drain()
+            sent += n
+            stats["matches"] += n
+            stats["bytes"] += n * len(one)
+            await asyncio.sleep(spec.pause)
+        if cancelled.is_set():
+            stats["cancel_seen"] += 1
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
 
 
 async def _recv_pdu(reader: asyncio.StreamReader) -> bytes:
@@ -88,10 +258,24 @@ async def run_script(
     script: Sequence[tuple[Any, ...]],
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
+    stats: Counter[str] | None = None,
 ) -> None:
+    stats = stats if stats is not None else Counter()
+    request: tuple[int, int] | None = None
     for step in script:
         op = step[0]
-        if op == "recv":
+        if op == "recv-find":
+            request = await _recv_find(reader)
+            if request is None:
+                return
+        elif op == "stream":
+            assert request is not None, "stream needs a recv-find step first"
+            await _stream(step[1], request, reader, writer, stats)
+        elif op == "final":
+            assert request is not None, "final needs a recv-find step first"
+            writer.write(find_rsp(request[1], request[0], step[1]))
+            await writer.drain()
+        elif op == "recv":
             if not await _recv_pdu(reader):
                 return
         elif op == "send":
@@ -122,20 +306,30 @@ async def run_script(
 
 @asynccontextmanager
 async def hostile_peers(
-    scripts: dict[str, Sequence[tuple[Any, ...]]], host: str = "127.0.0.1"
+    scripts: dict[str, Sequence[tuple[Any, ...]]],
+    host: str = "127.0.0.1",
+    *,
+    stats: dict[str, Counter[str]] | None = None,
 ) -> AsyncIterator[dict[str, int]]:
-    """Start one listener per script; yield name -> port; always stop them all."""
+    """Start one listener per script; yield name -> port; always stop them all.
+
+    ``stats``, when given, gets a :class:`Counter` per script name: ``connections``,
+    ``bytes`` and ``matches`` streamed, ``cancel_seen``.
+    """
     servers: list[asyncio.Server] = []
     tasks: set[asyncio.Task[None]] = set()
     ports: dict[str, int] = {}
+    counters = stats if stats is not None else {}
 
-    def handler(script: Sequence[tuple[Any, ...]]) -> Any:
+    def handler(name: str, script: Sequence[tuple[Any, ...]]) -> Any:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             assert task is not None
             tasks.add(task)
+            counter = counters.setdefault(name, Counter())
+            counter["connections"] += 1
             try:
-                await run_script(script, reader, writer)
+                await run_script(script, reader, writer, counter)
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
                 pass
             finally:
@@ -146,7 +340,7 @@ async def hostile_peers(
 
     try:
         for name, script in scripts.items():
-            server = await asyncio.start_server(handler(script), host, 0)
+            server = await asyncio.start_server(handler(name, script), host, 0)
             servers.append(server)
             ports[name] = server.sockets[0].getsockname()[1]
         yield ports

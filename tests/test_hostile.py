@@ -1,6 +1,7 @@
 """Hostile peers: each ends within its deadline, with a sensible status and exposure.
 
-Issue 5's list, scripted in tests/hostile.py and run over real loopback sockets.
+Issue 5's list, scripted in tests/hostile.py and run over real loopback sockets; the
+combined scan adds two pynetdicom C-FIND SCPs (tests/conftest.py ``scp_factory``).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import math
 import resource
 import time
+from collections import Counter
 
 import pytest
 
@@ -16,15 +18,21 @@ from exposcan.classify import classify_dimse
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.probes.dimse import probe_dimse
 from exposcan.vocabulary import Exposure, Status
+from tests.conftest import FindLog
 from tests.hostile import (
     ABORT,
+    FIND_CANCELLED,
+    FIND_CONTEXTS,
     RELEASE_RP,
+    Stream,
     associate_ac,
     echo_rsp,
     hostile_peers,
     item,
     pdu,
 )
+from tests.memory import MIB, rss_peak_growth
+from tests.pynetdicom_quirks import close_reset_peer_sockets
 
 TIMEOUTS = Timeouts(connect=1, read=1.5, release=0.5, endpoint=3)
 OPTIONS = ScanOptions(timeouts=TIMEOUTS, ae_attempts=2)
@@ -33,6 +41,16 @@ SLACK = 1.0
 S, E = Status, Exposure
 ECHO_THEN_RELEASE = [("recv",), ("send", associate_ac()), ("recv",), ("send", echo_rsp())]
 TLS_SERVER_HELLO = bytes.fromhex("160303002a020000260303") + bytes(32) + b"\x00\x13\x01\x00"
+#: Accept Verification and Study Root FIND, answer the C-ECHO, read the C-FIND-RQ.
+FIND_OPEN = [
+    ("recv",),
+    ("send", associate_ac(contexts=FIND_CONTEXTS)),
+    ("recv",),
+    ("send", echo_rsp()),
+    ("recv-find",),
+]
+UNTIL_CANCEL = ("stream", Stream(until_cancel=True))
+AC_NO_APP_CONTEXT = associate_ac(include_app_context=False)
 
 HOSTILE: dict[str, tuple[list[tuple], set[Status], Exposure]] = {
     "tarpit": ([("sleep", 60)], {S.IO_TIMEOUT}, E.NONE),
@@ -141,6 +159,51 @@ HOSTILE: dict[str, tuple[list[tuple], set[Status], Exposure]] = {
         {S.SUCCESS},
         E.ECHO,
     ),
+    # A-ABORT or RST before the A-ASSOCIATE-RQ is even read.
+    "rst-on-accept": ([("rst",)], {S.CONNECTION_CLOSED}, E.NONE),
+    "close-on-accept": ([("close",)], {S.CONNECTION_CLOSED}, E.NONE),
+    "abort-on-connect": ([("send", ABORT), ("drain",)], {S.SUCCESS}, E.PROTECTED),
+    # PS3.8 Table 9-17 makes the item mandatory; the peer still answers C-ECHO (DICOM).
+    "ac-without-application-context": (
+        [("recv",), ("send", AC_NO_APP_CONTEXT), ("recv",), ("send", echo_rsp())],
+        {S.SUCCESS},
+        E.ECHO,
+    ),
+    # C-FIND: streams until C-CANCEL (then the final response), or never stops.
+    "find-streams-until-cancel": (
+        [*FIND_OPEN, UNTIL_CANCEL, ("final", FIND_CANCELLED), ("recv",), ("send", RELEASE_RP)],
+        {S.SUCCESS},
+        E.QUERY,
+    ),
+    "find-ignores-cancel": ([*FIND_OPEN, ("stream", Stream())], {S.SUCCESS}, E.QUERY),
+    # A-ABORT or RST during C-FIND: after 5 pending matches, or after the C-CANCEL-RQ.
+    "abort-during-find": (
+        [*FIND_OPEN, ("stream", Stream(count=5)), ("send", ABORT), ("drain",)],
+        {S.SUCCESS},
+        E.QUERY,
+    ),
+    "rst-during-find": (
+        [*FIND_OPEN, ("stream", Stream(count=5)), ("rst",)],
+        {S.CONNECTION_CLOSED},
+        E.QUERY,
+    ),
+    "abort-after-cancel": (
+        [*FIND_OPEN, UNTIL_CANCEL, ("send", ABORT), ("drain",)],
+        {S.SUCCESS},
+        E.QUERY,
+    ),
+    "rst-after-cancel": ([*FIND_OPEN, UNTIL_CANCEL, ("rst",)], {S.CONNECTION_CLOSED}, E.QUERY),
+}
+
+#: What the first association's C-FIND saw: (outcome, matches counted, C-CANCEL sent).
+CAP = ScanOptions().max_matches
+FIND_SEEN = {
+    "find-streams-until-cancel": ("matches", CAP, True),
+    "find-ignores-cancel": ("ignored-cancel", CAP, True),
+    "abort-during-find": ("aborted", 5, False),
+    "rst-during-find": ("closed", 5, False),
+    "abort-after-cancel": ("aborted", CAP, True),
+    "rst-after-cancel": ("closed", CAP, True),
 }
 
 
@@ -155,11 +218,39 @@ async def test_hostile_peer(name):
     assert verdict.status in statuses, (verdict.status, verdict.detail)
     assert verdict.exposure is exposure, verdict.findings
     assert elapsed < TIMEOUTS.endpoint + SLACK
+    if name in FIND_SEEN:
+        find = observation.first.find
+        assert find is not None
+        assert (find.outcome, find.count, find.cancelled) == FIND_SEEN[name]
 
 
-async def test_every_hostile_peer_in_one_scan(write_scope, capsys, record_property):
+#: RSS the combined scan may add to this process (peers in it included): tens of
+#: endpoints each bounded to a few 64 KiB reads; buffering a hostile stream shows as more.
+RSS_GROWTH_BOUND = 16 * MIB
+
+
+async def test_every_hostile_peer_in_one_scan(
+    monkeypatch, scp_factory, write_scope, capsys, record_property
+):
+    """Every scripted peer plus two pynetdicom C-FIND SCPs (streaming "forever": ten million
+    matches), one of which ignores C-CANCEL; each named right, in bounded time and RSS."""
+    close_reset_peer_sockets(monkeypatch)  # before scp_factory: undone after its teardown
     concurrency = 8
-    async with hostile_peers({name: script for name, (script, _, _) in HOSTILE.items()}) as ports:
+    forever, deaf = FindLog(), FindLog()
+    scp_ports = {
+        "scp-find-streams-forever": scp_factory("FOREVER", find_matches=10**7, find_log=forever),
+        "scp-find-ignores-cancel": scp_factory(
+            "DEAF", find_matches=10**7, honour_cancel=False, find_log=deaf, find_delay=0
+        ),
+    }
+    expected = {
+        **{name: (statuses, exposure) for name, (_, statuses, exposure) in HOSTILE.items()},
+        **{name: ({S.SUCCESS}, E.QUERY) for name in scp_ports},
+    }
+    scripts = {name: script for name, (script, _, _) in HOSTILE.items()}
+    stats: dict[str, Counter[str]] = {}
+    async with hostile_peers(scripts, stats=stats) as scripted:
+        ports = {**scripted, **scp_ports}
         scope = write_scope(["127.0.0.1"], sorted(ports.values()))
         options = ScanOptions(
             timeouts=TIMEOUTS,
@@ -172,20 +263,30 @@ async def test_every_hostile_peer_in_one_scan(write_scope, capsys, record_proper
             ),
         )
         started = time.monotonic()
-        report = await exposcan.scan(scope, options=options)
+        with rss_peak_growth() as growth:
+            report = await exposcan.scan(scope, options=options)
         elapsed = time.monotonic() - started
     by_port = {r.port: r for r in report.results}
-    assert len(report.results) == len(HOSTILE)
-    for name, (_, statuses, exposure) in HOSTILE.items():
+    assert len(report.results) == len(expected)
+    for name, (statuses, exposure) in expected.items():
         result = by_port[ports[name]]
         assert result.status in statuses, (name, result.status, result.detail)
         assert result.exposure is exposure, (name, result.exposure)
-    bound = (math.ceil(len(HOSTILE) / concurrency) + 1) * TIMEOUTS.endpoint + SLACK
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    record_property("peak_rss_mb", round(peak_mb, 1))
+    for log in (forever, deaf):
+        assert log.requests == 1  # the first association's query; the random title's has none
+        assert log.cancelled
+        assert log.sent < 10**7
+    assert stats["find-ignores-cancel"]["matches"] > CAP  # it kept streaming past the cap
+    bound = (math.ceil(len(expected) / concurrency) + 1) * TIMEOUTS.endpoint + SLACK
+    process_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record_property("rss_growth_mb", round(growth.peak_mib, 1))
+    record_property("peak_rss_mb", round(process_peak_mb, 1))
     with capsys.disabled():
         print(
-            f"\n[hostile scan] {len(HOSTILE)} peers in {elapsed:.1f}s (bound {bound:.0f}s), "
-            f"peak RSS {peak_mb:.0f} MB"
+            f"\n[hostile scan] {len(expected)} peers in {elapsed:.1f}s (bound {bound:.0f}s), "
+            f"RSS growth during the scan {growth.peak_mib:.1f} MiB "
+            f"({'exact' if growth.exact else 'sampled'}; bound {RSS_GROWTH_BOUND / MIB:.0f} MiB), "
+            f"process peak RSS {process_peak_mb:.0f} MB"
         )
     assert elapsed < bound
+    assert growth.peak < RSS_GROWTH_BOUND

@@ -12,6 +12,8 @@ from exposcan.options import ScanOptions, Timeouts
 from exposcan.probes.dimse import DimseObservation, probe_dimse
 from exposcan.vocabulary import Exposure, Status
 from tests.conftest import MARKER, FindLog
+from tests.memory import MIB, python_peak_growth
+from tests.pynetdicom_quirks import close_reset_peer_sockets
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 FAST = ScanOptions(timeouts=Timeouts(connect=1, read=1, release=1, endpoint=2))
@@ -124,6 +126,8 @@ async def test_find_counts_to_the_cap_then_cancels(scp_factory):
     port = scp_factory("QR", find_matches=5000, find_log=log)
     options = ScanOptions(max_matches=100)
     observation, verdict = await probe(port, options)
+    assert verdict.status is Status.SUCCESS
+    assert observation.first.released  # C-CANCEL honoured, then a polite release
     find = observation.first.find
     assert find is not None
     assert find.count == 100
@@ -142,6 +146,7 @@ async def test_find_counts_to_the_cap_then_cancels(scp_factory):
 async def test_find_counts_fewer_than_the_cap(scp_factory):
     port = scp_factory("QR", find_matches=7)
     observation, verdict = await probe(port)
+    assert verdict.status is Status.SUCCESS
     assert observation.first.find is not None
     assert observation.first.find.count == 7
     assert not observation.first.find.cancelled
@@ -153,6 +158,7 @@ async def test_find_counts_fewer_than_the_cap(scp_factory):
 async def test_find_empty_is_not_query(scp_factory):
     port = scp_factory("EMPTY", find_matches=0)
     _, verdict = await probe(port)
+    assert verdict.status is Status.SUCCESS
     assert verdict.exposure is Exposure.ECHO
     assert "dicom-query-allowed" in ids(verdict)
 
@@ -160,6 +166,7 @@ async def test_find_empty_is_not_query(scp_factory):
 async def test_find_refused_is_not_query(scp_factory):
     port = scp_factory("NOFIND", find_status=0xA700)
     observation, verdict = await probe(port)
+    assert verdict.status is Status.SUCCESS
     assert observation.first.find is not None
     assert observation.first.find.outcome == "refused"
     assert verdict.exposure is Exposure.ECHO
@@ -170,6 +177,7 @@ async def test_no_find_option_sends_no_query(scp_factory):
     log = FindLog()
     port = scp_factory("QR", find_matches=10, find_log=log)
     observation, verdict = await probe(port, ScanOptions(find=False))
+    assert verdict.status is Status.SUCCESS
     assert log.requests == 0
     assert observation.first.find is None
     assert verdict.exposure is Exposure.ECHO
@@ -218,18 +226,32 @@ async def test_close_after_request_is_connection_closed(listener_factory):
     assert verdict.exposure is Exposure.NONE
 
 
-async def test_gigabyte_header_is_refused_without_buffering(listener_factory):
+async def test_gigabyte_header_is_refused_at_the_header_and_its_body_never_buffered(
+    listener_factory,
+):
+    """An A-ASSOCIATE-AC header announcing 4 GiB, then its "body" as fast as TCP takes it:
+    refused from the header alone, and none of the body is kept (Python's peak allocation
+    stays far below what the peer sends)."""
+    sent = 0
+    body = bytes(64 * 1024)
+
     async def huge(reader, writer, listener):
+        nonlocal sent
         await reader.read(1024)
         writer.write(b"\x02\x00\xff\xff\xff\xff")  # A-ASSOCIATE-AC announcing 4 GiB
-        await writer.drain()
-        await asyncio.sleep(5)
+        for _ in range(1024):  # at most 64 MiB, until the client goes away
+            writer.write(body)
+            await writer.drain()
+            sent += len(body)
 
     listener = await listener_factory(behaviour=huge)
-    started = time.monotonic()
-    _, verdict = await probe(listener.port, FAST)
+    with python_peak_growth() as growth:
+        observation, verdict = await probe(listener.port, FAST)
     assert verdict.status is Status.PROTOCOL_ERROR
-    assert time.monotonic() - started < 1.0  # refused at the header, not at the deadline
+    assert "announces 4294967295 bytes" in (verdict.detail or "")  # the header, not a timeout
+    assert observation.first.status is Status.PROTOCOL_ERROR
+    assert sent < 64 * 1024 * 1024  # the client hung up instead of reading on
+    assert growth.peak < 1 * MIB, f"peak {growth.peak_mib:.2f} MiB while the peer sent {sent}"
 
 
 async def test_identity_on_the_wire_is_exposcans(listener_factory):
@@ -247,7 +269,8 @@ async def test_identity_on_the_wire_is_exposcans(listener_factory):
     assert uids.VERIFICATION.encode() in sent
 
 
-async def test_find_peer_ignoring_cancel_is_cut_off(scp_factory):
+async def test_find_peer_ignoring_cancel_is_cut_off(monkeypatch, scp_factory):
+    close_reset_peer_sockets(monkeypatch)  # the peer is reset while it streams
     log = FindLog()
     port = scp_factory(
         "DEAF", find_matches=200_000, honour_cancel=False, find_log=log, find_delay=0
@@ -258,6 +281,9 @@ async def test_find_peer_ignoring_cancel_is_cut_off(scp_factory):
     started = time.monotonic()
     observation, verdict = await probe(port, options)
     assert time.monotonic() - started < options.timeouts.endpoint
+    assert verdict.status is Status.SUCCESS
+    assert verdict.detail == "peer ignored C-CANCEL"
+    assert not observation.first.released  # cut off with A-ABORT, not released
     find = observation.first.find
     assert find is not None
     assert find.outcome == "ignored-cancel"
