@@ -111,7 +111,7 @@ def classify_dimse(observation: DimseObservation) -> Verdict:
         ae_title=key.called_ae_title if exposure >= Exposure.ECHO else None,
         matches=(
             Matches(count=find.count, cap=find.cap, cap_hit=find.cap_hit, level=find.level)
-            if find is not None and find.outcome in ("matches", "empty", "ignored-cancel")
+            if find is not None and (find.count or find.outcome == "empty")
             else None
         ),
     )
@@ -335,13 +335,15 @@ def _service_findings(attempt: Attempt) -> list[Finding]:
 
 def _find_finding(find: FindOutcome, who: str) -> Finding:
     what = f"{find.service} C-FIND at {find.level} level for {who}"
-    if find.outcome in ("matches", "ignored-cancel") and find.count:
+    if find.count:
+        # Matches counted are matches shown, however the query ended afterwards.
         capped = f"at least {find.count} (the cap; then C-CANCEL)" if find.cap_hit else find.count
+        ended = "" if find.outcome == "matches" else f", then the query ended: {find.outcome}"
         return Finding(
             id="dicom-query-matches",
             severity=Severity.CRITICAL,
             title="Metadata query returns matches to an unknown peer",
-            evidence=f"{what} returned {capped} match(es); identifiers were not kept",
+            evidence=f"{what} returned {capped} match(es){ended}; identifiers were not kept",
             remediation=_REMEDIATE_QUERY,
         )
     if find.outcome == "empty":

@@ -222,6 +222,10 @@ async def test_hostile_peer(name):
         find = observation.first.find
         assert find is not None
         assert (find.outcome, find.count, find.cancelled) == FIND_SEEN[name]
+        # Matches shown are matches, however the query ended after them.
+        assert "dicom-query-matches" in {f.id for f in verdict.findings}
+        assert verdict.matches is not None
+        assert verdict.matches.count == find.count
 
 
 #: RSS the combined scan may add to this process (peers in it included): tens of
