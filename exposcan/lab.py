@@ -6,6 +6,8 @@ of behaviours without installing a PACS. It listens on loopback only.
 
 - ``open``: accepts any called AE title (like a PACS left at its defaults);
 - ``guarded``: checks the called AE title and rejects strangers (PS3.8 reason 7);
+  it holds a few synthetic studies behind Study Root C-FIND, which only a caller
+  that knows its title reaches;
 - ``closed``: a port with nothing listening.
 """
 
@@ -67,19 +69,42 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(probe.getsockname()[1])
 
 
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+#: Invented studies (no person behind them), marked so that tests can look for leaks.
+SYNTHETIC_STUDIES = 3
+
+
 def _handle_echo(event: Any) -> int:
     return 0x0000
 
 
-def _start_scp(ae_title: str, *, check_called_ae: bool) -> Any:
+def _handle_find(event: Any) -> Iterator[tuple[int, Any]]:
+    from pydicom.dataset import Dataset
+    from pydicom.uid import generate_uid
+
+    for index in range(SYNTHETIC_STUDIES):
+        if event.is_cancelled:
+            yield 0xFE00, None
+            return
+        match = Dataset()
+        match.QueryRetrieveLevel = "STUDY"
+        match.PatientName = f"EXPOSCAN-DEMO^SYNTHETIC{index}"
+        match.PatientID = f"EXPOSCAN-DEMO-{index}"
+        match.StudyInstanceUID = generate_uid()
+        yield 0xFF00, match
+
+
+def _start_scp(ae_title: str, *, check_called_ae: bool, studies: bool = False) -> Any:
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = check_called_ae
     ae.add_supported_context(VERIFICATION)
+    handlers: list[Any] = [(evt.EVT_C_ECHO, _handle_echo)]
+    if studies:
+        ae.add_supported_context(STUDY_ROOT_FIND)
+        handlers.append((evt.EVT_C_FIND, _handle_find))
     # Short timeouts so that a scan that misbehaves cannot hold the lab.
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
-    return ae.start_server(
-        (LOOPBACK, 0), block=False, evt_handlers=[(evt.EVT_C_ECHO, _handle_echo)]
-    )
+    return ae.start_server((LOOPBACK, 0), block=False, evt_handlers=handlers)
 
 
 @contextlib.contextmanager
@@ -89,7 +114,7 @@ def running_lab() -> Iterator[Lab]:
     try:
         open_scp = _start_scp("OPEN-PACS", check_called_ae=False)
         servers.append(open_scp)
-        guarded = _start_scp("GUARDED-PACS", check_called_ae=True)
+        guarded = _start_scp("GUARDED-PACS", check_called_ae=True, studies=True)
         servers.append(guarded)
         services = (
             LabService("open", open_scp.server_address[1], "OPEN-PACS", "echo"),

@@ -617,6 +617,9 @@ class TargetSet:
 
 async def default_resolver(hostname: str) -> list[str]:
     """Resolve ``hostname`` to every IPv4 and IPv6 address, deduplicated, in order."""
+    if hostname.rstrip(".").lower().rsplit(".", 1)[-1] == "invalid":
+        # RFC 6761 §6.4: never resolves; answered here, so no query leaves the machine.
+        raise ScopeError(f"hostname {hostname!r} does not resolve (.invalid is reserved)")
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -396,3 +398,27 @@ def find_scp_factory() -> Iterator[Callable[..., FindScp]]:
     yield start
     for server in servers:
         server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def no_real_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Fail any test that asks the system resolver about a non-loopback name: a DNS
+    query would be traffic to an address outside 127.0.0.0/8 (the resolver's)."""
+    real = socket.getaddrinfo
+    violations: list[str] = []
+
+    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in (None, "", b""):  # a wildcard for bind(): no lookup
+            return real(host, *args, **kwargs)
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        allowed = name == "localhost"
+        with contextlib.suppress(ValueError):
+            allowed = allowed or ipaddress.ip_address(name).is_loopback
+        if not allowed:
+            violations.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, f"test guard: no DNS for {name!r}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    yield violations
+    assert not violations, f"tests must not resolve real names: {violations}"

@@ -393,9 +393,9 @@ def test_just_over_the_threshold_is_refused_by_the_cli(write_scope, quiet):
     )
 
 
-#: Runs the CLI with name resolution answered locally: a name under .invalid fails at once
-#: (RFC 6761 §6.4 says it never resolves) and no DNS query leaves the machine; numeric
-#: hosts pass through; any other name fails too. Names asked for go to $LOOKUPS.
+#: Runs the CLI with name resolution answered locally, so that no DNS query leaves the
+#: machine: numeric hosts pass through; any name fails and is written to $LOOKUPS. A name
+#: under .invalid (RFC 6761 §6.4: never resolves) must not even get that far.
 NO_DNS_CLI = """
 import ipaddress, os, socket, sys
 real = socket.getaddrinfo
@@ -427,7 +427,7 @@ def test_scope_hostname_that_does_not_resolve(write_scope, quiet, tmp_path):
     assert_user_error(
         proc, UNRESOLVABLE, "does not resolve", "include", "scope.toml", listener=quiet
     )
-    assert lookups.read_text().split() == [UNRESOLVABLE]
+    assert not lookups.exists()  # .invalid is answered by exposcan itself: no lookup at all
 
 
 def test_target_hostname_that_does_not_resolve(write_scope, quiet, tmp_path):
@@ -435,7 +435,7 @@ def test_target_hostname_that_does_not_resolve(write_scope, quiet, tmp_path):
     scope = write_scope(["127.0.0.2"], [quiet.port])
     proc = run_without_dns(lookups, "scan", "127.0.0.2", UNRESOLVABLE, "--scope", str(scope))
     assert_user_error(proc, "target", UNRESOLVABLE, "does not resolve", listener=quiet)
-    assert lookups.read_text().split() == [UNRESOLVABLE]
+    assert not lookups.exists()  # .invalid is answered by exposcan itself: no lookup at all
 
 
 @pytest.mark.parametrize(
@@ -450,3 +450,33 @@ def test_bad_numbers(scope_file, quiet, option, value):
 def test_unreadable_ae_titles_file(scope_file, quiet, tmp_path):
     proc = run("scan", "--scope", str(scope_file), "--ae-titles", str(tmp_path / "none.txt"))
     assert_user_error(proc, "none.txt", listener=quiet)
+
+
+def test_demo_report_holds_no_synthetic_patient():
+    proc = run("demo", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = proc.stdout.split("JSONL report: ", 1)[1].split()[0]
+    text = Path(report).read_text(encoding="utf-8")
+    assert json.loads(text.splitlines()[-1])["record"] == "summary"
+    for output in (proc.stdout, proc.stderr, text):
+        assert "EXPOSCAN-DEMO" not in output
+
+
+async def test_demo_guarded_service_holds_data_only_its_own_title_reaches():
+    """The demo's `protected` is not an empty box: called by its own title, the guarded
+    service answers C-FIND with its synthetic studies; called as a stranger, it refuses."""
+    from exposcan.lab import SYNTHETIC_STUDIES, running_lab
+    from exposcan.options import ScanOptions
+    from exposcan.probes.dimse import probe_dimse
+
+    with running_lab() as lab:
+        guarded = next(s for s in lab.services if s.name == "guarded")
+        insider = await probe_dimse(
+            lab.host, guarded.port, ScanOptions(called_ae_title=guarded.ae_title)
+        )
+        stranger = await probe_dimse(lab.host, guarded.port, ScanOptions(ae_attempts=1))
+    find = insider.first.find
+    assert find is not None
+    assert find.count == SYNTHETIC_STUDIES
+    assert stranger.first.rejected is not None
+    assert stranger.first.rejected.reason == 7

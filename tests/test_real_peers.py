@@ -329,7 +329,9 @@ async def test_patient_root_only_is_counted_at_patient_level(find_scp_factory, w
 
 
 async def test_streaming_scp_is_capped_and_cancelled(find_scp_factory, write_scope):
-    scp = find_scp_factory(matches=2000, ae_title="STREAMER")
+    # Paced, so that the SCP is still streaming when the C-CANCEL arrives (unpaced, a
+    # pynetdicom SCP can put all 2,000 in the socket buffers first and never see it).
+    scp = find_scp_factory(matches=2000, ae_title="STREAMER", delay=0.002)
     result = await scan_port(scp.port, write_scope, scps=(scp,))
     assert result.exposure is exposcan.Exposure.QUERY
     assert result.matches == Matches(count=100, cap=100, cap_hit=True, level="STUDY")
