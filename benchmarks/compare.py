@@ -508,6 +508,18 @@ def answering_scenario(hosts: int = 4000, network: str = "127.42.16.0/20") -> Sc
     )
 
 
+def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median scan wall time (every column from that one real run),
+    with all runs' wall times beside it."""
+    good = [r for r in runs if "error" not in r]
+    if not good:
+        return runs[-1]
+    ordered = sorted(good, key=lambda r: r["scan_wall_s"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["runs_wall_s"] = [round(r["scan_wall_s"], 3) for r in good]
+    return chosen
+
+
 def run_scenario(
     scenario: Scenario,
     tools: Sequence[str],
@@ -523,8 +535,9 @@ def run_scenario(
     tool_time_limit: float,
     log: Callable[[str], None],
     profile_dir: str | None = None,
+    repeat: int = 1,
+    warmup: bool = True,
 ) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
     with (
         Lab(
             scenario.hosts,
@@ -534,7 +547,7 @@ def run_scenario(
             seed=seed,
             processes=lab_processes,
             cpus=lab_cpus,
-            time_limit=len(tools) * (tool_time_limit + 10) + 60,
+            time_limit=(len(tools) * repeat + 1) * (tool_time_limit + 10) + 60,
             idle_timeout=max(30.0, 3 * timeout),
         ) as lab,
         tempfile.TemporaryDirectory(prefix="exposcan-compare-") as workdir,
@@ -555,29 +568,38 @@ def run_scenario(
             f"[{scenario.name}] lab: {len(lab.hosts)} hosts in {scenario.network} port {port} "
             f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))})"
         )
-        for tool in tools:
-            before = lab.stats()
-            measured = run_tool(tool, spec, tool_cpus, workdir)
-            time.sleep(0.2)  # let the lab finish what the tool left
-            after = lab.stats()
-            seen = {k: after[k] - before.get(k, 0) for k in after}
-            verdicts = measured.pop("verdicts")
-            row = {
-                "tool": tool,
-                **measured,
-                "lab": {
-                    "connections": seen["connections"],
-                    "associate_rq": seen["associate_rq"],
-                    "c_echo": seen["c_echo"],
-                    "c_find": seen["c_find"],
-                    "release_rq": seen["release_rq"],
-                    "cpu_s": round(seen["cpu_s"], 3),
-                },
-                "score": score(tool, verdicts, lab).to_dict(),
-                "verdicts": verdicts,
-            }
-            rows.append(row)
-            log(f"[{scenario.name}] {format_row(row)}")
+        if warmup and tools:
+            # Untimed: the first tool after the lab starts otherwise pays for cold caches
+            # (the kernel's, for thousands of fresh loopback addresses, and the lab's).
+            run_tool("connect", spec, tool_cpus, workdir)
+            time.sleep(0.2)
+        runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
+        for round_ in range(repeat):  # interleaved, so that drift hits every tool alike
+            for tool in tools:
+                before = lab.stats()
+                measured = run_tool(tool, spec, tool_cpus, workdir)
+                time.sleep(0.2)  # let the lab finish what the tool left
+                after = lab.stats()
+                seen = {k: after[k] - before.get(k, 0) for k in after}
+                verdicts = measured.pop("verdicts")
+                row = {
+                    "tool": tool,
+                    **measured,
+                    "lab": {
+                        "connections": seen["connections"],
+                        "associate_rq": seen["associate_rq"],
+                        "c_echo": seen["c_echo"],
+                        "c_find": seen["c_find"],
+                        "release_rq": seen["release_rq"],
+                        "cpu_s": round(seen["cpu_s"], 3),
+                    },
+                    "score": score(tool, verdicts, lab).to_dict(),
+                    "verdicts": verdicts,
+                }
+                runs[tool].append(row)
+                label = f" (run {round_ + 1}/{repeat})" if repeat > 1 else ""
+                log(f"[{scenario.name}] {format_row(row)}{label}")
+        rows = [median_run(tool_runs) for tool_runs in runs.values()]
     return {
         "name": scenario.name,
         "purpose": scenario.purpose,
@@ -604,8 +626,10 @@ def compare(
     tool_time_limit: float = 300.0,
     log: Callable[[str], None] = lambda line: None,
     profile_dir: str | None = None,
+    repeat: int = 3,
 ) -> dict[str, Any]:
-    """Start each scenario's lab, run every tool on it, score; return all measured."""
+    """Start each scenario's lab, run every tool on it ``repeat`` times, score; return
+    all measured, each tool's row being its median run."""
     unknown = set(tools) - set(ALL_TOOLS)
     if unknown:
         raise SystemExit(f"unknown tools: {', '.join(sorted(unknown))}")
@@ -629,6 +653,7 @@ def compare(
             tool_time_limit=tool_time_limit,
             log=log,
             profile_dir=profile_dir,
+            repeat=repeat,
         )
         for scenario in scenarios
     ]
@@ -651,6 +676,7 @@ def compare(
             "lab_processes": lab_processes,
             "seed": seed,
             "profiled": bool(profile_dir),
+            "repeat": repeat,
         },
         "scenarios": results,
     }
@@ -664,7 +690,7 @@ def _nmap_version() -> str:
 HEADER = (
     f"{'tool':<11} {'wall s':>7} {'proc s':>7} {'CPU s':>7} {'RSS MB':>7} {'hosts/s':>8} "
     f"{'conns':>6} {'assocs':>6} {'correct':>9} {'false+':>6} {'missed':>6} {'other':>5} "
-    f"{'lab CPU':>7}"
+    f"{'lab CPU':>7} {'walls (runs)':>12}"
 )
 
 
@@ -678,7 +704,14 @@ def format_row(row: dict[str, Any]) -> str:
         f"{row['peak_rss_mb']:>7.1f} {s['checked'] / wall:>8.0f} {lab['connections']:>6.0f} "
         f"{lab['associate_rq']:>6.0f} {s['correct']:>4}/{s['checked']:<4} "
         f"{s['false_exposed']:>6} {s['missed']:>6} {s['other_wrong']:>5} {lab['cpu_s']:>7.2f}"
+        + _spread(row.get("runs_wall_s", ()))
     )
+
+
+def _spread(walls: Sequence[float]) -> str:
+    if len(walls) < 2:
+        return ""
+    return f" {min(walls):>5.2f}-{max(walls):<5.2f}({len(walls)})"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -800,6 +833,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-write", dest="write", action="store_false")
     parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per tool, interleaved; the median is shown"
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="run the Python tools under pyinstrument (pip install pyinstrument); text "
@@ -828,6 +864,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         log=lambda line: print(line, file=sys.stderr, flush=True),
         profile_dir=str(RESULTS) if args.profile and not RESULTS.mkdir(exist_ok=True) else None,
+        repeat=max(1, args.repeat),
     )
     report["command"] = "python benchmarks/compare.py " + " ".join(argv or sys.argv[1:])
     print(render(report))
