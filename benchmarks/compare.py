@@ -571,7 +571,7 @@ def run_scenario(
         if warmup and tools:
             # Untimed: the first tool after the lab starts otherwise pays for cold caches
             # (the kernel's, for thousands of fresh loopback addresses, and the lab's).
-            run_tool("connect", spec, tool_cpus, workdir)
+            run_tool("connect", {**spec, "profile_dir": None}, tool_cpus, workdir)
             time.sleep(0.2)
         runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
         for round_ in range(repeat):  # interleaved, so that drift hits every tool alike
