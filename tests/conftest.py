@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import selectors
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -201,14 +202,29 @@ def write_scope(tmp_path: Path) -> Callable[..., Path]:
 A_ABORT = b"\x07\x00\x00\x00\x00\x04\x00\x00\x00\x00"  # PS3.8 Table 9-26, source 0
 
 
+def bind_listeners(
+    addresses: tuple[str, ...], port: int, *, backlog: int
+) -> tuple[selectors.BaseSelector, list[socket.socket]]:
+    """Non-blocking listening sockets on ``port`` of each loopback address, in one selector."""
+    selector = selectors.DefaultSelector()
+    servers = []
+    for address in addresses:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((address, port))
+        server.listen(backlog)
+        server.setblocking(False)
+        selector.register(server, selectors.EVENT_READ)
+        servers.append(server)
+    return selector, servers
+
+
 class CountingListener:
     """Loopback listeners in their own thread, so that accept times are not
     delayed by the scanner's event loop. Each connection: read the request,
     hold for ``hold`` seconds, answer A-ABORT, close."""
 
     def __init__(self, addresses: tuple[str, ...], port: int, hold: float) -> None:
-        import selectors
-        import socket
         import threading
 
         self.port = port
@@ -218,16 +234,7 @@ class CountingListener:
         self.max_open: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._selector = selectors.DefaultSelector()
-        self._sockets = []
-        for address in addresses:
-            server = socket.socket()
-            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            server.bind((address, port))
-            server.listen(128)
-            server.setblocking(False)
-            self._selector.register(server, selectors.EVENT_READ)
-            self._sockets.append(server)
+        self._selector, self._sockets = bind_listeners(addresses, port, backlog=128)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 

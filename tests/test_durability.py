@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 import exposcan
 from exposcan.lab import free_port
 from exposcan.report import read_jsonl
-from tests.conftest import A_ABORT, scope_text
+from tests.conftest import A_ABORT, bind_listeners, scope_text
 
 SILENT_HOSTS = 12
 ADDRESSES = tuple(f"127.0.3.{i}" for i in range(1, SILENT_HOSTS + 1))
@@ -46,16 +45,7 @@ class AbortingListener:
         self.finished: list[tuple[str, float]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._selector = selectors.DefaultSelector()
-        self._servers = []
-        for address in addresses:
-            server = socket.socket()
-            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            server.bind((address, port))
-            server.listen(64)
-            server.setblocking(False)
-            self._selector.register(server, selectors.EVENT_READ)
-            self._servers.append(server)
+        self._selector, self._servers = bind_listeners(addresses, port, backlog=64)
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
