@@ -42,7 +42,7 @@ _REMEDIATE_STOCK = "Change the called AE title from its shipped default, and che
 def reached(attempt: Attempt) -> Exposure:
     """How far one association attempt got."""
     if attempt.accepted is not None:
-        if attempt.find is not None and attempt.find.count > 0:
+        if any(f is not None and f.count > 0 for f in (attempt.find, attempt.worklist)):
             return Exposure.QUERY
         if Kind.STORAGE in attempt.accepted_kinds():
             return Exposure.STORE
@@ -100,6 +100,8 @@ def classify_dimse(observation: DimseObservation) -> Verdict:
         else ()
     )
     find = key.find
+    if find is None or not (find.count or find.outcome == "empty"):
+        find = key.worklist or find  # the worklist's count where Q/R showed none
     findings.sort(key=lambda f: -f.severity.rank)  # the worst first, for readers
     return Verdict(
         exposure=exposure,
@@ -296,14 +298,7 @@ def _service_findings(attempt: Attempt) -> list[Finding]:
             )
         )
     if Kind.WORKLIST in by_kind:
-        findings.append(
-            Finding(
-                id="dicom-worklist-offered",
-                severity=Severity.LOW,
-                title="Modality worklist offered to an unknown peer",
-                evidence=f"A-ASSOCIATE-AC for {who} accepted worklist-find (not queried)",
-            )
-        )
+        findings.append(_worklist_finding(attempt.worklist, who))
     if attempt.echo_status == 0x0000:
         findings.append(
             Finding(
@@ -360,6 +355,36 @@ def _find_finding(find: FindOutcome, who: str) -> Finding:
         severity=Severity.INFO,
         title="Metadata query refused",
         evidence=f"{what}: {find.outcome}{status}",
+    )
+
+
+def _worklist_finding(worklist: FindOutcome | None, who: str) -> Finding:
+    if worklist is not None and worklist.count:
+        capped = f"at least {worklist.count} (the cap)" if worklist.cap_hit else worklist.count
+        return Finding(
+            id="dicom-worklist-matches",
+            severity=Severity.CRITICAL,
+            title="Modality worklist returns scheduled procedures to an unknown peer",
+            evidence=(
+                f"worklist-find C-FIND for {who} returned {capped} item(s); "
+                "identifiers were not kept"
+            ),
+            remediation=_REMEDIATE_QUERY,
+        )
+    if worklist is not None and worklist.outcome == "empty":
+        return Finding(
+            id="dicom-worklist-allowed",
+            severity=Severity.HIGH,
+            title="Modality worklist is answered for an unknown peer (no items now)",
+            evidence=f"worklist-find C-FIND for {who} succeeded with 0 items",
+            remediation=_REMEDIATE_QUERY,
+        )
+    how = "not queried" if worklist is None else f"query {worklist.outcome}"
+    return Finding(
+        id="dicom-worklist-offered",
+        severity=Severity.LOW,
+        title="Modality worklist offered to an unknown peer",
+        evidence=f"A-ASSOCIATE-AC for {who} accepted worklist-find ({how})",
     )
 
 

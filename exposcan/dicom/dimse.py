@@ -74,14 +74,19 @@ def find_identifier(level: str, transfer_syntax: str) -> bytes:
     Only the level's unique key is asked for, with universal matching: the
     query reads nothing beyond what it must, and the answers are counted, not
     decoded. STUDY asks for Study Instance UID; PATIENT (Patient Root only)
-    for Patient ID.
+    for Patient ID; WORKLIST (Modality Worklist) for Study Instance UID.
     """
     identifier = Dataset()
-    identifier.QueryRetrieveLevel = level
-    if level == "STUDY":
+    if level == "WORKLIST":
+        # PS3.4 K.6.1.2.2: no Query/Retrieve Level; Study Instance UID is a type 1
+        # return key of the Requested Procedure (Table K.6-1).
         identifier.StudyInstanceUID = ""
     else:
-        identifier.PatientID = ""
+        identifier.QueryRetrieveLevel = level
+        if level == "STUDY":
+            identifier.StudyInstanceUID = ""
+        else:
+            identifier.PatientID = ""
     implicit = transfer_syntax == uids.IMPLICIT_VR_LITTLE_ENDIAN
     encoded = encode_dataset(identifier, implicit, True)
     assert encoded is not None

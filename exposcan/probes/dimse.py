@@ -4,8 +4,9 @@ One endpoint costs a few short associations at most (``ScanOptions.ae_attempts``
 
 1. Called AE ``ANY-SCP``, proposing the whole service map of
    :mod:`exposcan.dicom.services` in one A-ASSOCIATE-RQ. If accepted: C-ECHO,
-   then a metadata-only C-FIND that counts matches up to a cap (C-CANCEL, then
-   release). Storage, move and get are read from the A-ASSOCIATE-AC alone.
+   then a metadata-only C-FIND that counts matches up to a cap (C-CANCEL), the
+   same count of worklist items where Modality Worklist is offered, then
+   release. Storage, move and get are read from the A-ASSOCIATE-AC alone.
 2. If that was accepted: one association with a random 16-character called
    title tells "no AE check at all" from "ANY-SCP is a configured title".
    If it was rejected because the called title is unknown (PS3.8 reason 7):
@@ -104,6 +105,8 @@ class Attempt:
     aborted: Aborted | None = None
     echo_status: int | None = None
     find: FindOutcome | None = None
+    #: The Modality Worklist C-FIND, where the worklist model was accepted.
+    worklist: FindOutcome | None = None
     released: bool = False
     duration_s: float = 0.0
     tls: TlsFacts | None = None
@@ -414,6 +417,11 @@ async def _exchange(
                 if uid in by_uid:
                     await _find(session, by_uid[uid], level, options.max_matches, facts)
                     break
+            worklist = by_uid.get(services.WORKLIST_FIND)
+            if worklist is not None:
+                await _find(
+                    session, worklist, "WORKLIST", options.max_matches, facts, key="worklist"
+                )
     await _release(session, facts)
 
 
@@ -440,8 +448,11 @@ async def _find(
     level: str,
     cap: int,
     facts: dict[str, object],
+    *,
+    key: str = "find",
 ) -> None:
     """C-FIND at ``level``; count pending responses up to ``cap``, then C-CANCEL.
+    The outcome goes to ``facts[key]``: ``find`` (Q/R) or ``worklist`` (PS3.4 K.6).
 
     PS3.4 §C.4.1.3: pending responses (FF00/FF01) each carry one match; the
     final response has any other status. After C-CANCEL a peer may still send
@@ -462,7 +473,7 @@ async def _find(
     grace_until = 0.0
 
     def record(outcome: str, final_status: int | None = None) -> None:
-        facts["find"] = FindOutcome(
+        facts[key] = FindOutcome(
             service=name,
             level=level,
             count=count,
@@ -499,7 +510,7 @@ async def _find(
                 record("refused", status)
             return
     except _Ended as ended:
-        if "find" not in facts:
+        if key not in facts:
             record("aborted" if "aborted" in facts else "closed")
         raise ended
     except NetError as exc:

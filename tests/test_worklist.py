@@ -1,0 +1,169 @@
+"""Modality Worklist (PS3.4 Annex K): counted like Q/R matches, never read.
+
+A worklist open to strangers lists the patients scheduled on a modality. Where the
+A-ASSOCIATE-AC accepts the Modality Worklist Information Model - FIND, exposcan asks
+for the fewest keys (Study Instance UID only), counts the pending responses up to
+``max_matches`` (then C-CANCEL) and keeps the count.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE, evt
+
+from exposcan.classify import classify_dimse
+from exposcan.dicom import dimse, services, uids
+from exposcan.options import ScanOptions, Timeouts
+from exposcan.probes.dimse import probe_dimse
+from exposcan.vocabulary import Exposure
+
+FAST = Timeouts(connect=2.0, read=2.0, release=1.0, endpoint=8.0)
+MARKER = "ZZWORKLIST"
+STUDY_ROOT_FIND = services.STUDY_ROOT_FIND
+
+
+@dataclass
+class WorklistScp:
+    port: int
+    items: int
+    asked: list[list[str]] = field(default_factory=list)  # keywords of each identifier
+    cancelled: list[bool] = field(default_factory=list)
+    sent: int = 0
+
+
+def _scheduled(index: int) -> Dataset:
+    item = Dataset()
+    item.PatientName = f"{MARKER}^PATIENT{index:04d}"
+    item.PatientID = f"{MARKER}{index:06d}"
+    item.AccessionNumber = f"{MARKER}A{index:05d}"
+    item.StudyInstanceUID = generate_uid()
+    return item
+
+
+@pytest.fixture
+def worklist_scp() -> Iterator[Any]:
+    servers: list[Any] = []
+
+    def start(items: int, *, study_root_matches: int | None = None, delay: float = 0.0) -> Any:
+        ae = AE(ae_title="RIS")
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
+        ae.add_supported_context(uids.VERIFICATION)
+        ae.add_supported_context(services.WORKLIST_FIND)
+        if study_root_matches is not None:
+            ae.add_supported_context(STUDY_ROOT_FIND)
+        server_log = WorklistScp(port=0, items=items)
+
+        def on_find(event: Any) -> Iterator[tuple[int, Dataset | None]]:
+            identifier = event.identifier
+            server_log.asked.append(sorted(e.keyword for e in identifier))
+            is_worklist = event.request.AffectedSOPClassUID == services.WORKLIST_FIND
+            count = items if is_worklist else (study_root_matches or 0)
+            for index in range(count):
+                if event.is_cancelled:
+                    server_log.cancelled.append(True)
+                    yield 0xFE00, None
+                    return
+                if delay:
+                    time.sleep(delay)
+                server_log.sent += 1
+                yield 0xFF00, _scheduled(index)
+            server_log.cancelled.append(False)
+            yield 0x0000, None
+
+        server = ae.start_server(
+            ("127.0.0.1", 0),
+            block=False,
+            evt_handlers=[(evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_FIND, on_find)],
+        )
+        servers.append(server)
+        server_log.port = server.server_address[1]
+        return server_log
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def _probe(port: int, **options: Any) -> Any:
+    return probe_dimse("127.0.0.1", port, ScanOptions(timeouts=FAST, ae_attempts=1, **options))
+
+
+def _no_marker(verdict: Any, observation: Any) -> None:
+    text = json.dumps([f.to_dict() for f in verdict.findings]) + repr(observation)
+    assert MARKER not in text
+
+
+def test_worklist_identifier_asks_for_study_instance_uid_only() -> None:
+    # PS3.5 §7.1.2: (0020,000D) UI, length 0: universal matching, nothing else asked.
+    assert dimse.find_identifier("WORKLIST", uids.IMPLICIT_VR_LITTLE_ENDIAN) == (
+        b"\x20\x00\x0d\x00" + b"\x00\x00\x00\x00"
+    )
+
+
+async def test_open_worklist_is_counted_and_is_query(worklist_scp) -> None:  # type: ignore[no-untyped-def]
+    scp = worklist_scp(3)
+    observation = await _probe(scp.port)
+    worklist = observation.first.worklist
+    assert worklist is not None
+    assert (worklist.outcome, worklist.count, worklist.level) == ("matches", 3, "WORKLIST")
+    assert scp.asked == [["StudyInstanceUID"]]
+    verdict = classify_dimse(observation)
+    assert verdict.exposure is Exposure.QUERY
+    assert verdict.matches is not None
+    assert (verdict.matches.count, verdict.matches.level) == (3, "WORKLIST")
+    assert "dicom-worklist-matches" in {f.id for f in verdict.findings}
+    assert observation.first.released
+    _no_marker(verdict, observation)
+
+
+async def test_empty_worklist_is_allowed_but_not_query(worklist_scp) -> None:  # type: ignore[no-untyped-def]
+    scp = worklist_scp(0)
+    observation = await _probe(scp.port)
+    verdict = classify_dimse(observation)
+    assert verdict.exposure is Exposure.ECHO
+    assert "dicom-worklist-allowed" in {f.id for f in verdict.findings}
+
+
+async def test_long_worklist_is_capped_then_cancelled(worklist_scp) -> None:  # type: ignore[no-untyped-def]
+    scp = worklist_scp(500, delay=0.002)
+    observation = await _probe(scp.port, max_matches=20)
+    worklist = observation.first.worklist
+    assert worklist is not None
+    assert (worklist.count, worklist.cancelled, worklist.cap_hit) == (20, True, True)
+    assert scp.cancelled == [True]
+    assert scp.sent < 500
+    _no_marker(classify_dimse(observation), observation)
+
+
+async def test_no_worklist_query_with_no_find(worklist_scp) -> None:  # type: ignore[no-untyped-def]
+    scp = worklist_scp(3)
+    observation = await _probe(scp.port, find=False)
+    assert observation.first.worklist is None
+    assert scp.asked == []
+    verdict = classify_dimse(observation)
+    assert verdict.exposure is Exposure.ECHO
+    assert "dicom-worklist-offered" in {f.id for f in verdict.findings}
+
+
+async def test_archive_and_worklist_both_counted(worklist_scp) -> None:  # type: ignore[no-untyped-def]
+    scp = worklist_scp(4, study_root_matches=2)
+    observation = await _probe(scp.port)
+    assert observation.first.find is not None
+    assert observation.first.find.count == 2
+    assert observation.first.worklist is not None
+    assert observation.first.worklist.count == 4
+    verdict = classify_dimse(observation)
+    # The archive's count is the endpoint's matches; the worklist's is its own finding.
+    assert verdict.matches is not None
+    assert (verdict.matches.count, verdict.matches.level) == (2, "STUDY")
+    ids = {f.id for f in verdict.findings}
+    assert {"dicom-query-matches", "dicom-worklist-matches"} <= ids
+    assert scp.asked == [["QueryRetrieveLevel", "StudyInstanceUID"], ["StudyInstanceUID"]]
