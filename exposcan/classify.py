@@ -7,6 +7,7 @@ protocol facts and counts only, never a value a peer returned in a match.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from exposcan.dicom import services
@@ -56,7 +57,11 @@ def reached(attempt: Attempt) -> Exposure:
     return Exposure.NONE
 
 
-def classify_dimse(observation: DimseObservation) -> Verdict:
+def classify_dimse(
+    observation: DimseObservation, *, hints: Mapping[str, str] | None = None
+) -> Verdict:
+    """``hints``: what another probe of the same host said about this port's product
+    (the web probe's ``web_product`` and ``web_version``); only the fingerprint uses them."""
     attempts = _fold_halves(observation.attempts)
     # The attempt that got furthest decides; the earliest wins a tie.
     key = max(attempts, key=lambda a: (reached(a).rank, -attempts.index(a)))
@@ -108,7 +113,7 @@ def classify_dimse(observation: DimseObservation) -> Verdict:
         status=key.status,
         detail=key.detail,
         findings=tuple(findings),
-        fingerprint=_fingerprint(attempts),
+        fingerprint=_fingerprint(attempts, hints),
         services=accepted_names,
         ae_title=key.called_ae_title if exposure >= Exposure.ECHO else None,
         matches=(
@@ -388,7 +393,9 @@ def _worklist_finding(worklist: FindOutcome | None, who: str) -> Finding:
     )
 
 
-def _fingerprint(attempts: tuple[Attempt, ...]) -> Fingerprint | None:
+def _fingerprint(
+    attempts: tuple[Attempt, ...], hints: Mapping[str, str] | None = None
+) -> Fingerprint | None:
     accepted = next((a.accepted for a in attempts if a.accepted is not None), None)
     if accepted is None:
         return None
@@ -397,7 +404,7 @@ def _fingerprint(attempts: tuple[Attempt, ...]) -> Fingerprint | None:
         return None
     from exposcan.fingerprints import identify
 
-    guess = identify(uid, name)
+    guess = identify(uid, name, extra_hints=hints)
     return Fingerprint(
         implementation_class_uid=uid,
         implementation_version_name=name,

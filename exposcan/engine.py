@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Container, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -58,13 +58,15 @@ ProgressCallback = Callable[[Progress], None]
 def iter_endpoints(
     targets: TargetSet, ports: tuple[int, ...], web_ports: tuple[int, ...] = ()
 ) -> Iterator[Endpoint]:
-    """DICOM ports first, then web ports; every host on one port before the next.
+    """Web ports first, then DICOM ports; every host on one port before the next.
 
-    The protocol is the one planned (``dimse`` or ``http``); the probe reports
-    the one it found (``dimse-tls``, ``https``).
+    Web first because a product's web API may name the product behind one of its
+    host's DICOM ports (Orthanc's ``/system`` gives its DicomPort), which the
+    DICOM port's own identity hides. The protocol is the one planned (``dimse``
+    or ``http``); the probe reports the one it found (``dimse-tls``, ``https``).
     """
-    for port, protocol in [(p, Protocol.DIMSE) for p in ports] + [
-        (p, Protocol.HTTP) for p in web_ports
+    for port, protocol in [(p, Protocol.HTTP) for p in web_ports] + [
+        (p, Protocol.DIMSE) for p in ports
     ]:
         host: Host
         for host in targets:
@@ -118,8 +120,12 @@ async def probe_endpoint(
     gate: ConnectionGate,
     *,
     stock_titles: tuple[str, ...] = (),
+    hints: Mapping[tuple[str, int], Mapping[str, str]] | None = None,
 ) -> EndpointResult:
-    """Run the endpoint's probe within its host slot; classify what it saw."""
+    """Run the endpoint's probe within its host slot; classify what it saw.
+
+    ``hints``: what web probes of the scan said about DICOM ports, read once this
+    probe is done (the host's web ports held its slot before it)."""
     async with gate.host(endpoint.host):
         observation = await probe_dimse(
             endpoint.host,
@@ -128,7 +134,8 @@ async def probe_endpoint(
             permit=lambda: gate.permit(endpoint.host),
             stock_titles=stock_titles,
         )
-    return endpoint_result(endpoint, observation, classify_dimse(observation))
+    hint = hints.get((endpoint.host, endpoint.port)) if hints else None
+    return endpoint_result(endpoint, observation, classify_dimse(observation, hints=hint))
 
 
 async def probe_web_endpoint(
@@ -137,8 +144,9 @@ async def probe_web_endpoint(
     gate: ConnectionGate,
     session: aiohttp.ClientSession,
     ledger: CredentialLedger | None = None,
-) -> EndpointResult:
+) -> tuple[EndpointResult, WebObservation]:
     """The web probe (HTTP or HTTPS) within the host slot; classified like DICOM.
+    Returns the observation too: it may name the product behind a DICOM port.
 
     ``ledger`` is the scan's record of default credentials tried (one per scan)."""
     async with gate.host(endpoint.host):
@@ -150,7 +158,7 @@ async def probe_web_endpoint(
             permit=lambda: gate.permit(endpoint.host),
             ledger=ledger,
         )
-    return endpoint_result(endpoint, observation, classify_web(observation))
+    return endpoint_result(endpoint, observation, classify_web(observation)), observation
 
 
 _DONE = object()
@@ -186,6 +194,7 @@ class Engine:
         self._web: aiohttp.ClientSession | None = None
         #: default credentials tried in this scan: one try per pair and host, ever
         self._ledger = CredentialLedger()
+        self._hints: dict[tuple[str, int], dict[str, str]] = {}
 
     async def run(self) -> AsyncIterator[EndpointResult]:
         async with contextlib.AsyncExitStack() as stack:
@@ -233,12 +242,17 @@ class Engine:
             try:
                 if endpoint.protocol is Protocol.HTTP:
                     assert self._web is not None
-                    result = await probe_web_endpoint(
+                    result, observation = await probe_web_endpoint(
                         endpoint, self.options, gate, self._web, self._ledger
                     )
+                    self._learn(observation)
                 else:
                     result = await probe_endpoint(
-                        endpoint, self.options, gate, stock_titles=self._stock_titles
+                        endpoint,
+                        self.options,
+                        gate,
+                        stock_titles=self._stock_titles,
+                        hints=self._hints,
                     )
             except asyncio.CancelledError:
                 raise
@@ -246,6 +260,16 @@ class Engine:
                 log.exception("probe_failed", host=endpoint.host, port=endpoint.port)
                 result = _unprobed(endpoint, Status.ERROR, f"internal error: {type(exc).__name__}")
         self._results.put_nowait(result)
+
+    def _learn(self, observation: WebObservation) -> None:
+        """Keep what a web API said about a DICOM port of its host, for that port's
+        fingerprint (web ports are probed first). Bounded: one entry per web product."""
+        if observation.product is not None and observation.dicom_port is not None:
+            key = (observation.host, observation.dicom_port)
+            hint = {"web_product": str(observation.product)}
+            if observation.version:
+                hint["web_version"] = observation.version
+            self._hints[key] = hint
 
     def _record(self, result: EndpointResult) -> None:
         self._done += 1

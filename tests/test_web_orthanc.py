@@ -185,3 +185,34 @@ async def test_default_user_is_found_once_per_host(orthanc_web_default_user: Pee
     # Orthanc's side: it served exactly the one accepted try and its count.
     assert log.served() == [("GET", "/system"), ("GET", "/statistics")]
     log.assert_no_retrieval()
+
+
+async def test_web_api_names_the_product_behind_its_dicom_port(orthanc_web_open: Peer, tmp_path):
+    """Orthanc answers A-ASSOCIATE with DCMTK's identity; its /system names its DicomPort.
+    One scan of both ports: the web port goes first and the DICOM row says Orthanc 1.10.1,
+    on DCMTK, while a DICOM port the web API did not name keeps the toolkit alone."""
+    import exposcan
+    from tests.conftest import scope_text
+
+    peer = orthanc_web_open
+    observation, _ = await scan(peer)
+    assert observation.dicom_port == peer.port
+    assert peer.http_port is not None
+    scope = tmp_path / "scope.toml"
+    text = scope_text([peer.host], [peer.port]) + f"web_ports = [{peer.http_port}]\n"
+    scope.write_text(text, encoding="utf-8")
+    report = await exposcan.scan(scope, options=ScanOptions(timeouts=OPTIONS.timeouts))
+    rows = {(r.protocol, r.port): r for r in report.results}
+    assert [r.protocol for r in report.results] == [Protocol.HTTP, Protocol.DIMSE]
+    dicom = rows[(Protocol.DIMSE, peer.port)]
+    assert dicom.fingerprint is not None
+    assert (dicom.fingerprint.product, dicom.fingerprint.version) == ("Orthanc", "1.10.1")
+    assert dicom.fingerprint.toolkit == "DCMTK"
+
+    # Without the web port in the scan, the same DICOM port is only its toolkit.
+    alone = tmp_path / "alone.toml"
+    alone.write_text(scope_text([peer.host], [peer.port]), encoding="utf-8")
+    (only,) = (await exposcan.scan(alone, options=ScanOptions(timeouts=OPTIONS.timeouts))).results
+    assert only.fingerprint is not None
+    assert only.fingerprint.product != "Orthanc"
+    assert only.fingerprint.toolkit == "DCMTK"

@@ -171,6 +171,8 @@ class WebObservation:
     credentials: CredentialTry | None = None
     #: the first scheme tried looked wrong and the other one answered
     scheme_fallback: bool = False
+    #: the DICOM port the product says it listens on (Orthanc's ``/system`` DicomPort)
+    dicom_port: int | None = None
 
     @property
     def bytes_read(self) -> int:

@@ -76,6 +76,9 @@ async def orthanc(
                 probe.check(Service.ORTHANC_REST, path, refused)
         return False
     version = system["Version"]
+    dicom_port = system.get("DicomPort")
+    if isinstance(dicom_port, int) and 0 < dicom_port < 65536 and probe.dicom_port is None:
+        probe.dicom_port = dicom_port  # names the product behind that DICOM port
     probe.lead_product(Product.ORTHANC)
     if probe.version is None and VERSION.fullmatch(version):
         probe.version = version

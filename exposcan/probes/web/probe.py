@@ -129,4 +129,5 @@ def _observation(probe: Probe, started: float, timed_out: bool) -> WebObservatio
         login_redirect=probe.login_redirect,
         credentials=probe.credentials,
         scheme_fallback=probe.scheme_fallback,
+        dicom_port=probe.dicom_port,
     )

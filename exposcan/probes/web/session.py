@@ -219,6 +219,7 @@ class Probe:
         self.qido_paths: set[str] = set()
         #: where Orthanc's REST API answered or refused ("" or a reverse-proxy prefix)
         self.orthanc_prefix: str | None = None
+        self.dicom_port: int | None = None
 
     # ------------------------------------------------------------------ transport
 
