@@ -11,9 +11,14 @@ from typing import Any
 
 from exposcan.vocabulary import Exposure, Protocol, Severity, Status
 
+#: JSON-ready as they are (str-valued enums are str; bool is int).
+_PRIMITIVE = (str, int, float, type(None))
+
 
 def _plain(value: Any) -> Any:
     """Turn nested dataclasses, enums and tuples into JSON-ready values."""
+    if isinstance(value, _PRIMITIVE):
+        return value
     if hasattr(value, "to_dict"):
         return value.to_dict()
     if isinstance(value, tuple | list):
@@ -23,9 +28,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: Field names per result class: ``fields()`` rebuilds its tuple on every call.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 class _Serialisable:
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+        return {name: _plain(getattr(self, name)) for name in names}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import struct
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RQ, A_RELEASE_RP, A_RELEASE_RQ
 from pynetdicom.pdu_items import (
@@ -40,6 +41,9 @@ from exposcan.dicom.events import (
     ProtocolError,
     RejectedContext,
 )
+
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +79,50 @@ def encode_associate_rq(
     called title. So the request is encoded once per shape and the called AE
     title, bytes 11-26 of Table 9-11, is written into a copy for each peer.
     """
-    template = _associate_rq_template(
+    proposal = tuple(contexts)
+    shape = (
         calling_ae_title,
-        tuple(contexts),
         max_pdu_length,
         implementation_class_uid,
         implementation_version_name,
     )
+    template = _RQ_TEMPLATES.get(proposal, shape)
+    if template is None:
+        template = _associate_rq_template(
+            calling_ae_title,
+            proposal,
+            max_pdu_length,
+            implementation_class_uid,
+            implementation_version_name,
+        )
+        _RQ_TEMPLATES.put(proposal, shape, template)
     return template[:10] + _called_title_field(called_ae_title) + template[26:]
+
+
+class _ByProposal(Generic[_K, _V]):
+    """A small cache keyed by a proposal's identity plus a hashable key.
+
+    A scan passes the same proposal tuple object for every peer; hashing its 23
+    contexts for an ``lru_cache`` key on every association cost more than the
+    lookup saved. Each entry holds its proposal, so an id is never reused while
+    it is a key. Cleared when full: the working set is a handful of shapes.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: dict[tuple[int, _K], tuple[tuple[ProposedContext, ...], _V]] = {}
+
+    def get(self, proposal: tuple[ProposedContext, ...], key: _K) -> _V | None:
+        entry = self._entries.get((id(proposal), key))
+        return entry[1] if entry is not None and entry[0] is proposal else None
+
+    def put(self, proposal: tuple[ProposedContext, ...], key: _K, value: _V) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[(id(proposal), key)] = (proposal, value)
+
+
+_RQ_TEMPLATES: _ByProposal[tuple[str, int, str, str | None], bytes] = _ByProposal(64)
 
 
 #: The placeholder title the template is built with; always overwritten.
@@ -250,11 +290,18 @@ def decode_associate_ac(pdu: bytes, proposed: Sequence[ProposedContext]) -> Asso
     Peers of one product answer one request with the same bytes, so decoded
     answers are kept in a small cache (the result is frozen; errors are not kept).
     """
-    return _decode_associate_ac(pdu, tuple(proposed))
+    proposal = tuple(proposed)
+    accepted = _DECODED.get(proposal, pdu)
+    if accepted is None:
+        accepted = _decode_associate_ac(pdu, proposal)
+        _DECODED.put(proposal, pdu, accepted)
+    return accepted
 
 
 #: At most 128 PDUs of at most 32 KiB (MAX_ASSOCIATION_PDU) are kept: 4 MiB at worst.
-@functools.lru_cache(maxsize=128)
+_DECODED: _ByProposal[bytes, AssociationAccepted] = _ByProposal(128)
+
+
 def _decode_associate_ac(pdu: bytes, proposed: tuple[ProposedContext, ...]) -> AssociationAccepted:
     if len(pdu) < 74:
         raise ProtocolError(f"A-ASSOCIATE-AC of {len(pdu)} bytes is too short")
