@@ -16,19 +16,22 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import aiohttp
 import structlog
 
 from exposcan.classify import classify_dimse
-from exposcan.classify_web import classify_web
 from exposcan.limits import ConnectionGate
 from exposcan.options import ScanOptions
 from exposcan.probes.dimse import DimseObservation, probe_dimse
-from exposcan.probes.web import CredentialLedger, WebObservation, make_web_session, probe_web
 from exposcan.results import EndpointResult, Verdict
 from exposcan.scope import Host, TargetSet
 from exposcan.vocabulary import Exposure, Protocol, Status
+
+if TYPE_CHECKING:  # the web probe (and aiohttp) load only for a scan with web ports
+    import aiohttp
+
+    from exposcan.probes.web import CredentialLedger, WebObservation
 
 log = structlog.get_logger("exposcan.engine")
 
@@ -91,9 +94,9 @@ def endpoint_result(
 ) -> EndpointResult:
     """The report row of one probed endpoint: the same builder for DICOM and the web."""
     attempts = (
-        len(observation.requests)
-        if isinstance(observation, WebObservation)
-        else len(observation.attempts)
+        len(observation.attempts)
+        if isinstance(observation, DimseObservation)
+        else len(observation.requests)
     )
     return EndpointResult(
         host=endpoint.host,
@@ -149,6 +152,9 @@ async def probe_web_endpoint(
     Returns the observation too: it may name the product behind a DICOM port.
 
     ``ledger`` is the scan's record of default credentials tried (one per scan)."""
+    from exposcan.classify_web import classify_web
+    from exposcan.probes.web import probe_web
+
     async with gate.host(endpoint.host):
         observation = await probe_web(
             endpoint.host,
@@ -193,15 +199,18 @@ class Engine:
         self._stock_titles = tuple(t.value for t in stock_titles())
         self._web: aiohttp.ClientSession | None = None
         #: default credentials tried in this scan: one try per pair and host, ever
-        self._ledger = CredentialLedger()
+        self._ledger: CredentialLedger | None = None
         self._hints: dict[tuple[str, int], dict[str, str]] = {}
 
     async def run(self) -> AsyncIterator[EndpointResult]:
         async with contextlib.AsyncExitStack() as stack:
             gate = await stack.enter_async_context(ConnectionGate(self.options.limits))
             if self.web_ports:
+                from exposcan.probes.web import CredentialLedger, make_web_session
+
                 # One session for the scan: its connector enforces the same limits.
                 self._web = await stack.enter_async_context(make_web_session(self.options))
+                self._ledger = CredentialLedger()
             dispatcher = asyncio.create_task(self._dispatch(gate), name="exposcan-dispatch")
             try:
                 while True:

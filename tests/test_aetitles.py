@@ -3,7 +3,6 @@ with one-line errors, and random probe titles."""
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import subprocess
@@ -26,6 +25,7 @@ from exposcan.aetitles import (
 from exposcan.errors import OptionError
 from exposcan.options import Limits, ScanOptions
 from exposcan.vocabulary import Exposure
+from tests.peers import _require  # a missing peer package fails, as for every peer
 
 # --- the packaged list ---------------------------------------------------------
 
@@ -93,18 +93,8 @@ def test_pynetdicom_defaults_match_the_installed_package() -> None:
     assert "ANY-SCP" in stock_titles()[0].source
 
 
-def require(path: str, package: str) -> None:
-    """A missing peer package skips on a developer's machine and fails in CI."""
-    if Path(path).exists():
-        return
-    message = f"{path} missing: apt-get install {package}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def test_dcmtk_defaults_match_the_installed_package() -> None:
-    require("/usr/bin/storescp", "dcmtk")
+    _require("/usr/bin/storescp")
     for tool, title in (("/usr/bin/storescp", "STORESCP"), ("/usr/bin/dcmrecv", "DCMRECV")):
         help_text = subprocess.run(
             [tool, "--help"], capture_output=True, text=True, check=False
@@ -118,7 +108,7 @@ def test_dcmtk_defaults_match_the_installed_package() -> None:
 
 
 def test_dcmqrscp_sample_titles_match_the_installed_package() -> None:
-    require("/etc/dcmtk/dcmqrscp.cfg", "dcmtk")
+    _require("/etc/dcmtk/dcmqrscp.cfg")
     sample = Path("/etc/dcmtk/dcmqrscp.cfg").read_text()
     # The lines the sample tells an administrator to uncomment, open to ANY peer.
     for title in ("READWRITE", "READ"):
@@ -127,7 +117,7 @@ def test_dcmqrscp_sample_titles_match_the_installed_package() -> None:
 
 
 def test_orthanc_default_matches_the_installed_package() -> None:
-    require("/etc/orthanc/orthanc.json", "orthanc")
+    _require("/etc/orthanc/orthanc.json")
     assert '"DicomAet" : "ORTHANC"' in Path("/etc/orthanc/orthanc.json").read_text()
 
 

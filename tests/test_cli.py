@@ -209,8 +209,14 @@ def test_scan_to_stdout_as_json(scp_factory, write_scope):
     assert document["summary"]["exposed"] == 1
 
 
-def test_demo_prints_echo_protected_and_none():
-    proc = run("demo", timeout=120)
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[str]:
+    """One `exposcan demo` run (about 5 s) for the tests that read it."""
+    return run("demo", timeout=120)
+
+
+def test_demo_prints_echo_protected_and_none(demo):
+    proc = demo
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("127.0.0.1:")]
     assert sorted(row[2] for row in rows) == ["echo", "none", "protected"]
@@ -452,8 +458,8 @@ def test_unreadable_ae_titles_file(scope_file, quiet, tmp_path):
     assert_user_error(proc, "none.txt", listener=quiet)
 
 
-def test_demo_report_holds_no_synthetic_patient():
-    proc = run("demo", timeout=120)
+def test_demo_report_holds_no_synthetic_patient(demo):
+    proc = demo
     assert proc.returncode == 0, proc.stderr
     report = proc.stdout.split("JSONL report: ", 1)[1].split()[0]
     text = Path(report).read_text(encoding="utf-8")

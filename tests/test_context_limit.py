@@ -14,14 +14,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import exposcan
-from exposcan.dicom import dimse, services
+from exposcan.dicom import services
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.probes.dimse import CORE_MAP, SERVICE_MAP, STORAGE_MAP, probe_dimse
 
 try:
-    from tests.hostile import associate_ac, pdu
+    from tests.hostile import _commands, associate_ac, echo_rsp, find_rsp, pdu
 except ImportError:  # pragma: no cover - tests/ itself is on sys.path
-    from hostile import associate_ac, pdu  # type: ignore[no-redef]
+    from hostile import (  # type: ignore[no-redef]
+        _commands,
+        associate_ac,
+        echo_rsp,
+        find_rsp,
+        pdu,
+    )
 
 FAST = Timeouts(connect=1.0, read=1.0, release=0.5, endpoint=5.0)
 #: Room for either half of the map, not for the whole.
@@ -32,7 +38,8 @@ STORE_ONLY = {s.uid for s in services.SERVICES if s.kind is services.Kind.STORAG
 class CappedPeer:
     """Accepts at most ``cap`` contexts per request (all of them, Implicit VR LE);
     refuses a larger request with A-ASSOCIATE-RJ (2, 3, 2). Answers every DIMSE
-    request with success and no data set, and A-RELEASE-RQ with A-RELEASE-RP."""
+    request with success and no data set (``tests/hostile.py``'s responses), and
+    A-RELEASE-RQ with A-RELEASE-RP."""
 
     def __init__(self, cap: int, reject: tuple[int, int, int] = (2, 3, 2)) -> None:
         self.cap = cap
@@ -70,27 +77,20 @@ class CappedPeer:
             writer.close()
 
     def _answer(self, body: bytes) -> bytes:
-        # One PDV (PS3.8 Table 9-23) holding a whole command set, or a data set to skip.
-        length, context_id, control = struct.unpack(">LBB", body[:6])
-        if not control & 1:
-            return b""  # the C-FIND identifier: nothing to answer
-        command = dimse.parse_command_set(body[6 : 4 + length])
-        field = struct.unpack("<H", command[0x00000100])[0]
-        message_id = struct.unpack("<H", command[0x00000110])[0]
-        self.commands.append(field)
-        if field == 0x0FFF:  # C-CANCEL-RQ has no response of its own
-            return b""
-        elements = b"".join(
-            struct.pack("<HHL", 0, tag, len(value)) + value
-            for tag, value in (
-                (0x0100, struct.pack("<H", field | 0x8000)),
-                (0x0120, struct.pack("<H", message_id)),
-                (0x0800, struct.pack("<H", 0x0101)),
-                (0x0900, struct.pack("<H", 0x0000)),
-            )
-        )
-        value = struct.pack("<HHLL", 0, 0, 4, len(elements)) + elements
-        return pdu(0x04, struct.pack(">LBB", len(value) + 2, context_id, 0x03) + value)
+        # A whole command set answers at once; a data set PDV (the identifier) needs nothing.
+        answers = b""
+        for context_id, control, command in _commands(pdu(0x04, body)):
+            if not control & 1:
+                continue
+            field = struct.unpack("<H", command[0x0100])[0]
+            message_id = struct.unpack("<H", command[0x0110])[0]
+            self.commands.append(field)
+            if field == 0x0030:
+                answers += echo_rsp(message_id, context_id)
+            elif field == 0x0020:
+                answers += find_rsp(message_id, context_id, status=0x0000)
+            # C-CANCEL-RQ (0x0FFF) has no response of its own.
+        return answers
 
 
 def _proposed_ids(body: bytes) -> list[int]:

@@ -129,6 +129,8 @@ _RQ_TEMPLATES: _ByProposal[tuple[str, int, str, str | None], bytes] = _ByProposa
 _TEMPLATE_CALLED = "EXPOSCAN-TPL"
 
 
+# Behind the identity cache, by value: an equal proposal built afresh (a caller's own
+# ``propose()``) still finds its template, at the cost of one hash of its contexts.
 @functools.lru_cache(maxsize=64)
 def _associate_rq_template(
     calling_ae_title: str,
