@@ -1,10 +1,16 @@
 """Real DICOM peers on 127.0.0.1 for tests: Orthanc, dcmqrscp and storescp (plain and TLS).
 
-Each fixture starts one Debian-packaged server on free loopback ports (module scope), waits
-until it listens (polling ``ss``, never a probe connection: some servers exit when a connection
-closes before an A-ASSOCIATE-RQ), loads synthetic studies where it stores data, yields a
-:class:`Peer`, and stops the server's whole process group at teardown (SIGTERM, bounded wait,
-SIGKILL). A missing binary fails the test with the ``apt-get`` line that installs it.
+None of these servers can be told which address to bind: each listens on 0.0.0.0. So each
+fixture (module scope) runs its server in a network namespace of its own that holds only
+``lo`` (``tests/netns.py``), and a forwarder makes the server's ports reachable on 127.0.0.1
+of the test's namespace under the same port numbers; nothing else of the machine can reach
+it. The fixture waits until the server listens inside its namespace (read from the
+namespace's own socket table, never a probe connection: some servers exit when a connection
+closes before an A-ASSOCIATE-RQ), checks that nothing the suite started listens beyond
+loopback here, loads synthetic studies where it stores data, yields a :class:`Peer`, and at
+teardown stops the server's whole process group (SIGTERM, bounded wait, SIGKILL), then the
+forwarder, then deletes the namespace. A missing binary fails the test with the ``apt-get``
+line that installs it.
 
 ``Peer.expected`` records what a stranger observes, checked by ``tests/test_peers_smoke.py``
 with DCMTK's own clients. Common keys:
@@ -39,7 +45,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -52,8 +57,10 @@ from typing import Any
 import pytest
 
 try:
+    from tests import netns
     from tests.synthetic import make_studies
 except ImportError:  # tests/ on sys.path instead of the repository root
+    import netns  # type: ignore[no-redef]
     from synthetic import make_studies  # type: ignore[no-redef]
 
 __all__ = [
@@ -133,6 +140,9 @@ class Peer:
     #: seconds from the first spawn to listening (data loading excluded)
     startup_s: float = 0.0
     load_s: float = 0.0
+    #: the network namespace the server runs in, and the server's pid (its process group)
+    netns: str = ""
+    pid: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "expected", MappingProxyType(dict(self.expected)))
@@ -160,34 +170,6 @@ def _tool(name: str, package: str) -> str:
     if not path:
         pytest.fail(f"{name} missing: apt-get install {package}")
     return path
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports that were free on 127.0.0.1 a moment ago."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.bind((HOST, 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _listening_pids(ss: str, port: int) -> set[int] | None:
-    """PIDs listening on ``port`` (empty set: listening, owner not shown); None: nobody."""
-    out = subprocess.run(
-        [ss, "-Hltnp", f"sport = :{port}"],
-        capture_output=True,
-        text=True,
-        timeout=5,
-        check=False,
-    ).stdout
-    if not out.strip():
-        return None
-    return {int(pid) for pid in re.findall(r"pid=(\d+)", out)}
 
 
 def _group_alive(pgid: int) -> bool:
@@ -218,56 +200,66 @@ def _tail(path: Path, limit: int = 4000) -> str:
     return path.read_text("utf-8", "replace")[-limit:] if path.exists() else ""
 
 
+@dataclass(frozen=True)
+class Running:
+    """A started server: its ports on 127.0.0.1 (forwarded into its namespace)."""
+
+    ports: list[int]
+    startup_s: float
+    netns: str
+    pid: int
+
+
 @contextlib.contextmanager
 def _serve(
     name: str,
     workdir: Path,
     n_ports: int,
     command: Callable[[list[int]], list[str]],
-) -> Iterator[tuple[list[int], float]]:
-    """Start ``command(ports)`` on fresh free ports until it listens on all of them.
+) -> Iterator[Running]:
+    """Start ``command(ports)`` in a fresh namespace until it listens on all of them.
 
-    Retries on new ports when the server exits before listening (a port taken between
-    choosing and binding). Yields the ports and the startup time; always stops the server.
+    The ports are free inside the namespace (it is empty) and held by the forwarder here,
+    so no other process can take them. Retries when the server exits before listening.
+    Yields the running server; always stops it, the forwarder and the namespace.
     """
-    ss = _tool("ss", "iproute2")
     log_path = workdir / "server.log"
     started = time.monotonic()
-    for attempt in range(1, START_ATTEMPTS + 1):
-        ports = free_ports(n_ports)
-        argv = command(ports)
-        with log_path.open("ab") as log:
-            log.write(f"--- attempt {attempt}: {' '.join(argv)}\n".encode())
-            log.flush()
-            proc = subprocess.Popen(
-                argv,
-                cwd=workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            ready = False
-            while proc.poll() is None and time.monotonic() < deadline:
-                owners = [_listening_pids(ss, port) for port in ports]
-                if all(o is not None and (not o or proc.pid in o) for o in owners):
-                    ready = True
-                    break
-                time.sleep(POLL_S)
-            if ready:
-                startup_s = time.monotonic() - started
-                yield ports, startup_s
-                return
-            if proc.poll() is None:
-                pytest.fail(
-                    f"{name} not listening on {ports} after {READY_TIMEOUT_S:.0f} s:\n"
-                    f"{_tail(log_path)}"
+    with netns.isolated(n_ports, workdir / "forward.log") as box:
+        ports = box.ports
+        for attempt in range(1, START_ATTEMPTS + 1):
+            argv = box.argv(command(ports))
+            with log_path.open("ab") as log:
+                log.write(f"--- attempt {attempt}: {' '.join(argv)}\n".encode())
+                log.flush()
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=workdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
-        finally:
-            _stop(proc)
-    pytest.fail(f"{name} did not start in {START_ATTEMPTS} attempts:\n{_tail(log_path)}")
+            try:
+                deadline = time.monotonic() + READY_TIMEOUT_S
+                ready = False
+                while proc.poll() is None and time.monotonic() < deadline:
+                    if all(box.listening(port) for port in ports):
+                        ready = True
+                        break
+                    time.sleep(POLL_S)
+                if ready:
+                    netns.assert_no_exposed_listeners(f"{name} started")
+                    yield Running(ports, time.monotonic() - started, box.namespace.name, proc.pid)
+                    return
+                if proc.poll() is None:
+                    pytest.fail(
+                        f"{name} not listening on {ports} after {READY_TIMEOUT_S:.0f} s:\n"
+                        f"{_tail(log_path)}"
+                    )
+            finally:
+                _stop(proc)
+        pytest.fail(f"{name} did not start in {START_ATTEMPTS} attempts:\n{_tail(log_path)}")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -385,7 +377,8 @@ def _orthanc(
             return [str(ORTHANC), "--verbose-http", str(config)]
         return [str(ORTHANC), str(config)]
 
-    with _serve(name, workdir, 2, command) as ((dicom_port, http_port), startup_s):
+    with _serve(name, workdir, 2, command) as running:
+        dicom_port, http_port = running.ports
         started = time.monotonic()
         files = tuple(make_studies(STUDIES, 1, workdir / "data"))
         for path in files:
@@ -495,7 +488,9 @@ def _orthanc(
             studies=STUDIES,
             files=files,
             paths={"workdir": workdir, "config": config, "log": workdir / "server.log"},
-            startup_s=startup_s,
+            startup_s=running.startup_s,
+            netns=running.netns,
+            pid=running.pid,
             load_s=load_s,
         )
 
@@ -590,7 +585,8 @@ def dcmqrscp_stock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
         # Default multi-process mode (a fork per association), as shipped.
         return [str(DCMQRSCP), "-c", str(config)]
 
-    with _serve(name, workdir, 1, command) as ((port,), startup_s):
+    with _serve(name, workdir, 1, command) as running:
+        (port,) = running.ports
         started = time.monotonic()
         files = tuple(make_studies(STUDIES, 1, workdir / "data"))
         _run(
@@ -650,7 +646,9 @@ def dcmqrscp_stock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
             studies=STUDIES,
             files=files,
             paths={"workdir": workdir, "config": config, "log": workdir / "server.log"},
-            startup_s=startup_s,
+            startup_s=running.startup_s,
+            netns=running.netns,
+            pid=running.pid,
             load_s=load_s,
         )
 
@@ -728,7 +726,8 @@ def _storescp(
             str(ports[0]),
         ]
 
-    with _serve(name, workdir, 1, command) as ((port,), startup_s):
+    with _serve(name, workdir, 1, command) as running:
+        (port,) = running.ports
         yield Peer(
             name=name,
             port=port,
@@ -744,7 +743,9 @@ def _storescp(
                 "log": workdir / "server.log",
                 **(certs or {}),
             },
-            startup_s=startup_s,
+            startup_s=running.startup_s,
+            netns=running.netns,
+            pid=running.pid,
         )
 
 
