@@ -2,13 +2,20 @@
 
 Nothing here may hold patient data. A probe keeps counts and non-identifying
 facts only (DESIGN.md, principle 3).
+
+Every text field is passed through :func:`exposcan.peertext.clean` when a result is
+built (``__post_init__``): this is where text a peer chose enters a result, so no report
+format can receive a terminal escape, a bidi override or an unbounded string from a
+peer. Versions must look like versions (:func:`exposcan.peertext.version`) and UIDs like
+UIDs, or they are dropped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Final
 
+from exposcan import peertext
 from exposcan.vocabulary import Exposure, Protocol, Severity, Status
 
 #: JSON-ready as they are (str-valued enums are str; bool is int).
@@ -32,12 +39,60 @@ def _plain(value: Any) -> Any:
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
+def _set(instance: object, name: str, value: object) -> None:
+    # Frozen dataclasses: construction is the one moment a field may be normalised.
+    object.__setattr__(instance, name, value)
+
+
+def _clean_fields(instance: object, limits: dict[str, int]) -> None:
+    """Clean the text fields named in ``limits`` (``None`` stays ``None``)."""
+    for name, limit in limits.items():
+        value = getattr(instance, name)
+        if value is None:
+            continue
+        cleaned = peertext.clean(str(value), limit)
+        if cleaned is not value:
+            _set(instance, name, cleaned)
+
+
+def _clean_optional(instance: object, limits: dict[str, int]) -> None:
+    """Like :func:`_clean_fields`; a field with nothing left becomes ``None``."""
+    for name, limit in limits.items():
+        value = getattr(instance, name)
+        if value is None:
+            continue
+        cleaned = peertext.clean_optional(value, limit)
+        if cleaned is not value:
+            _set(instance, name, cleaned)
+
+
 class _Serialisable:
     def to_dict(self) -> dict[str, Any]:
         names = _FIELD_NAMES.get(type(self))
         if names is None:
             names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
         return {name: _plain(getattr(self, name)) for name in names}
+
+
+#: Bounds per text field, in code points (evidence lists SOP class names: it is longer).
+_FINDING_LIMITS: Final = {"id": 64, "title": 256, "evidence": 4096, "remediation": 1024}
+_FINGERPRINT_LIMITS: Final = {
+    "implementation_class_uid": 64,
+    "implementation_version_name": 64,
+    "product": 64,
+    "toolkit": 64,
+}
+_MATCHES_LIMITS: Final = {"level": 16}
+_TLS_LIMITS: Final = {
+    "version": 32,
+    "cipher": 64,
+    "subject": 512,
+    "issuer": 512,
+    "not_before": 64,
+    "not_after": 64,
+}
+_ENDPOINT_LIMITS: Final = {"host": 64}
+_ENDPOINT_OPTIONAL_LIMITS: Final = {"hostname": 253, "ae_title": 64, "detail": 512}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,6 +105,9 @@ class Finding(_Serialisable):
     evidence: str
     remediation: str = ""
 
+    def __post_init__(self) -> None:
+        _clean_fields(self, _FINDING_LIMITS)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Fingerprint(_Serialisable):
@@ -58,6 +116,13 @@ class Fingerprint(_Serialisable):
     product: str | None = None
     toolkit: str | None = None
     version: str | None = None
+
+    def __post_init__(self) -> None:
+        _clean_optional(self, _FINGERPRINT_LIMITS)
+        if self.implementation_class_uid is not None:
+            _set(self, "implementation_class_uid", peertext.uid(self.implementation_class_uid))
+        if self.version is not None:
+            _set(self, "version", peertext.version(self.version))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -68,6 +133,9 @@ class Matches(_Serialisable):
     cap: int
     cap_hit: bool
     level: str = "STUDY"
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, _MATCHES_LIMITS)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,6 +149,12 @@ class TlsFacts(_Serialisable):
     self_signed: bool | None = None
     key_bits: int | None = None
     client_certificate_required: bool | None = None
+
+    def __post_init__(self) -> None:
+        _clean_optional(self, _TLS_LIMITS)
+    #: Certificate fields the peer sent but that could not be read (odd encodings),
+    #: comma-separated names of the fields above; those fields are ``None``.
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +190,13 @@ class EndpointResult(_Serialisable):
     duration_s: float = 0.0
     detail: str | None = None
     attempts: int = 0
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, _ENDPOINT_LIMITS)
+        _clean_optional(self, _ENDPOINT_OPTIONAL_LIMITS)
+        services = tuple(peertext.clean(str(s), 64) for s in self.services)
+        if services != self.services:
+            _set(self, "services", services)
 
     @property
     def severity(self) -> Severity:
