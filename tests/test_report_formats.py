@@ -60,7 +60,7 @@ async def test_html_escapes_and_shows_exposed(report):
     page = render(report, "html")
     assert page.startswith("<!doctype html>")
     assert "<script" not in page
-    assert "class=echo" in page
+    assert 'class="echo"' in page  # attributes are quoted and escaped
     assert "&#x27;ANY-SCP&#x27;" in page  # evidence quotes escaped
 
 

@@ -1,14 +1,18 @@
 """HTML: one self-contained page (no scripts, no external assets) for people.
 
-Every value from a peer is escaped; the page holds the same facts as the
-JSONL report and nothing more.
+Every interpolated value goes through :func:`_e`: cleaned once more
+(:mod:`exposcan.peertext`: no control, bidi or invisible format character can reorder or
+hide what the page shows) and HTML-escaped with quotes, so it is safe in text and in a
+quoted attribute alike. The page holds the same facts as the JSONL report and nothing
+more.
 """
 
 from __future__ import annotations
 
-from html import escape
+import html
 from typing import IO, Any
 
+from exposcan import peertext
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
 from exposcan.vocabulary import Exposure
@@ -20,6 +24,10 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}
 .query{background:#fdd}.store{background:#fec}.echo{background:#ffe}.protected{background:#efe}
 .none{color:#888}small{color:#666}
 """
+
+
+def _e(value: object) -> str:
+    return html.escape(peertext.clean(str(value), 4096), quote=True)
 
 
 class HtmlWriter:
@@ -41,13 +49,13 @@ class HtmlWriter:
             "<title>exposcan report</title>",
             f"<style>{_STYLE}</style>",
             "<h1>exposcan report</h1>",
-            f"<p>Scope {escape(str(scope.get('reference', '')))} "
-            f"({escape(str(scope.get('owner', '')))}), {summary.endpoints_done} of "
-            f"{summary.endpoints_planned} endpoints, {summary.duration_s:.1f}s"
+            f"<p>Scope {_e(scope.get('reference', ''))} "
+            f"({_e(scope.get('owner', ''))}), {_e(summary.endpoints_done)} of "
+            f"{_e(summary.endpoints_planned)} endpoints, {_e(f'{summary.duration_s:.1f}')}s"
             + (" &mdash; <b>interrupted</b>" if summary.interrupted else "")
             + "</p>",
             "<p>"
-            + ", ".join(f"{n} {escape(e)}" for e, n in summary.exposure.items() if n)
+            + ", ".join(f"{_e(n)} {_e(e)}" for e, n in summary.exposure.items() if n)
             + "</p>",
             "<table><tr><th>endpoint</th><th>protocol</th><th>exposure</th><th>AE title</th>"
             "<th>product</th><th>findings</th></tr>",
@@ -64,18 +72,18 @@ class HtmlWriter:
                     if x
                 )
             findings = "".join(
-                f"<div><b>{escape(f.severity.value)}</b> {escape(f.title)}<br>"
-                f"<small>{escape(f.evidence)}</small></div>"
+                f"<div><b>{_e(f.severity.value)}</b> {_e(f.title)}<br>"
+                f"<small>{_e(f.evidence)}</small></div>"
                 for f in r.findings
             )
             out.append(
-                f"<tr class={r.exposure.value}><td>{escape(r.host)}:{r.port}</td>"
-                f"<td>{r.protocol.value}</td><td>{r.exposure.value}</td>"
-                f"<td>{escape(r.ae_title or '')}</td><td>{escape(product)}</td>"
+                f'<tr class="{_e(r.exposure.value)}"><td>{_e(r.host)}:{_e(r.port)}</td>'
+                f"<td>{_e(r.protocol.value)}</td><td>{_e(r.exposure.value)}</td>"
+                f"<td>{_e(r.ae_title or '')}</td><td>{_e(product)}</td>"
                 f"<td>{findings}</td></tr>"
             )
         hidden = sum(1 for r in rows if r.exposure is Exposure.NONE)
         out.append("</table>")
-        out.append(f"<p><small>{hidden} endpoint(s) with exposure none not shown.</small></p>")
+        out.append(f"<p><small>{_e(hidden)} endpoint(s) with exposure none not shown.</small></p>")
         self._stream.write("\n".join(out) + "\n")
         self._stream.flush()

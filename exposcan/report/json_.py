@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import IO, Any
 
+from exposcan.report.safe_json import dumps
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
 
@@ -27,6 +27,5 @@ class JsonWriter:
             "endpoints": self._endpoints,
             "summary": summary.to_dict(),
         }
-        json.dump(document, self._stream, indent=2, ensure_ascii=False)
-        self._stream.write("\n")
+        self._stream.write(dumps(document, indent=2) + "\n")
         self._stream.flush()

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
+from exposcan.report.safe_json import dumps
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
 
@@ -68,7 +69,7 @@ class JsonlWriter:
                 self._syncer = _Syncer(fileno)
 
     def _write(self, record: dict[str, Any], *, sync_now: bool = False) -> None:
-        self._stream.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+        self._stream.write(dumps(record) + "\n")
         self._stream.flush()
         if self._syncer is not None:
             if sync_now:

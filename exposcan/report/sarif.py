@@ -7,10 +7,10 @@ Schema: https://docs.oasis-open.org/sarif/sarif/v2.1.0/ (OASIS standard).
 
 from __future__ import annotations
 
-import json
 from typing import IO, Any
 
 from exposcan._version import __version__
+from exposcan.report.safe_json import dumps
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
 from exposcan.vocabulary import Protocol, Severity
@@ -105,6 +105,5 @@ class SarifWriter:
                 }
             ],
         }
-        json.dump(document, self._stream, indent=2, ensure_ascii=False)
-        self._stream.write("\n")
+        self._stream.write(dumps(document, indent=2) + "\n")
         self._stream.flush()

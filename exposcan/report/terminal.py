@@ -1,6 +1,10 @@
 """The human view: a progress line while scanning and a summary table after.
 
-Both are for a terminal only; the CLI shows them when stderr is a TTY.
+Both are for a terminal only; the CLI shows them when stderr is a TTY. Every cell of the
+table is cleaned once more (:func:`exposcan.peertext.clean`): a terminal obeys ESC, BEL,
+CR and the C1 controls (window titles, screen clears, fake lines) and bidi overrides
+reorder a line, so none of them reaches it, whatever a result holds. The colours are
+the view's own escapes, added after.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import IO
 
+from exposcan import peertext
 from exposcan.engine import Progress
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
@@ -66,14 +71,17 @@ def render_summary(
 ) -> str:
     """A table of the endpoints worth a look (all of them with ``show_none``)."""
     rows = [
-        (
-            f"{r.host}:{r.port}",
-            r.protocol.value,
-            r.exposure.value,
-            r.severity.value,
-            r.ae_title or "-",
-            r.status.value,
-            _note(r),
+        tuple(
+            peertext.clean(cell, 1024)
+            for cell in (
+                f"{r.host}:{r.port}",
+                r.protocol.value,
+                r.exposure.value,
+                r.severity.value,
+                r.ae_title or "-",
+                r.status.value,
+                _note(r),
+            )
         )
         for r in sorted(results, key=lambda r: (-r.exposure.rank, r.host, r.port))
         if show_none or r.exposure is not Exposure.NONE
