@@ -149,12 +149,12 @@ class TlsFacts(_Serialisable):
     self_signed: bool | None = None
     key_bits: int | None = None
     client_certificate_required: bool | None = None
-
-    def __post_init__(self) -> None:
-        _clean_optional(self, _TLS_LIMITS)
     #: Certificate fields the peer sent but that could not be read (odd encodings),
     #: comma-separated names of the fields above; those fields are ``None``.
     unreadable: str | None = None
+
+    def __post_init__(self) -> None:
+        _clean_optional(self, _TLS_LIMITS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,9 @@
 
 Pure: :class:`~exposcan.results.TlsFacts` in, findings out. The ids of the certificate
 findings (``tls-legacy-version``, ``tls-certificate-expired``,
-``tls-certificate-self-signed``) are the same whatever the protocol; the client
-certificate finding is named per protocol (``dicom-`` or ``web-``), as reports have
-always named it.
+``tls-certificate-self-signed``, ``tls-certificate-unreadable``) are the same whatever
+the protocol; the client certificate finding is named per protocol (``dicom-`` or
+``web-``), as reports have always named it.
 """
 
 from __future__ import annotations
@@ -76,7 +76,21 @@ def tls_findings(tls: TlsFacts | None, *, kind: Kind, detail: str | None) -> lis
                 id="tls-certificate-self-signed",
                 severity=Severity.INFO,
                 title="TLS certificate is self-signed",
-                evidence=f"subject = issuer = {tls.subject}",
+                evidence=f"subject = issuer = {tls.subject}"
+                if tls.subject is not None
+                else "subject = issuer",
+            )
+        )
+    if tls.unreadable:
+        # The field names only: the bytes that could not be read are the peer's.
+        findings.append(
+            Finding(
+                id="tls-certificate-unreadable",
+                severity=Severity.INFO,
+                title="TLS certificate fields could not be read",
+                evidence=f"not readable as X.509 (RFC 5280): {tls.unreadable.replace(',', ', ')}",
+                remediation="Reissue the certificate with standard encodings (UTF8String "
+                "or PrintableString names, UTC times, a positive serial number).",
             )
         )
     return findings

@@ -8,11 +8,10 @@ certificate subject, issuer, validity, key size) are reported, not trusted.
 from __future__ import annotations
 
 import ssl
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
-
+from exposcan.net.certificate import read_certificate
 from exposcan.results import TlsFacts
 
 #: OpenSSL's names for the alerts a server sends when it wants a client certificate.
@@ -38,32 +37,34 @@ def client_context() -> ssl.SSLContext:
 
 
 def facts_of(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> TlsFacts | None:
+    """The handshake's and the certificate's facts; never raises.
+
+    A certificate is read field by field (:mod:`exposcan.net.certificate`): a field the
+    peer encoded oddly is absent and named in ``unreadable``, and the rest still counts.
+    """
     if ssl_object is None:
         return None
-    cipher = ssl_object.cipher()
-    der = ssl_object.getpeercert(binary_form=True)
-    base = TlsFacts(version=ssl_object.version(), cipher=cipher[0] if cipher else None)
+    try:
+        cipher = ssl_object.cipher()
+        base = TlsFacts(version=ssl_object.version(), cipher=cipher[0] if cipher else None)
+        der = ssl_object.getpeercert(binary_form=True)
+    except Exception:  # the connection went away under us: no facts, and no error
+        return TlsFacts()
     if not der:
         return base
     try:
-        certificate = x509.load_der_x509_certificate(der)
-    except ValueError:
-        return base
-    key = certificate.public_key()
-    key_bits = (
-        key.key_size
-        if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey | ec.EllipticCurvePublicKey)
-        else None
-    )
-    return TlsFacts(
-        version=base.version,
-        cipher=base.cipher,
-        subject=certificate.subject.rfc4514_string(),
-        issuer=certificate.issuer.rfc4514_string(),
-        not_before=certificate.not_valid_before_utc.isoformat(),
-        not_after=certificate.not_valid_after_utc.isoformat(),
-        self_signed=certificate.subject == certificate.issuer,
-        key_bits=key_bits,
+        certificate = read_certificate(der)
+    except Exception:  # a bug in the reader must cost the certificate, not the endpoint
+        return replace(base, unreadable="certificate")
+    return replace(
+        base,
+        subject=certificate.subject,
+        issuer=certificate.issuer,
+        not_before=certificate.not_before,
+        not_after=certificate.not_after,
+        self_signed=certificate.self_signed,
+        key_bits=certificate.key_bits,
+        unreadable=",".join(certificate.unreadable) or None,
     )
 
 

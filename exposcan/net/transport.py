@@ -200,19 +200,26 @@ class Connection:
                 self._transport.write(data)
 
     async def close(self, *, timeout: float = 1.0) -> None:
-        """Close politely (FIN after what is queued), or drop the socket at the deadline."""
+        """Close politely (FIN after what is queued), or drop the socket at the deadline.
+
+        The socket is gone when this returns or raises, a cancellation included: a TLS
+        close waits for the peer's close_notify, and a peer that never sends one must
+        not hold the socket past its endpoint."""
         transport = self._transport
-        with contextlib.suppress(Exception):
-            transport.close()
-            if timeout > 0:
-                async with asyncio.timeout(timeout):
-                    await asyncio.shield(self._protocol.closed)
-        if not self._protocol.closed.done():
-            transport.abort()
+        try:
+            with contextlib.suppress(Exception):
+                transport.close()
+                if timeout > 0:
+                    async with asyncio.timeout(timeout):
+                        await asyncio.shield(self._protocol.closed)
+        finally:
+            if not self._protocol.closed.done():
+                self.abort()
 
     def abort(self) -> None:
-        """Drop the socket now (RST when unsent data remains)."""
-        self._transport.abort()
+        """Drop the socket now (RST when unsent data remains); never raises."""
+        with contextlib.suppress(Exception):
+            self._transport.abort()
 
 
 async def open_connection(
@@ -235,4 +242,8 @@ async def open_connection(
                     ssl_handshake_timeout=timeout,
                 )
     assert isinstance(transport, asyncio.Transport)
-    return Connection(transport, protocol)
+    try:
+        return Connection(transport, protocol)
+    except BaseException:
+        transport.abort()  # the caller never got the connection, so it cannot close it
+        raise
