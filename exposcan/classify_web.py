@@ -26,7 +26,11 @@ The levels, highest first (an endpoint's level is the highest it reached):
     reachable from here (or is on another origin, which is not probed), so no leak is
     proven. The finding says so, so that a reader can follow it up.
 
-Evidence holds status codes, paths exposcan chose, counts and product names only.
+Evidence holds facts only: status codes, counts, booleans, paths exposcan chose (a part a
+peer named, such as an AE title it listed or a viewer's QIDO root, is a placeholder),
+product names from fixed tables and versions that pass :func:`exposcan.peertext.version`.
+A login redirect is reported as its status and whether it stays on the origin, never as
+its target. No value from a peer's body, header or redirect is quoted.
 """
 
 from __future__ import annotations
@@ -280,8 +284,12 @@ def _auth_finding(observation: WebObservation, *, identified: bool = True) -> Fi
         parts.append("a random path was refused too (authentication in front of everything)")
     if observation.auth_schemes:
         parts.append("schemes: " + ", ".join(observation.auth_schemes))
-    if observation.login_redirect:
-        parts.append(f"login redirect to {observation.login_redirect}")
+    login = observation.login_redirect
+    if login is not None:
+        # Facts, not the target: a login URL's path and query can carry a patient's name.
+        status = f" (HTTP {login.status})" if login.status is not None else ""
+        where = "this origin" if login.same_origin else "another origin"
+        parts.append(f"redirect{status} to a login page on {where}")
     parts.append(f"product: {_product_text(observation)}")
     credentials = observation.credentials
     if credentials is not None and credentials.outcome == CredentialOutcome.REFUSED:

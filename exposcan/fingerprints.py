@@ -29,6 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from exposcan import peertext
+
 __all__ = [
     "CONFIDENCE_HIGH",
     "CONFIDENCE_LOW",
@@ -62,8 +64,6 @@ _DATA_FILE = "fingerprints.toml"
 _MAX_VALUE_LENGTH = 64
 _UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
 _ID = re.compile(r"[a-z0-9][a-z0-9._-]*")
-#: What a version taken from a hint may look like (it ends up in reports).
-_HINT_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}")
 
 _KEYS = frozenset(
     {
@@ -276,8 +276,7 @@ def _version(candidate: _Candidate, uid: str | None, hints: Mapping[str, str]) -
         return _joined(candidate.name)
 
     def from_hint(key: str) -> str | None:
-        value = hints.get(key, "").strip()
-        return value if _HINT_VERSION.fullmatch(value) else None
+        return peertext.version(hints.get(key, "").strip())
 
     order = entry.version_from or "uid"
     if order.startswith("hint:"):
@@ -287,7 +286,9 @@ def _version(candidate: _Candidate, uid: str | None, hints: Mapping[str, str]) -
     else:
         getters = [from_uid, from_name]
     for getter in getters:
-        version = getter()
+        # Groups of the table's patterns may span any script (``\w``): a version that
+        # is not an ASCII version (it ends up in reports) is not one.
+        version = peertext.version(getter())
         if version is not None:
             return version
     return None

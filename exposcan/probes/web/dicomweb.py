@@ -27,6 +27,7 @@ PROXY_PREFIXES: Final = ("/orthanc", "/pacs", "/dicomweb")
 DICOMWEB_ROOTS: Final = ("/dicom-web", "/dicomweb", *(f"{p}/dicom-web" for p in PROXY_PREFIXES))
 DICOM_JSON: Final = "application/dicom+json"
 _STUDY_UID_TAG: Final = b'"0020000D"'
+_DEFAULT_AET: Final = "DCM4CHEE"
 _AE_TITLE: Final = re.compile(r"[ -\[\]-~]{1,16}")  # PS3.5 AE: default repertoire, no backslash
 
 
@@ -57,10 +58,15 @@ async def dcm4chee(probe: Probe) -> bool:
         return True
     probe.product(Product.DCM4CHEE)
     probe.check(Service.DCM4CHEE_ARC, path, Outcome.PRESENT)
-    # The archive's default AE is DCM4CHEE (dcm4chee-arc-light wiki, docker images).
-    aet = "DCM4CHEE" if "DCM4CHEE" in titles else titles[0]
+    # The archive's default AE is DCM4CHEE (dcm4chee-arc-light wiki, docker images); any
+    # other title is the peer's text, named by a placeholder in the report.
+    aet = _DEFAULT_AET if _DEFAULT_AET in titles else titles[0]
     probe.alive()
-    await qido(probe, f"/dcm4chee-arc/aets/{quote(aet, safe='')}/rs")
+    await qido(
+        probe,
+        f"/dcm4chee-arc/aets/{quote(aet, safe='')}/rs",
+        shown=None if aet == _DEFAULT_AET else "/dcm4chee-arc/aets/{AET}/rs",
+    )
     return True
 
 
@@ -73,9 +79,13 @@ async def dicomweb(probe: Probe) -> None:
         await qido(probe, root)
 
 
-async def qido(probe: Probe, root: str) -> None:
-    """QIDO-RS Search for Studies, one result: ``GET {root}/studies?limit=1``."""
+async def qido(probe: Probe, root: str, *, shown: str | None = None) -> None:
+    """QIDO-RS Search for Studies, one result: ``GET {root}/studies?limit=1``.
+
+    ``shown``: how the check names ``root`` when a peer chose it (an AE title it listed,
+    a viewer's configuration): a placeholder, so the peer's text is never reported."""
     path = f"{root.rstrip('/')}/studies?limit=1"
+    reported = f"{(shown or root).rstrip('/')}/studies?limit=1"
     if path in probe.qido_paths:
         return
     try:
@@ -89,16 +99,16 @@ async def qido(probe: Probe, root: str) -> None:
     count = None if probe.same_as_baseline(answer) else qido_count(answer)
     if count is not None:
         outcome = Outcome.LISTED if count else Outcome.EMPTY
-        probe.check(Service.DICOMWEB_QIDO, path, outcome, studies=count, cap=1)
+        probe.check(Service.DICOMWEB_QIDO, reported, outcome, studies=count, cap=1)
         return
     base = probe.baseline
     if answer.status == 204 and not (base is not None and base.status == 204):
         # PS3.18 §8.3.3.1 lets a search with no match answer 204 No Content.
-        probe.check(Service.DICOMWEB_QIDO, path, Outcome.EMPTY, studies=0, cap=1)
+        probe.check(Service.DICOMWEB_QIDO, reported, Outcome.EMPTY, studies=0, cap=1)
         return
     refused = probe.refusal(answer)
     if refused in (Outcome.REFUSED, Outcome.LOGIN):
-        probe.check(Service.DICOMWEB_QIDO, path, refused)
+        probe.check(Service.DICOMWEB_QIDO, reported, refused)
 
 
 def qido_count(answer: Answer) -> int | None:

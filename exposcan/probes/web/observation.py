@@ -1,7 +1,10 @@
 """What the web probe keeps: closed vocabularies and frozen records, nothing identifying.
 
 A :class:`WebObservation` holds status codes, header facts, counts, product names and
-versions only; bodies are read, interpreted and dropped by the probe.
+versions only; bodies are read, interpreted and dropped by the probe. A redirect's target
+is kept as facts (:class:`LoginRedirect`, ``RequestRecord.same_origin``), never as text;
+versions pass :func:`exposcan.peertext.version` and the little text kept (the ``Server``
+header, content types, the paths asked) :func:`exposcan.peertext.clean`, on construction.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from exposcan import peertext
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import Protocol, Status
 
@@ -18,6 +22,7 @@ __all__ = [
     "CredentialOutcome",
     "CredentialTry",
     "DefaultCredential",
+    "LoginRedirect",
     "Outcome",
     "Product",
     "RequestRecord",
@@ -91,22 +96,67 @@ VIEWER_PRODUCT: Final = {
 }
 
 
+#: HTTP authentication schemes by their registered names (IANA "HTTP Authentication
+#: Scheme Registry", RFC 9110 §16.4), and NTLM; any other token is reported as "other".
+AUTH_SCHEMES: Final = {
+    name.lower(): name
+    for name in (
+        "Basic",
+        "Bearer",
+        "Concealed",
+        "Digest",
+        "DPoP",
+        "GNAP",
+        "HOBA",
+        "Mutual",
+        "Negotiate",
+        "NTLM",
+        "OAuth",
+        "PrivateToken",
+        "SCRAM-SHA-1",
+        "SCRAM-SHA-256",
+        "vapid",
+    )
+}
+
+
+def auth_scheme_name(token: str) -> str:
+    """A ``WWW-Authenticate`` scheme as reported: its registered name, or ``"other"``."""
+    return AUTH_SCHEMES.get(token.lower(), "other")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoginRedirect:
+    """A redirect to a login page, as facts: its target (path, query, host) is not kept."""
+
+    status: int | None
+    #: the login page is on the probed origin (scheme, host and port)
+    same_origin: bool
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RequestRecord:
-    """One request as sent and answered: no header values, no body."""
+    """One request as sent and answered: no header values, no body, no redirect target."""
 
     method: str
-    path: str  # path and query as sent (never credentials)
+    #: path and query as sent (never credentials); a part may come from the peer (an AE
+    #: title it listed, a viewer's QIDO root): never reported (see ``ServiceCheck.path``)
+    path: str
     purpose: str
     status: int | None = None  # HTTP status; None when no answer arrived
     content_type: str | None = None  # media type only
     bytes_read: int = 0
     truncated: bool = False  # the body was longer than the cap (or cut short)
     error: Status | None = None  # how the request failed, if it did
-    location: str | None = None  # redirect target: scheme, host and path; query dropped
+    #: a redirect's target is on the probed origin (None: no redirect)
+    same_origin: bool | None = None
     login_redirect: bool = False  # the redirect leads to a login page
     with_credentials: bool = False
     duration_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.content_type is not None:
+            object.__setattr__(self, "content_type", peertext.clean_optional(self.content_type, 64))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -114,6 +164,8 @@ class ServiceCheck:
     """What one data or identity path showed a stranger."""
 
     service: Service
+    #: the path asked, as reported: a part the peer named is a placeholder
+    #: (``{AET}``, ``{viewer qidoRoot}``), never the peer's text
     path: str
     outcome: Outcome
     #: studies counted; ``exact`` when the archive reported its own total (Orthanc
@@ -124,6 +176,10 @@ class ServiceCheck:
     with_credentials: bool = False
     #: the version the service reported about itself (a plugin's, for example)
     version: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", peertext.clean(self.path, 160))
+        object.__setattr__(self, "version", peertext.version(self.version))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -165,14 +221,19 @@ class WebObservation:
     viewer_login: bool = False
     #: the viewer's configured QIDO root is on another origin (not probed: out of scope)
     viewer_api_elsewhere: bool = False
-    #: WWW-Authenticate schemes seen (Basic, Bearer, ...)
+    #: WWW-Authenticate schemes seen, by registered name (:data:`AUTH_SCHEMES`) or "other"
     auth_schemes: tuple[str, ...] = ()
-    login_redirect: str | None = None
+    login_redirect: LoginRedirect | None = None
     credentials: CredentialTry | None = None
     #: the first scheme tried looked wrong and the other one answered
     scheme_fallback: bool = False
     #: the DICOM port the product says it listens on (Orthanc's ``/system`` DicomPort)
     dicom_port: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", peertext.version(self.version))
+        object.__setattr__(self, "server", peertext.clean_optional(self.server, 64))
+        object.__setattr__(self, "detail", peertext.clean_optional(self.detail, 512))
 
     @property
     def bytes_read(self) -> int:

@@ -18,13 +18,16 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from exposcan import peertext
 from exposcan.probes.web.dicomweb import PROXY_PREFIXES, qido
 from exposcan.probes.web.observation import DefaultCredential, Outcome, Product, Service
-from exposcan.probes.web.session import VERSION, Probe
+from exposcan.probes.web.session import Probe
 
 __all__ = ["find_orthanc", "orthanc", "orthanc_in_server_header"]
 
-_ORTHANC_SERVER: Final = re.compile(r"\bOrthanc\b(?:/(\d[\w.-]{0,31}))?", re.IGNORECASE)
+_ORTHANC_SERVER: Final = re.compile(
+    r"\bOrthanc\b(?:/([0-9][0-9A-Za-z._+-]{0,31}))?", re.IGNORECASE | re.ASCII
+)
 #: The DICOMweb plugin's identifier (``GET /plugins`` lists it; OrthancDicomWeb Plugin.cpp).
 _DICOMWEB_PLUGIN_ID: Final = "dicom-web"
 
@@ -80,8 +83,8 @@ async def orthanc(
     if isinstance(dicom_port, int) and 0 < dicom_port < 65536 and probe.dicom_port is None:
         probe.dicom_port = dicom_port  # names the product behind that DICOM port
     probe.lead_product(Product.ORTHANC)
-    if probe.version is None and VERSION.fullmatch(version):
-        probe.version = version
+    if probe.version is None:
+        probe.version = peertext.version(version)
     probe.orthanc_prefix = prefix
     del system, answer
     if not probe.short_plan or credential is not None:
@@ -156,5 +159,5 @@ async def _dicomweb_plugin(probe: Probe, prefix: str) -> None:
             Service.ORTHANC_DICOMWEB_PLUGIN,
             path,
             Outcome.PRESENT,
-            version=version if isinstance(version, str) and VERSION.fullmatch(version) else None,
+            version=peertext.version(version),
         )

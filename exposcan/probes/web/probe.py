@@ -30,7 +30,7 @@ import aiohttp
 from exposcan.options import ScanOptions
 from exposcan.probes.web.credentials import CredentialLedger, try_default_credentials
 from exposcan.probes.web.dicomweb import dcm4chee, dicomweb, wado
-from exposcan.probes.web.observation import Outcome, Service, WebObservation
+from exposcan.probes.web.observation import Outcome, Service, WebObservation, auth_scheme_name
 from exposcan.probes.web.orthanc import find_orthanc
 from exposcan.probes.web.scheme import establish, schemes_for
 from exposcan.probes.web.session import MAX_REQUESTS, Permit, Probe, Stop
@@ -125,7 +125,7 @@ def _observation(probe: Probe, started: float, timed_out: bool) -> WebObservatio
         viewers=tuple(probe.viewers),
         viewer_login=probe.viewer_login,
         viewer_api_elsewhere=probe.viewer_api_elsewhere,
-        auth_schemes=tuple(probe.challenges),
+        auth_schemes=tuple(dict.fromkeys(auth_scheme_name(c) for c in probe.challenges)),
         login_redirect=probe.login_redirect,
         credentials=probe.credentials,
         scheme_fallback=probe.scheme_fallback,

@@ -22,7 +22,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import aiohttp
 from yarl import URL
@@ -34,6 +33,7 @@ from exposcan.probes.web.observation import (
     VIEWER_PRODUCT,
     CredentialTry,
     DefaultCredential,
+    LoginRedirect,
     Outcome,
     Product,
     RequestRecord,
@@ -41,6 +41,7 @@ from exposcan.probes.web.observation import (
     ServiceCheck,
     Viewer,
 )
+from exposcan.probes.web.redirects import same_origin
 from exposcan.probes.web.safety import check_path
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import Status
@@ -211,7 +212,7 @@ class Probe:
         self.viewer_login = False
         self.viewer_api_elsewhere = False
         self.challenges: list[str] = []
-        self.login_redirect: str | None = None
+        self.login_redirect: LoginRedirect | None = None
         self.products: list[Product] = []
         self.version: str | None = None
         self.credentials: CredentialTry | None = None
@@ -306,7 +307,8 @@ class Probe:
             record["content_type"] = content_type or None
             location = response.headers.get("Location")
             if location is not None:
-                record["location"] = safe_location(location)
+                # Facts only: a Location's path and query can carry a patient's name.
+                record["same_origin"] = same_origin(location, self.scheme, self.host, self.port)
                 record["login_redirect"] = LOGIN.search(location) is not None
             body, truncated = await _read_capped(response, record)
             if truncated:
@@ -381,7 +383,10 @@ class Probe:
         if answer.status not in (401, 403) and not login:
             return None
         if login and self.login_redirect is None and answer.location is not None:
-            self.login_redirect = safe_location(answer.location)
+            self.login_redirect = LoginRedirect(
+                status=answer.status,
+                same_origin=same_origin(answer.location, self.scheme, self.host, self.port),
+            )
             self._login_hints(answer.location)
         if self.auth_wall:
             return Outcome.WALLED
@@ -517,19 +522,6 @@ def is_login_redirect(answer: Answer) -> bool:
         and answer.location is not None
         and LOGIN.search(answer.location) is not None
     )
-
-
-def safe_location(location: str) -> str:
-    """A redirect target without its query and fragment (they carry state, tokens, names)."""
-    try:
-        parts = urlsplit(location.strip())
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc = f"{netloc}:{parts.port}"
-    except ValueError:
-        return "(unparsable)"
-    kept = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else parts.path
-    return printable(kept, 160) or "(empty)"
 
 
 def printable(value: str | None, limit: int = 64) -> str | None:

@@ -9,11 +9,12 @@ import re
 from typing import Final
 from urllib.parse import urlsplit
 
+from exposcan import peertext
 from exposcan.probes.web.dicomweb import qido
 from exposcan.probes.web.observation import Outcome, Product, Service, Viewer
 from exposcan.probes.web.orthanc import orthanc_in_server_header
 from exposcan.probes.web.safety import PATH_CHARS
-from exposcan.probes.web.session import MARKER_WINDOW, VERSION, Probe
+from exposcan.probes.web.session import MARKER_WINDOW, Probe
 
 __all__ = ["dcm4chee_ui", "root", "viewer_apis", "viewers_in"]
 
@@ -33,6 +34,8 @@ _ROOT_REDIRECTS: Final = (
     (Viewer.ORTHANC_EXPLORER_2, re.compile(r"(?:^|/)ui/app/?$")),
     (Viewer.DCM4CHEE_UI, re.compile(r"/dcm4chee-arc/ui2/?")),
 )
+#: How a check on a viewer's configured QIDO root names it: the root is the peer's text.
+VIEWER_QIDO_ROOT: Final = "{viewer qidoRoot}"
 _QIDO_ROOT: Final = re.compile(rb"""qidoRoot\s*:\s*["'`]([^"'`\s]{1,300})["'`]""")
 _OIDC: Final = re.compile(rb"\boidc\s*:\s*\[\s*\{")
 
@@ -88,8 +91,8 @@ async def viewer_apis(probe: Probe) -> None:
         version = probe.json(answer)
         if isinstance(version, dict) and isinstance(version.get("version"), str):
             probe.check(Service.DICOOGLE, "/ext/version", Outcome.PRESENT)
-            if VERSION.fullmatch(version["version"]) and probe.products[0] == Product.DICOOGLE:
-                probe.version = probe.version or version["version"]
+            if probe.products[0] == Product.DICOOGLE:
+                probe.version = probe.version or peertext.version(version["version"])
 
 
 async def _ohif_config(probe: Probe) -> None:
@@ -112,7 +115,7 @@ async def _ohif_config(probe: Probe) -> None:
             continue
         if not probe.listed_anywhere():
             probe.alive()
-            await qido(probe, root_path)
+            await qido(probe, root_path, shown=VIEWER_QIDO_ROOT)
 
 
 def _same_origin_path(probe: Probe, value: str) -> str | None:
