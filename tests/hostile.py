@@ -5,14 +5,19 @@ A script is a list of steps run against each connection:
 - ``("recv",)``: read one PDU (header, then its body) or whatever arrives first;
 - ``("send", data)``: write bytes; ``("drip", data, interval)``: one byte per interval;
 - ``("sleep", seconds)``; ``("close",)``: FIN; ``("rst",)``: reset (SO_LINGER 0);
-- ``("drain",)``: read and discard until the client closes;
+- ``("drain",)``: read and discard until the client closes (counted as ``eof`` or ``reset``);
+- ``("repeat", data, interval[, bytewise])``: send ``data`` (or ``"pending"``: a pending
+  C-FIND-RSP for the request read) every ``interval`` seconds, or one byte of it per
+  interval when ``bytewise``, until the client goes away; meanwhile the client's PDUs
+  are read, and an A-ABORT among them counted as ``abort_seen``;
 - ``("recv-find",)``: read PDUs until a whole C-FIND-RQ (command set and identifier);
 - ``("stream", Stream(...))``: C-FIND-RSP pending matches for that request (PS3.4 §C.4.1.3),
   a number of them or without end, optionally until a C-CANCEL-RQ arrives;
 - ``("final", status)``: the final C-FIND-RSP, with no identifier.
 
 ``hostile_peers(..., stats=...)`` counts, per script, what its connections did (bytes sent,
-matches sent, whether a C-CANCEL-RQ was seen).
+matches sent, whether a C-CANCEL-RQ or an A-ABORT was seen, how the client closed);
+``hostile_peers(..., tls=context)`` serves every script over TLS.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 import time
 from collections import Counter
@@ -244,6 +250,52 @@ async def _stream(
                 await watcher
 
 
+async def _repeat(
+    step: tuple[Any, ...],
+    request: tuple[int, int] | None,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    stats: Counter[str],
+    limit_s: float = 30.0,
+) -> None:
+    data, interval = step[1], step[2]
+    bytewise = len(step) > 3 and step[3]
+    if data == "pending":
+        assert request is not None, "pending needs a recv-find step first"
+        data = find_rsp(request[1], request[0])
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        try:
+            while True:
+                pdu = await _recv_pdu(reader)
+                if not pdu:
+                    break
+                if pdu[0] == 0x07:
+                    stats["abort_seen"] += 1
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    stop_at = time.monotonic() + limit_s
+    try:
+        while not gone.is_set() and time.monotonic() < stop_at:
+            for chunk in [data[i : i + 1] for i in range(len(data))] if bytewise else [data]:
+                if gone.is_set() or writer.is_closing():
+                    break
+                writer.write(chunk)
+                stats["bytes"] += len(chunk)
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await gone.wait()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
+
+
 async def _recv_pdu(reader: asyncio.StreamReader) -> bytes:
     header = await reader.read(6)
     if len(header) < 6:
@@ -297,9 +349,16 @@ async def run_script(
             writer.transport.abort()
             return
         elif op == "drain":
-            while await reader.read(4096):
-                pass
+            try:
+                while await reader.read(4096):
+                    pass
+            except ConnectionError:
+                stats["reset"] += 1
+            else:
+                stats["eof"] += 1
             return
+        elif op == "repeat":
+            await _repeat(step, request, reader, writer, stats)
         else:
             raise ValueError(op)
 
@@ -310,11 +369,13 @@ async def hostile_peers(
     host: str = "127.0.0.1",
     *,
     stats: dict[str, Counter[str]] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[dict[str, int]]:
     """Start one listener per script; yield name -> port; always stop them all.
 
     ``stats``, when given, gets a :class:`Counter` per script name: ``connections``,
-    ``bytes`` and ``matches`` streamed, ``cancel_seen``.
+    ``bytes`` and ``matches`` streamed, ``cancel_seen``, ``abort_seen``, ``eof`` and
+    ``reset`` (how ``drain`` saw the client go).
     """
     servers: list[asyncio.Server] = []
     tasks: set[asyncio.Task[None]] = set()
@@ -340,7 +401,7 @@ async def hostile_peers(
 
     try:
         for name, script in scripts.items():
-            server = await asyncio.start_server(handler(name, script), host, 0)
+            server = await asyncio.start_server(handler(name, script), host, 0, ssl=tls)
             servers.append(server)
             ports[name] = server.sockets[0].getsockname()[1]
         yield ports

@@ -155,22 +155,39 @@ class _Ended(Exception):
 
 
 class _Session:
-    """One connection and one association, pumped together."""
+    """One connection and one association, pumped together.
+
+    Every wait for the peer has a deadline fixed when the wait starts: bytes that
+    arrive do not move it, so a peer dripping a PDU one byte at a time (or streaming
+    P-DATA after our A-RELEASE-RQ) cannot stretch a step past its timeout.
+    """
 
     def __init__(self, connection: Connection, options: ScanOptions) -> None:
         self.connection = connection
         self.association = Association()
         self.timeouts = options.timeouts
+        self._loop = asyncio.get_running_loop()
 
-    async def send(self, data: bytes) -> None:
-        await self.connection.send(data, timeout=self.timeouts.read)
+    def deadline(self, seconds: float) -> float:
+        return self._loop.time() + seconds
 
-    async def next_event(self, *, timeout: float | None = None) -> Event:
+    async def send(self, data: bytes, *, deadline: float | None = None) -> None:
+        timeout = self.timeouts.read if deadline is None else deadline - self._loop.time()
+        if timeout <= 0:
+            raise NetError(Status.IO_TIMEOUT, "timed out")
+        await self.connection.send(data, timeout=timeout)
+
+    async def next_event(self, *, deadline: float | None = None) -> Event:
+        """The next event, read by ``deadline`` (default: ``timeouts.read`` from now)."""
+        until = self.deadline(self.timeouts.read) if deadline is None else deadline
         while True:
             event = self.association.next_event()
             if event is not None:
                 return event
-            data = await self.connection.receive(timeout=timeout or self.timeouts.read)
+            left = until - self._loop.time()
+            if left <= 0:
+                raise NetError(Status.IO_TIMEOUT, "timed out")
+            data = await self.connection.receive(timeout=left)
             self.association.receive_data(data)
 
 
@@ -458,7 +475,9 @@ async def _find(
     final response has any other status. After C-CANCEL a peer may still send
     what was in flight (socket buffers hold thousands of small responses), so
     it gets ``timeouts.release`` to finish; one still streaming then is
-    ignoring the cancel, and we stop listening (the caller aborts).
+    ignoring the cancel, and we stop listening (the caller aborts). The final
+    response is awaited for ``timeouts.read`` from the C-CANCEL at most, however
+    slowly the peer trickles what it still sends.
     """
     association = session.association
     name = services.name_of(context.abstract_syntax)
@@ -471,6 +490,8 @@ async def _find(
     cancelled = False
     loop = asyncio.get_running_loop()
     grace_until = 0.0
+    #: After C-CANCEL, the end of every wait: what the peer still sends does not move it.
+    cancel_deadline: float | None = None
 
     def record(outcome: str, final_status: int | None = None) -> None:
         facts[key] = FindOutcome(
@@ -485,7 +506,7 @@ async def _find(
 
     try:
         while True:
-            event = await session.next_event()
+            event = await session.next_event(deadline=cancel_deadline)
             if not (
                 isinstance(event, DimseMessage) and event.message_id_responded_to == message_id
             ):
@@ -502,6 +523,7 @@ async def _find(
                     await session.send(association.send_c_cancel(context.context_id, message_id))
                     cancelled = True
                     grace_until = loop.time() + session.timeouts.release
+                    cancel_deadline = session.deadline(session.timeouts.read)
                 continue
             status = event.status
             if status in (0x0000, dimse.CANCELLED):
@@ -523,19 +545,27 @@ async def _find(
 
 
 async def _release(session: _Session, facts: dict[str, object]) -> None:
-    """A-RELEASE-RQ, then up to ``timeouts.release`` for the A-RELEASE-RP."""
+    """A-RELEASE-RQ, then up to ``timeouts.release`` for the A-RELEASE-RP.
+
+    The window is counted from the A-RELEASE-RQ: a peer that keeps sending P-DATA
+    (allowed, and ignored) does not hold the association open past it.
+    """
     association = session.association
-    await session.send(association.release())
+    until = session.deadline(session.timeouts.release)
+    await session.send(association.release(), deadline=until)
     try:
         while True:
-            event = await session.next_event(timeout=session.timeouts.release)
+            event = await session.next_event(deadline=until)
             if isinstance(event, Released):
                 facts["released"] = True
                 return
             if isinstance(event, ReleaseRequested):  # release collision, PS3.8 §9.2.1
-                await session.send(association.release_reply())
+                await session.send(association.release_reply(), deadline=until)
             elif isinstance(event, Aborted | ConnectionClosed):
                 return
-            # P-DATA after our release request is allowed and ignored.
+            # P-DATA after our release request is allowed and ignored, until the deadline
+            # (events already buffered are not waited for, so look at the clock here too).
+            if session.deadline(0) >= until:
+                return  # the caller aborts
     except (NetError, ProtocolError):
         return  # what we came for is known; the caller aborts and closes
