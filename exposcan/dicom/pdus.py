@@ -17,8 +17,6 @@ from typing import Generic, TypeVar
 
 from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RQ, A_RELEASE_RP, A_RELEASE_RQ
 from pynetdicom.pdu_items import (
-    ImplementationClassUIDSubItem,
-    ImplementationVersionNameSubItem,
     MaximumLengthSubItem,
     PresentationContextItemAC,
     UserInformationItem,
@@ -310,6 +308,8 @@ def _decode_associate_ac(pdu: bytes, proposed: tuple[ProposedContext, ...]) -> A
     variable = pdu[74:]
     _check_items(variable, "A-ASSOCIATE-AC")
     offset = 0
+    identity: dict[int, bytes] = {}
+    kept = bytearray()
     while offset < len(variable):
         item_type, length = _ITEM_HEADER.unpack_from(variable, offset)
         if item_type not in _AC_ITEMS:
@@ -321,30 +321,62 @@ def _decode_associate_ac(pdu: bytes, proposed: tuple[ProposedContext, ...]) -> A
         elif item_type == 0x50:
             _check_items(body, "user information item")
             _check_sub_types(body, _USER_SUB_ITEMS, "user information item")
+            body = _without_identity(body, identity)
+        kept += _ITEM_HEADER.pack(item_type, len(body)) + body
         offset += 4 + length
 
+    # The peer's identity strings are read here, as bytes: pynetdicom refuses a version
+    # name with a control character or a non-ASCII byte, and the whole association
+    # would be lost with it (a peer could hide an open service behind its own name).
+    fixed = pdu[6:74]
+    rebuilt = pdu[:2] + struct.pack(">L", len(fixed) + len(kept)) + fixed + bytes(kept)
     decoded = A_ASSOCIATE_AC()
     try:
         # pydicom only warns about a malformed UID; the verdict must not depend
         # on the caller's warnings filter, and the warning must not reach stderr.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            decoded.decode(pdu)
-            return _accepted(decoded, proposed)
+            decoded.decode(rebuilt)
+            return _accepted(
+                decoded,
+                proposed,
+                class_uid=_printable(identity.get(0x52)),
+                version_name=_printable(identity.get(0x55)),
+            )
     except ProtocolError:
         raise
     except Exception as exc:  # pynetdicom raises anything from struct to KeyError
         raise ProtocolError(f"undecodable A-ASSOCIATE-AC ({type(exc).__name__})") from None
 
 
-def _accepted(decoded: A_ASSOCIATE_AC, proposed: Sequence[ProposedContext]) -> AssociationAccepted:
+def _without_identity(user_information: bytes, identity: dict[int, bytes]) -> bytes:
+    """The user information item's sub-items without the implementation class UID (0x52)
+    and version name (0x55) sub-items (PS3.7 D.3.3.2), whose values go to ``identity``."""
+    offset = 0
+    kept = bytearray()
+    while offset < len(user_information):
+        sub_type, length = _ITEM_HEADER.unpack_from(user_information, offset)
+        end = offset + 4 + length
+        if sub_type in (0x52, 0x55):
+            identity.setdefault(sub_type, user_information[offset + 4 : end])
+        else:
+            kept += user_information[offset:end]
+        offset = end
+    return bytes(kept)
+
+
+def _accepted(
+    decoded: A_ASSOCIATE_AC,
+    proposed: Sequence[ProposedContext],
+    *,
+    class_uid: str | None,
+    version_name: str | None,
+) -> AssociationAccepted:
 
     by_id = {c.context_id: c for c in proposed}
     accepted: list[AcceptedContext] = []
     rejected: list[RejectedContext] = []
     max_pdu_length: int | None = None
-    class_uid: str | None = None
-    version_name: str | None = None
     for item in decoded.variable_items:
         if isinstance(item, PresentationContextItemAC):
             context_id = item.presentation_context_id
@@ -366,10 +398,6 @@ def _accepted(decoded: A_ASSOCIATE_AC, proposed: Sequence[ProposedContext]) -> A
             for sub_item in item.user_data:
                 if isinstance(sub_item, MaximumLengthSubItem):
                     max_pdu_length = sub_item.maximum_length_received
-                elif isinstance(sub_item, ImplementationClassUIDSubItem):
-                    class_uid = _printable(sub_item.implementation_class_uid)
-                elif isinstance(sub_item, ImplementationVersionNameSubItem):
-                    version_name = _printable(sub_item.implementation_version_name)
     if max_pdu_length is None:
         # PS3.7 D.3.3.1: the maximum length sub-item is mandatory.
         raise ProtocolError("A-ASSOCIATE-AC has no maximum length sub-item")
