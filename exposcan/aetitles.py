@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from exposcan.errors import OptionError
+from exposcan.files import FileProblem, read_regular, show_path
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -92,14 +93,11 @@ def stock_titles() -> tuple[StockTitle, ...]:
 
 def load_ae_titles(path: str | os.PathLike[str]) -> tuple[StockTitle, ...]:
     """Read a user list of called AE titles (TOML or plain text), validated."""
-    shown = _show_path(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise OptionError(f"{shown}: cannot read AE title file: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise OptionError(f"{shown}: AE title file is larger than {MAX_FILE_BYTES} bytes")
+    shown = show_path(path)
+    try:  # a regular file only: a FIFO or a device would block or never end
+        data = read_regular(path, limit=MAX_FILE_BYTES)
+    except FileProblem as exc:
+        raise OptionError(f"{shown}: cannot read AE title file: {exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -236,8 +234,3 @@ def _key_line(lines: list[str], key: str) -> int:
 
 def _show(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:40] + "...")
-
-
-def _show_path(path: str | os.PathLike[str]) -> str:
-    shown = os.fsdecode(path)
-    return shown if shown.isprintable() else repr(shown)

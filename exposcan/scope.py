@@ -200,16 +200,12 @@ class Scope:
 def load_scope(path: str | os.PathLike[str]) -> Scope:
     """Read and parse a scope file. Does not check expiry (see :func:`resolve_targets`)."""
     source = os.fspath(path)
-    try:
-        with open(source, "rb") as handle:
-            data = handle.read(MAX_SCOPE_FILE_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise ScopeError(f"cannot read scope file {source}: {reason}") from None
-    if len(data) > MAX_SCOPE_FILE_BYTES:
-        raise ScopeError(
-            f"cannot read scope file {source}: larger than {MAX_SCOPE_FILE_BYTES} bytes"
-        )
+    from exposcan.files import FileProblem, read_regular, show_path
+
+    try:  # a regular file only: a FIFO would block open() and ignore SIGINT
+        data = read_regular(source, limit=MAX_SCOPE_FILE_BYTES)
+    except FileProblem as exc:
+        raise ScopeError(f"cannot read scope file {show_path(source)}: {exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
