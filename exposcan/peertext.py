@@ -20,7 +20,8 @@ Each report format still escapes at its own edge (CSV formula neutralisation, JS
 escapes for C1 and bidi, HTML escaping, the terminal view's strip): defence in depth.
 
 Versions are facts, not text: :func:`version` keeps a value only when it looks like a
-version in ASCII (:data:`VERSION`); any other value is dropped, never shown.
+version in ASCII (:data:`VERSION`; a web API's :data:`PRODUCT_VERSION` starts with a
+digit); any other value is dropped, never shown.
 """
 
 from __future__ import annotations
@@ -28,13 +29,26 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["TEXT_LIMIT", "UID", "VERSION", "clean", "clean_optional", "uid", "version"]
+__all__ = [
+    "PRODUCT_VERSION",
+    "TEXT_LIMIT",
+    "UID",
+    "VERSION",
+    "clean",
+    "clean_optional",
+    "uid",
+    "version",
+]
 
 #: Default bound, in code points, for one text field of a result.
 TEXT_LIMIT: Final = 256
 #: What a version may look like in a report: ASCII letters and digits first, then
 #: letters, digits and ``._+-``; 32 characters at most (``\w`` would admit any script).
+#: Letters may lead because DICOM version names carry versions such as ``VE11C``.
 VERSION: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]{0,31}")
+#: A version a web API reports about its product (Orthanc's ``/system``, a plugin's,
+#: Dicoogle's): a digit first, so that a word (a name, a marker) is not taken for one.
+PRODUCT_VERSION: Final = re.compile(r"[0-9][0-9A-Za-z._+-]{0,31}")
 #: A UID as PS3.5 §9.1 lays it out (digits and dots, at most 64 characters); leading
 #: zeros in a component are tolerated, as devices send them.
 UID: Final = re.compile(r"[0-9]+(?:\.[0-9]+)*")
@@ -67,9 +81,11 @@ def clean_optional(value: str | None, limit: int = TEXT_LIMIT) -> str | None:
     return clean(str(value), limit) or None
 
 
-def version(value: object) -> str | None:
-    """``value`` if it is a version as :data:`VERSION` describes, else ``None``."""
-    if isinstance(value, str) and VERSION.fullmatch(value):
+def version(value: object, *, product: bool = False) -> str | None:
+    """``value`` if it is a version as :data:`VERSION` (``product``: as
+    :data:`PRODUCT_VERSION`) describes, else ``None``."""
+    pattern = PRODUCT_VERSION if product else VERSION
+    if isinstance(value, str) and pattern.fullmatch(value):
         return value
     return None
 

@@ -73,7 +73,11 @@ def test_version_is_ascii_or_dropped(value: str) -> None:
 
 def test_version_examples() -> None:
     assert peertext.version("1.12.3") == "1.12.3"
+    assert peertext.version("VE11C") == "VE11C"  # a DICOM version name's version
     assert peertext.version("mainline-2024+git") == "mainline-2024+git"
+    # What a web API says about its product starts with a digit: a word is not a version.
+    assert peertext.version("1.12.3", product=True) == "1.12.3"
+    assert peertext.version("ZZSYNTH", product=True) is None
     # ``\w`` took these: other scripts' digits and letters, and look-alikes.
     for bad in (
         "\u0661\u0662",
@@ -87,6 +91,7 @@ def test_version_examples() -> None:
         "1" * 33,
     ):
         assert peertext.version(bad) is None, bad
+        assert peertext.version(bad, product=True) is None, bad
 
 
 def strings(value: object) -> list[str]:

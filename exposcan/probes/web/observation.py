@@ -179,7 +179,7 @@ class ServiceCheck:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", peertext.clean(self.path, 160))
-        object.__setattr__(self, "version", peertext.version(self.version))
+        object.__setattr__(self, "version", peertext.version(self.version, product=True))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -231,7 +231,7 @@ class WebObservation:
     dicom_port: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "version", peertext.version(self.version))
+        object.__setattr__(self, "version", peertext.version(self.version, product=True))
         object.__setattr__(self, "server", peertext.clean_optional(self.server, 64))
         object.__setattr__(self, "detail", peertext.clean_optional(self.detail, 512))
 

@@ -84,7 +84,7 @@ async def orthanc(
         probe.dicom_port = dicom_port  # names the product behind that DICOM port
     probe.lead_product(Product.ORTHANC)
     if probe.version is None:
-        probe.version = peertext.version(version)
+        probe.version = peertext.version(version, product=True)
     probe.orthanc_prefix = prefix
     del system, answer
     if not probe.short_plan or credential is not None:
@@ -159,5 +159,5 @@ async def _dicomweb_plugin(probe: Probe, prefix: str) -> None:
             Service.ORTHANC_DICOMWEB_PLUGIN,
             path,
             Outcome.PRESENT,
-            version=peertext.version(version),
+            version=peertext.version(version, product=True),
         )

@@ -92,7 +92,7 @@ async def viewer_apis(probe: Probe) -> None:
         if isinstance(version, dict) and isinstance(version.get("version"), str):
             probe.check(Service.DICOOGLE, "/ext/version", Outcome.PRESENT)
             if probe.products[0] == Product.DICOOGLE:
-                probe.version = probe.version or peertext.version(version["version"])
+                probe.version = probe.version or peertext.version(version["version"], product=True)
 
 
 async def _ohif_config(probe: Probe) -> None:
