@@ -368,7 +368,8 @@ async def test_session_is_configured_for_strangers():
         assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
         assert session.trust_env is False
         assert session.headers["User-Agent"] == USER_AGENT
-        assert session.timeout.total is None
+        # One deadline per request that a trickling answer cannot move (test_deadlines.py).
+        assert session.timeout.total == options.timeouts.connect + options.timeouts.read
         assert session.timeout.sock_connect == options.timeouts.connect
         assert session.timeout.sock_read == options.timeouts.read
         connector = session.connector

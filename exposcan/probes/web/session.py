@@ -118,11 +118,14 @@ def make_web_session(options: ScanOptions) -> aiohttp.ClientSession:
     Connection limits follow the engine's (global and per host), and every connection is
     closed when its answer has been read (``force_close``): the engine grants a permit per
     request, so an idle keep-alive connection would be one more open connection to a host
-    than the per-host limit allows once the probe has moved on. Deadlines are per step
-    (connect, each read) because the probe bounds the whole endpoint itself; no cookies are
-    kept, no proxy is taken from the environment, redirects are never followed (each
-    request says so), and the TLS context verifies nothing so that every certificate can
-    be reported (:func:`exposcan.net.tls.client_context`).
+    than the per-host limit allows once the probe has moved on. Each request has its
+    connect and read timeouts in all (``total``: connect, TLS handshake, headers and the
+    capped body), a deadline fixed when the request starts, so a server that trickles its
+    headers or body a byte at a time, inside the per-read ``sock_read``, cannot hold a
+    request until the endpoint deadline (the probe bounds the whole endpoint itself); no
+    cookies are kept, no proxy is taken from the environment, redirects are never followed
+    (each request says so), and the TLS context verifies nothing so that every certificate
+    can be reported (:func:`exposcan.net.tls.client_context`).
     """
     connector = aiohttp.TCPConnector(
         limit=options.limits.concurrency,
@@ -134,7 +137,7 @@ def make_web_session(options: ScanOptions) -> aiohttp.ClientSession:
         connector=connector,
         response_class=_TlsAwareResponse,
         timeout=aiohttp.ClientTimeout(
-            total=None,
+            total=options.timeouts.connect + options.timeouts.read,
             sock_connect=options.timeouts.connect,
             sock_read=options.timeouts.read,
         ),
