@@ -6,12 +6,25 @@ slot is free. A slot is returned only when the consumer has taken the result,
 so a slow consumer slows the scan instead of piling results up in memory.
 Workers ask the :class:`~exposcan.limits.ConnectionGate` before every new
 connection. Cancelling the consumer cancels everything and aborts politely.
+
+Two checks stand between an endpoint and its first packet, both made again here
+whatever the caller checked before (defence in depth):
+
+* scope: the address must be in the :class:`~exposcan.targets.TargetSet`, judged
+  on the address a connection reaches (``0.0.0.0`` never is). Endpoints carry
+  literal addresses resolved once by the scope, so no name is looked up again
+  between that check and the connection (DNS rebinding cannot widen a scan);
+* time: the authorisation's expiry (``expires_at``, read from an injectable
+  ``clock``) is checked before each endpoint is started, and again when it gets
+  its host's slot. Once it has passed no new endpoint starts, the ones in flight
+  finish, and :attr:`Engine.stopped` says ``"authorisation-expired"``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Container, Iterator, Mapping
@@ -20,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from exposcan.authorisation import Clock, utc_now
 from exposcan.classify import classify_dimse
 from exposcan.limits import ConnectionGate
 from exposcan.options import ScanOptions
@@ -78,6 +92,13 @@ def iter_endpoints(
 
 SkipKey = tuple[str, int, str]
 
+#: Why a scan stopped before its last endpoint (the summary's ``stopped``).
+STOPPED_EXPIRED = "authorisation-expired"
+
+
+class NotStarted(Exception):
+    """An endpoint that was scheduled but never sent a packet (its start was refused)."""
+
 
 def skip_key(host: str, port: int, protocol: Protocol | str) -> SkipKey:
     """How a finished endpoint is recognised on resume: host, port and the probe's kind
@@ -124,12 +145,16 @@ async def probe_endpoint(
     *,
     stock_titles: tuple[str, ...] = (),
     hints: Mapping[tuple[str, int], Mapping[str, str]] | None = None,
+    admit: Callable[[], bool] | None = None,
 ) -> EndpointResult:
     """Run the endpoint's probe within its host slot; classify what it saw.
 
     ``hints``: what web probes of the scan said about DICOM ports, read once this
-    probe is done (the host's web ports held its slot before it)."""
+    probe is done (the host's web ports held its slot before it). ``admit``: asked
+    once the slot is held, before any packet; False raises :class:`NotStarted`."""
     async with gate.host(endpoint.host):
+        if admit is not None and not admit():
+            raise NotStarted
         observation = await probe_dimse(
             endpoint.host,
             endpoint.port,
@@ -147,15 +172,19 @@ async def probe_web_endpoint(
     gate: ConnectionGate,
     session: aiohttp.ClientSession,
     ledger: CredentialLedger | None = None,
+    admit: Callable[[], bool] | None = None,
 ) -> tuple[EndpointResult, WebObservation]:
     """The web probe (HTTP or HTTPS) within the host slot; classified like DICOM.
     Returns the observation too: it may name the product behind a DICOM port.
 
-    ``ledger`` is the scan's record of default credentials tried (one per scan)."""
+    ``ledger`` is the scan's record of default credentials tried (one per scan);
+    ``admit`` as for :func:`probe_endpoint`."""
     from exposcan.classify_web import classify_web
     from exposcan.probes.web import probe_web
 
     async with gate.host(endpoint.host):
+        if admit is not None and not admit():
+            raise NotStarted
         observation = await probe_web(
             endpoint.host,
             endpoint.port,
@@ -168,6 +197,7 @@ async def probe_web_endpoint(
 
 
 _DONE = object()
+_NOT_STARTED = object()
 
 
 class Engine:
@@ -180,6 +210,8 @@ class Engine:
         web_ports: tuple[int, ...] = (),
         on_progress: ProgressCallback | None = None,
         skip: Container[SkipKey] = (),
+        expires_at: datetime.datetime | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.targets = targets
         self._skip = skip
@@ -201,6 +233,22 @@ class Engine:
         #: default credentials tried in this scan: one try per pair and host, ever
         self._ledger: CredentialLedger | None = None
         self._hints: dict[tuple[str, int], dict[str, str]] = {}
+        self._expires_at = expires_at
+        self._clock = clock
+        #: None, or why the scan stopped before its last endpoint (STOPPED_EXPIRED)
+        self.stopped: str | None = None
+        #: endpoints whose start was refused after they had been scheduled
+        self.refused_at_start = 0
+
+    def _admit(self) -> bool:
+        """May a new endpoint start now? False once the authorisation has expired."""
+        if self.stopped is not None:
+            return False
+        if self._expires_at is not None and self._clock() > self._expires_at:
+            self.stopped = STOPPED_EXPIRED
+            log.info("authorisation_expired", expires_at=self._expires_at.isoformat())
+            return False
+        return True
 
     async def run(self) -> AsyncIterator[EndpointResult]:
         async with contextlib.AsyncExitStack() as stack:
@@ -217,6 +265,10 @@ class Engine:
                     item = await self._results.get()
                     if item is _DONE:
                         break
+                    if item is _NOT_STARTED:
+                        self.refused_at_start += 1
+                        self._slots.release()
+                        continue
                     assert isinstance(item, EndpointResult)
                     self._record(item)
                     self._slots.release()
@@ -235,6 +287,9 @@ class Engine:
                 if skip_key(endpoint.host, endpoint.port, endpoint.protocol) in self._skip:
                     continue  # finished by the run being resumed
                 await self._slots.acquire()
+                if not self._admit():
+                    self._slots.release()
+                    break
                 worker = asyncio.create_task(self._work(endpoint, gate))
                 self._workers.add(worker)
                 worker.add_done_callback(self._workers.discard)
@@ -245,14 +300,16 @@ class Engine:
             self._results.put_nowait(_DONE)
 
     async def _work(self, endpoint: Endpoint, gate: ConnectionGate) -> None:
-        if endpoint.host not in self.targets:  # defence in depth: never leave the scope
+        # Defence in depth: never leave the scope. ``in`` judges the reached address
+        # and is false for a hostname, so what is probed is exactly this literal.
+        if endpoint.host not in self.targets:
             result = _unprobed(endpoint, Status.OUT_OF_SCOPE, "address not in scope")
         else:
             try:
                 if endpoint.protocol is Protocol.HTTP:
                     assert self._web is not None
                     result, observation = await probe_web_endpoint(
-                        endpoint, self.options, gate, self._web, self._ledger
+                        endpoint, self.options, gate, self._web, self._ledger, admit=self._admit
                     )
                     self._learn(observation)
                 else:
@@ -262,7 +319,11 @@ class Engine:
                         gate,
                         stock_titles=self._stock_titles,
                         hints=self._hints,
+                        admit=self._admit,
                     )
+            except NotStarted:
+                self._results.put_nowait(_NOT_STARTED)
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one endpoint, not the scan

@@ -1,10 +1,17 @@
 """Errors a user can cause. Each carries one line that names the problem and where.
 
-The CLI prints ``exposcan: error: <message>`` and exits 2 for any of these; the
-library raises them before a single packet is sent.
+The CLI prints ``exposcan: error: <message>`` and exits 2 for any of these. The
+library raises them before a single packet is sent, with one exception:
+:class:`AuthorisationExpired`, raised once a scan has stopped because its
+authorisation expired while it ran (the report is complete up to then).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from exposcan.summary import Summary
 
 
 class UserError(Exception):
@@ -17,6 +24,18 @@ class ScopeError(UserError):
 
 class AuthorisationError(UserError):
     """The scope's authorisation is missing or has expired."""
+
+
+class AuthorisationExpired(AuthorisationError):
+    """The authorisation expired during the scan: no endpoint was started after it, the
+    ones in flight finished, and the summary says ``"stopped": "authorisation-expired"``.
+    ``summary`` is that summary and ``report`` the partial report, where the caller
+    kept one (:func:`exposcan.scan`)."""
+
+    def __init__(self, message: str, *, summary: Summary | None = None, report: Any = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.report = report
 
 
 class OutOfScopeError(UserError):

@@ -2,7 +2,14 @@
 
 ``prepare()`` does everything that can fail because of what the user asked
 (scope file, authorisation, targets, ports) and sends nothing; a plan that
-exists is a plan that is allowed to run.
+exists is a plan that is allowed to run, until its authorisation expires.
+
+The authorisation is checked again while the plan runs (:mod:`exposcan.engine`):
+once it has expired no new endpoint is started and those in flight finish. Then
+``ScanPlan.run()`` writes the summary (``"stopped": "authorisation-expired"``) and
+raises :class:`~exposcan.errors.AuthorisationExpired` (the CLI: one line, exit 2);
+``scan()`` and ``scan_iter()`` raise it after the last result (``scan()``'s
+carries the partial report). The clock is injectable (``clock=``) for tests.
 """
 
 from __future__ import annotations
@@ -10,16 +17,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Container, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from exposcan._version import __version__
+from exposcan.authorisation import Clock, utc_now
 from exposcan.engine import Engine, ProgressCallback, SkipKey
-from exposcan.errors import OptionError
+from exposcan.errors import AuthorisationExpired, OptionError
 from exposcan.options import ScanOptions
+from exposcan.ports import require_some
 from exposcan.report.resume import ResumeState, count_previous
 from exposcan.report.writer import ReportWriter
 from exposcan.results import EndpointResult
@@ -51,6 +60,8 @@ class ScanPlan:
     ports: tuple[int, ...]
     options: ScanOptions
     web_ports: tuple[int, ...] = ()
+    #: what "now" is for the authorisation's expiry (the wall clock, UTC)
+    clock: Clock = field(default=utc_now, compare=False, repr=False)
 
     @property
     def total(self) -> int:
@@ -68,7 +79,8 @@ class ScanPlan:
                 "digest": self.scope.digest,
                 "owner": self.scope.authorisation.owner,
                 "reference": self.scope.authorisation.reference,
-                "expires": self.scope.authorisation.expires.isoformat(),
+                # The full instant: a date in the scope file is the end of that day, UTC.
+                "expires": self.scope.authorisation.expires_at.isoformat(),
             },
             "targets": list(self.requested),
             "hosts": self.targets.count,
@@ -78,22 +90,49 @@ class ScanPlan:
             "options": self.options.to_dict(),
         }
 
-    async def results(
-        self,
-        *,
-        on_progress: ProgressCallback | None = None,
-        skip: Container[SkipKey] = (),
-    ) -> AsyncIterator[EndpointResult]:
-        engine = Engine(
+    def engine(
+        self, *, on_progress: ProgressCallback | None = None, skip: Container[SkipKey] = ()
+    ) -> Engine:
+        """The engine that runs this plan, its expiry checked on the plan's clock."""
+        return Engine(
             self.targets,
             self.ports,
             self.options,
             web_ports=self.web_ports,
             on_progress=on_progress,
             skip=skip,
+            expires_at=self.scope.authorisation.expires_at,
+            clock=self.clock,
         )
+
+    def expired_error(
+        self, not_started: int, *, summary: Summary | None = None, report: Any = None
+    ) -> AuthorisationExpired:
+        """The one line for a scan stopped by its authorisation's expiry."""
+        authorisation = self.scope.authorisation
+        return AuthorisationExpired(
+            f"authorisation {authorisation.reference} expired at {authorisation.describe()} "
+            f"during the scan: {not_started:,} of {self.total:,} endpoints not started; the "
+            f"report is complete up to then (scope file {self.scope.source})",
+            summary=summary,
+            report=report,
+        )
+
+    async def results(
+        self,
+        *,
+        on_progress: ProgressCallback | None = None,
+        skip: Container[SkipKey] = (),
+    ) -> AsyncIterator[EndpointResult]:
+        """Each result as it is known; :class:`AuthorisationExpired` after the last one
+        if the authorisation expired during the scan."""
+        engine = self.engine(on_progress=on_progress, skip=skip)
+        done = 0
         async for result in engine.run():
+            done += 1
             yield result
+        if engine.stopped is not None:
+            raise self.expired_error(max(0, self.total - done))
 
     async def run(
         self,
@@ -104,7 +143,9 @@ class ScanPlan:
         resume: ResumeState | None = None,
     ) -> Summary:
         """Run into a report writer. However the run ends (finished, cancelled,
-        interrupted), the summary record is written; it is then re-raised."""
+        interrupted), the summary record is written; it is then re-raised. A run
+        stopped by the authorisation's expiry raises :class:`AuthorisationExpired`
+        (holding the summary) once the summary is written."""
         started, clock = _now(), time.monotonic()
         builder = SummaryBuilder(started_at=started, total=self.total)
         if resume is None:
@@ -116,9 +157,11 @@ class ScanPlan:
             )
         log.info("scan_started", endpoints=self.total, resumed=resume is not None)
         interrupted = True
+        engine = self.engine(
+            on_progress=on_progress, skip=resume.finished if resume is not None else ()
+        )
         try:
-            skip = resume.finished if resume is not None else ()
-            async for result in self.results(on_progress=on_progress, skip=skip):
+            async for result in engine.run():
                 builder.add(result)
                 writer.endpoint(result)
                 # Facts of the conversation only: never a value the peer returned.
@@ -137,7 +180,10 @@ class ScanPlan:
             interrupted = False
         finally:
             summary = builder.build(
-                finished_at=_now(), duration_s=time.monotonic() - clock, interrupted=interrupted
+                finished_at=_now(),
+                duration_s=time.monotonic() - clock,
+                interrupted=interrupted,
+                stopped=engine.stopped,
             )
             writer.finish(summary)
             log.info(
@@ -145,8 +191,11 @@ class ScanPlan:
                 endpoints=summary.endpoints_done,
                 exposed=summary.exposed,
                 interrupted=interrupted,
+                stopped=summary.stopped,
                 duration_s=summary.duration_s,
             )
+        if summary.stopped is not None:
+            raise self.expired_error(summary.endpoints_not_started, summary=summary)
         return summary
 
 
@@ -179,21 +228,24 @@ async def prepare(
     *,
     options: ScanOptions | None = None,
     resolver: Resolver | None = None,
-    today: date | None = None,
+    clock: Clock | None = None,
     allow_large: bool = False,
 ) -> ScanPlan:
     """Check the authorisation, resolve and check every target, pick the ports.
 
-    Raises a :class:`~exposcan.errors.UserError` for anything the user can fix;
-    sends no packet in any case.
+    Raises a :class:`~exposcan.errors.UserError` for anything the user can fix
+    (a selection with no port at all is one); sends no packet in any case.
+    ``clock`` says what "now" is for the authorisation, here and while the plan runs.
     """
     options = options or ScanOptions()
+    clock = clock or utc_now
     if not isinstance(scope, Scope):
         scope = load_scope(scope)
-    scope.authorisation.check(today)
+    scope.authorisation.check(clock())
     ports = select_ports(options.ports, scope.ports, option="--ports")
     web_ports = select_ports(options.web_ports, scope.web_ports, option="--web-ports")
-    target_set = await resolve_targets(scope, list(targets or ()), resolver=resolver, today=today)
+    require_some(ports, web_ports, requested=options.ports, requested_web=options.web_ports)
+    target_set = await resolve_targets(scope, list(targets or ()), resolver=resolver, now=clock())
     total = target_set.count * (len(ports) + len(web_ports))
     if total > LARGE_SCAN and not allow_large:
         raise OptionError(
@@ -209,6 +261,7 @@ async def prepare(
         ports=ports,
         web_ports=web_ports,
         options=options,
+        clock=clock,
     )
 
 
@@ -219,8 +272,11 @@ async def scan_iter(
     options: ScanOptions | None = None,
     on_progress: ProgressCallback | None = None,
     resolver: Resolver | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[EndpointResult]:
-    """Yield each endpoint's result as soon as it is known.
+    """Yield each endpoint's result as soon as it is known; raise
+    :class:`~exposcan.errors.AuthorisationExpired` after the last one if the
+    authorisation expired during the scan.
 
     Example (in a notebook)::
 
@@ -228,7 +284,7 @@ async def scan_iter(
             if result.exposure >= exposcan.Exposure.ECHO:
                 print(result.host, result.port, result.exposure)
     """
-    plan = await prepare(scope, targets, options=options, resolver=resolver)
+    plan = await prepare(scope, targets, options=options, resolver=resolver, clock=clock)
     async for result in plan.results(on_progress=on_progress):
         yield result
 
@@ -240,8 +296,13 @@ async def scan(
     options: ScanOptions | None = None,
     on_progress: ProgressCallback | None = None,
     resolver: Resolver | None = None,
+    clock: Clock | None = None,
 ) -> ScanReport:
     """Scan the scope (or the given targets inside it) and return every result.
+
+    If the authorisation expires during the scan, no endpoint is started after it
+    and :class:`~exposcan.errors.AuthorisationExpired` is raised once those in
+    flight have finished; its ``report`` holds what was scanned until then.
 
     Example::
 
@@ -249,17 +310,23 @@ async def scan(
         for result in report.exposed():
             print(result.to_dict())
     """
-    plan = await prepare(scope, targets, options=options, resolver=resolver)
-    started, clock = _now(), time.monotonic()
-    summary = SummaryBuilder(started_at=started, total=plan.total)
+    plan = await prepare(scope, targets, options=options, resolver=resolver, clock=clock)
+    started, since = _now(), time.monotonic()
+    builder = SummaryBuilder(started_at=started, total=plan.total)
     results: list[EndpointResult] = []
-    async for result in plan.results(on_progress=on_progress):
-        summary.add(result)
+    engine = plan.engine(on_progress=on_progress)
+    async for result in engine.run():
+        builder.add(result)
         results.append(result)
-    return ScanReport(
-        header=plan.header(started_at=started),
-        results=tuple(results),
-        summary=summary.build(
-            finished_at=_now(), duration_s=time.monotonic() - clock, interrupted=False
-        ),
+    summary = builder.build(
+        finished_at=_now(),
+        duration_s=time.monotonic() - since,
+        interrupted=False,
+        stopped=engine.stopped,
     )
+    report = ScanReport(
+        header=plan.header(started_at=started), results=tuple(results), summary=summary
+    )
+    if summary.stopped is not None:
+        raise plan.expired_error(summary.endpoints_not_started, summary=summary, report=report)
+    return report

@@ -1,4 +1,11 @@
-"""The end-of-scan summary: counts by exposure, status and finding, nothing else."""
+"""The end-of-scan summary: counts by exposure, status and finding, nothing else.
+
+``stopped`` says why a scan ended before its last endpoint although nobody
+interrupted it: ``"authorisation-expired"`` (no endpoint was started after the
+scope's ``expires``; those in flight finished). It is null for a scan that ran to
+its end or was interrupted (``interrupted``); when it is set,
+``endpoints_not_started`` counts the planned endpoints that never sent a packet.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +40,14 @@ class SummaryBuilder:
         for finding in findings:
             self.counts_finding[finding] += 1
 
-    def build(self, *, finished_at: str, duration_s: float, interrupted: bool) -> Summary:
+    def build(
+        self,
+        *,
+        finished_at: str,
+        duration_s: float,
+        interrupted: bool,
+        stopped: str | None = None,
+    ) -> Summary:
         return Summary(
             started_at=self.started_at,
             finished_at=finished_at,
@@ -44,6 +58,8 @@ class SummaryBuilder:
             exposure={str(e): self.counts_exposure.get(e, 0) for e in Exposure},
             status=dict(sorted(self.counts_status.items())),
             findings=dict(sorted(self.counts_finding.items())),
+            stopped=stopped,
+            endpoints_not_started=max(0, self.total - self.done) if stopped else 0,
         )
 
 
@@ -58,6 +74,8 @@ class Summary:
     exposure: dict[str, int]
     status: dict[str, int]
     findings: dict[str, int]
+    stopped: str | None = None
+    endpoints_not_started: int = 0
 
     @property
     def exposed(self) -> int:
@@ -65,6 +83,9 @@ class Summary:
         return sum(n for e, n in self.exposure.items() if Exposure(e) >= Exposure.ECHO)
 
     def to_dict(self) -> dict[str, Any]:
+        stopped: dict[str, Any] = {"stopped": self.stopped}
+        if self.stopped is not None:
+            stopped["endpoints_not_started"] = self.endpoints_not_started
         return {
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -76,4 +97,5 @@ class Summary:
             "exposure": dict(self.exposure),
             "status": dict(self.status),
             "findings": dict(self.findings),
+            **stopped,
         }
