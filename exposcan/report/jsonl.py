@@ -14,7 +14,6 @@ disk. The first and last records are synced before the writer returns.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 import threading
@@ -91,15 +90,14 @@ class JsonlWriter:
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL report; a torn last line (a killed writer) is skipped."""
-    with open(path, encoding="utf-8") as stream:
-        lines = stream.read().split("\n")
-    for number, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines) - 1:  # only an unterminated last line may be torn
-                return
-            raise
+    """Records of a JSONL report; a torn last line (a killed writer) is skipped.
+
+    The rule of :mod:`exposcan.report.lines` (the one ``--resume`` reads by): an
+    unterminated last line is torn; any other line that is not a JSON object
+    raises :class:`~exposcan.report.lines.BadRecord` (a ValueError) naming it.
+    """
+    from exposcan.report.lines import whole_lines
+
+    with open(path, "rb") as stream:
+        for line in whole_lines(stream):
+            yield line.record

@@ -4,18 +4,31 @@ The report is the source of truth: endpoints with a record are finished and
 are not probed again; the rest are. A resume must be the same scan: the scope
 digest, the ports and the probe options in the header must match, otherwise
 it is refused (a different scope would make "finished" mean something else).
+
+The file is read as data someone may have edited, truncated or replaced:
+whole lines only (:mod:`exposcan.report.lines`: a torn last line is cut), each
+record checked for the fields resuming uses, with their types and ranges, and
+every endpoint must belong to this scan. Anything else is one
+:class:`~exposcan.errors.OutputError` naming the line; nothing from the file is
+echoed except through ``repr``, shortened.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
 from exposcan.engine import SkipKey, skip_key
 from exposcan.errors import OutputError
+from exposcan.files import FileProblem, open_regular, show_path
+from exposcan.report.lines import BadRecord, whole_lines
 from exposcan.summary import SummaryBuilder
+from exposcan.vocabulary import Exposure, Protocol, Status
 
 #: Options that change what a finished endpoint means; the rest (rates,
 #: concurrency) may differ between the first run and the resume.
@@ -28,6 +41,21 @@ _SAME = (
     "tls_ports",
     "try_default_credentials",
 )
+_FINDING_ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+_PROTOCOLS = frozenset(str(p) for p in Protocol)
+_EXPOSURES = frozenset(str(e) for e in Exposure)
+_STATUSES = frozenset(str(s) for s in Status)
+#: Records a report may hold after its header (a resumed one: more than one summary).
+_LATER_RECORDS = frozenset({"endpoint", "resume", "summary"})
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """What the summary needs of an endpoint the earlier run finished."""
+
+    exposure: str
+    status: str
+    findings: tuple[str, ...]
 
 
 @dataclass
@@ -36,70 +64,134 @@ class ResumeState:
     header: dict[str, Any]
     #: (host, port, kind): see :func:`exposcan.engine.skip_key`
     finished: set[SkipKey] = field(default_factory=set)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    previous: list[Previous] = field(default_factory=list)
     #: Bytes of whole lines; a torn last line beyond this is cut before appending.
     good_bytes: int = 0
 
 
-def load_resume(path: str | os.PathLike[str], header: dict[str, Any]) -> ResumeState:
-    """Read a report to resume; check it belongs to the scan ``header`` describes."""
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as stream:
-            data = stream.read()
-    except FileNotFoundError:
-        raise OutputError(f"cannot resume: {name} does not exist") from None
-    except OSError as exc:
-        raise OutputError(f"cannot resume from {name}: {exc.strerror}") from None
+def load_resume(
+    path: str | os.PathLike[str],
+    header: dict[str, Any],
+    *,
+    targets: Container[str] | None = None,
+) -> ResumeState:
+    """Read a report to resume; check it belongs to the scan ``header`` describes.
+
+    ``targets``: the scan's hosts; an endpoint record for any other host is refused.
+    """
+    name = show_path(path)
+    new = json.loads(json.dumps(header))  # compare as the report holds it (lists, not tuples)
     state: ResumeState | None = None
-    offset = 0
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        end = offset + len(line) + 1
-        if end > len(data):  # no newline: a torn last line (or nothing)
-            break
-        offset = end
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise OutputError(f"cannot resume: {name} line {number} is not JSON") from None
-        kind = record.get("record")
-        if state is None:
-            if kind != "scan":
-                raise OutputError(f"cannot resume: {name} does not start with a scan record")
-            _check_same_scan(name, record, header)
-            state = ResumeState(path=name, header=record)
-        elif kind == "endpoint":
-            protocol = str(record.get("protocol", "dimse"))
-            state.finished.add(skip_key(str(record["host"]), int(record["port"]), protocol))
-            state.records.append(record)
-        state.good_bytes = offset
+    try:
+        with open_regular(path) as stream:
+            for line in whole_lines(stream):
+                record = line.record
+                kind = record.get("record")
+                if state is None:
+                    if kind != "scan":
+                        raise OutputError(
+                            f"cannot resume: {name} does not start with a scan record"
+                        )
+                    _check_same_scan(name, record, new)
+                    state = ResumeState(path=os.fspath(path), header=record)
+                elif kind == "endpoint":
+                    _add_endpoint(state, record, new, targets, f"{name} line {line.number}")
+                elif not _one_of(kind, _LATER_RECORDS):
+                    what = "a second scan record" if kind == "scan" else f"record {_show(kind)}"
+                    raise OutputError(f"cannot resume: {name} line {line.number} is {what}")
+                state.good_bytes = line.end
+    except FileProblem as exc:
+        if not os.path.lexists(path):
+            raise OutputError(f"cannot resume: {name} does not exist") from None
+        raise OutputError(f"cannot resume from {name}: {exc}") from None
+    except BadRecord as exc:
+        raise OutputError(f"cannot resume: {name} {exc}") from None
+    except OSError as exc:  # reading failed half-way (EIO)
+        raise OutputError(f"cannot resume from {name}: {exc.strerror or exc}") from None
     if state is None:
         raise OutputError(f"cannot resume: {name} holds no scan record")
     return state
 
 
+def _add_endpoint(
+    state: ResumeState,
+    record: dict[str, Any],
+    header: dict[str, Any],
+    targets: Container[str] | None,
+    where: str,
+) -> None:
+    host, port, protocol = record.get("host"), record.get("port"), record.get("protocol")
+    if not isinstance(host, str) or not _is_address(host):
+        raise OutputError(f"cannot resume: {where}: host {_show(host)} is not an address")
+    if type(port) is not int or not 1 <= port <= 65535:
+        raise OutputError(f"cannot resume: {where}: port {_show(port)} is not a port number")
+    if not _one_of(protocol, _PROTOCOLS):
+        raise OutputError(f"cannot resume: {where}: unknown protocol {_show(protocol)}")
+    key = skip_key(host, port, str(protocol))
+    planned = header.get("web_ports" if key[2] == "web" else "ports") or ()
+    if port not in planned or (targets is not None and host not in targets):
+        raise OutputError(f"cannot resume: {where}: {host} port {port} is not in this scan")
+    exposure, status = record.get("exposure"), record.get("status")
+    if not _one_of(exposure, _EXPOSURES):
+        raise OutputError(f"cannot resume: {where}: unknown exposure {_show(exposure)}")
+    if not _one_of(status, _STATUSES):
+        raise OutputError(f"cannot resume: {where}: unknown status {_show(status)}")
+    findings = record.get("findings", [])
+    ids = [f.get("id") for f in findings if isinstance(f, dict)] if type(findings) is list else []
+    if type(findings) is not list or len(ids) != len(findings) or not all(map(_is_id, ids)):
+        raise OutputError(f"cannot resume: {where}: findings are not a list of findings with ids")
+    if key in state.finished:  # written twice: counted once
+        return
+    state.finished.add(key)
+    state.previous.append(Previous(str(exposure), str(status), tuple(str(i) for i in ids)))
+
+
 def _check_same_scan(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
-    new = json.loads(json.dumps(new))  # compare as the report holds it (lists, not tuples)
-    old_digest = old.get("scope", {}).get("digest")
+    old_scope = old.get("scope")
+    old_digest = old_scope.get("digest") if isinstance(old_scope, dict) else None
     new_digest = new["scope"]["digest"]
     if old_digest != new_digest:
         raise OutputError(
-            f"cannot resume {name}: it was made with another scope ({old_digest} ≠ {new_digest})"
+            f"cannot resume {name}: it was made with another scope "
+            f"({_show(old_digest)} ≠ {_show(new_digest)})"
         )
     if any(old.get(key) != new[key] for key in ("ports", "web_ports", "targets")):
         raise OutputError(f"cannot resume {name}: its targets or ports differ from this scan's")
+    old_options = old.get("options")
+    if not isinstance(old_options, dict):
+        old_options = {}
     for key in _SAME:
-        if old.get("options", {}).get(key) != new["options"].get(key):
+        if old_options.get(key) != new["options"].get(key):
             raise OutputError(f"cannot resume {name}: option {key} differs from this scan's")
 
 
 def count_previous(builder: SummaryBuilder, state: ResumeState) -> None:
     """Seed a summary with the endpoints the earlier run finished."""
-    for record in state.records:
+    for previous in state.previous:
         builder.add_counts(
-            exposure=str(record["exposure"]),
-            status=str(record["status"]),
-            findings=[str(f["id"]) for f in record.get("findings", ())],
+            exposure=previous.exposure, status=previous.status, findings=list(previous.findings)
         )
+
+
+def _is_address(text: str) -> bool:
+    if len(text) > 64:
+        return False
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _one_of(value: object, words: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in words
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and _FINDING_ID.fullmatch(value) is not None
+
+
+def _show(value: object) -> str:
+    """A value from the file, for a message: repr (escapes controls), at most 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,81 @@
+"""Reading a JSONL report back: whole lines only, each bounded, each a JSON object.
+
+A record counts once its newline is written. The writer ends every record with
+one and flushes it whole, so a last line without a newline was cut by a kill
+(or is being written now) and is left out, whether or not its bytes happen to
+parse. Every other line must be a JSON object (RFC 8259) in UTF-8, at most
+:data:`MAX_LINE_BYTES` long and nested no deeper than the parser's recursion
+limit; anything else is a :class:`BadRecord` naming the line. Blank lines are
+skipped. Both readers of reports (``read_jsonl`` and ``--resume``) read this way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+#: An endpoint record is a few KiB; a line longer than this is not one of ours.
+MAX_LINE_BYTES = 16 << 20
+
+
+class BadRecord(ValueError):
+    """A whole line that is not a record: ``str(exc)`` is ``"line N <reason>"``."""
+
+    def __init__(self, number: int, reason: str) -> None:
+        super().__init__(f"line {number} {reason}")
+        self.number = number
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    number: int
+    #: offset just past this line's newline: a file cut here holds whole lines only
+    end: int
+    record: dict[str, Any]
+
+
+def whole_lines(stream: BinaryIO, *, max_line: int = MAX_LINE_BYTES) -> Iterator[Line]:
+    """Each newline-terminated, non-blank line of ``stream`` as a record, in order."""
+    offset = number = 0
+    while True:
+        raw = stream.readline(max_line + 1)
+        if not raw:
+            return
+        number += 1
+        if not raw.endswith(b"\n"):
+            if len(raw) > max_line:
+                raise BadRecord(number, f"is longer than {max_line} bytes")
+            return  # unterminated: torn by a kill, not a record
+        offset += len(raw)
+        body = raw[:-1]
+        if body.strip():
+            yield Line(number, offset, decode_record(body, number))
+
+
+def decode_record(body: bytes, number: int) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRecord(number, f"is not UTF-8 text (bad byte at column {exc.start + 1})") from None
+    try:
+        record = json.loads(text)
+    except RecursionError:
+        raise BadRecord(number, "is nested too deeply to be a record") from None
+    except ValueError:  # JSONDecodeError, and integers longer than int() takes
+        raise BadRecord(number, "is not JSON") from None
+    if not isinstance(record, dict):
+        raise BadRecord(number, f"is a JSON {_json_type(record)}, not an object")
+    return record
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool) or value is None:
+        return "literal"
+    return "number"
