@@ -141,7 +141,7 @@ def parse_entry(raw: str) -> Entry:
         pass
     else:
         value = int(address)
-        return Entry(str(address), address.version, value, value + 1)
+        return Entry(address_text(address.version, value), address.version, value, value + 1)
     if text.startswith("[") and text.endswith("]"):
         inner = _literal(text[1:-1])
         if inner is not None:
@@ -184,7 +184,8 @@ def _parse_network(text: str) -> Entry:
             f"has host bits set; write {network} for the network, or {written} for one address",
         )
     start = int(network.network_address)
-    return Entry(str(network), network.version, start, start + network.num_addresses)
+    shown = f"{address_text(network.version, start)}/{network.prefixlen}"
+    return Entry(shown, network.version, start, start + network.num_addresses)
 
 
 def inet_aton(text: str) -> int | None:
@@ -248,8 +249,12 @@ def _normalise_hostname(text: str) -> str:
 
 
 def address_text(version: int, value: int) -> str:
+    """An address as text; IPv4-mapped in dotted form (``::ffff:192.0.2.1``) whatever
+    the Python version (3.13 changed ``str()`` of these), so digests stay put."""
     if version == 4:
         return str(ipaddress.IPv4Address(value))
+    if value >> 32 == 0xFFFF:
+        return f"::ffff:{ipaddress.IPv4Address(value & (V4_SIZE - 1))}"
     return str(ipaddress.IPv6Address(value))
 
 

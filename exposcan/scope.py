@@ -279,7 +279,7 @@ def _reach_answer(address: Address, subject: str, error: type[UserError]) -> lis
     try:
         return reach(address.version, value, value + 1)
     except Unreachable as exc:
-        shown = str(address)
+        shown = address_text(address.version, value)
         written = shown if exc.address == shown else f"{shown} (that is {exc.address})"
         hint = _SINKHOLE_HINT if exc.value == 0 else ""
         raise error(f"{subject} resolves to {written}, {exc.reason}{hint}") from None

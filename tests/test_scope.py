@@ -873,7 +873,7 @@ async def test_ipv6_targets() -> None:
     with pytest.raises(OutOfScopeError) as caught:
         await resolve_targets(make_scope(["10.0.0.0/8"], source="s.toml"), ["::ffff:11.0.0.1"])
     assert assert_one_line(caught.value) == (
-        "target ::ffff:b00:1 reaches 11.0.0.1, which is outside the scope (scope file s.toml)"
+        "target ::ffff:11.0.0.1 reaches 11.0.0.1, which is outside the scope (scope file s.toml)"
     )
 
 
