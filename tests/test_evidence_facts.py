@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 import exposcan
+from exposcan.probes.web.redirects import same_origin
 from exposcan.report import read_jsonl, render_summary
 from tests.hostile import APP_CONTEXT, IMPLICIT, hostile_peers, item, pdu
 from tests.raw_http import Reply, raw_http_peer
@@ -200,3 +201,23 @@ async def test_no_peer_free_text_in_results_or_the_terminal_view(peers):
     assert MARKER.lower() not in text.lower()
     rows = {r.port: json.loads(json.dumps(r.to_dict())) for r in report.results}
     assert_facts(rows, ports)
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/login?next=/viewer", True),
+        ("login", True),  # relative path
+        ("http://127.0.0.1:8042/login", True),
+        ("HTTP://127.0.0.1:8042/login", True),
+        ("http://127.0.0.1/login", False),  # port 80, not 8042
+        ("https://127.0.0.1:8042/login", False),  # another scheme
+        ("//127.0.0.1:8042/login", True),  # network-path reference, same authority
+        ("//sso.invalid/login", False),  # network-path reference: another host
+        ("http://sso.invalid:8042/login", False),
+        ("http://[::1", False),  # unparsable
+        ("http://127.0.0.1:99999/", False),  # port out of range
+    ],
+)
+def test_same_origin_is_decided_on_scheme_host_and_port(location: str, expected: bool) -> None:
+    assert same_origin(location, "http", "127.0.0.1", 8042) is expected
