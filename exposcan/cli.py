@@ -2,26 +2,34 @@
 
 Parse, build options, prepare the plan (every user error surfaces here, before
 a packet is sent), run it into a report, render. Exit codes: 0 finished,
-2 user error (one line on stderr), 130/143 interrupted.
+2 user error (one line on stderr: bad input, or a report that cannot be
+written), 130/143 interrupted (SIGINT/SIGTERM; one line), 141 the reader of
+stdout went away (``exposcan scan | head``: quiet, as a filter killed by SIGPIPE
+is to its shell). See :mod:`exposcan.shutdown` for how a signal ends the process.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from exposcan._version import __version__
-from exposcan.errors import UserError
+from exposcan.errors import OutputError, UserError
+from exposcan.files import FileIdentity, identity, write_reason
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.report import FORMATS, ProgressLine, make_writer, open_output, render_summary
 from exposcan.report.resume import load_resume
+from exposcan.report.writer import GuardedWriter, ReportOutput
 from exposcan.results import EndpointResult
 from exposcan.scan import LARGE_SCAN, prepare
 from exposcan.scope import parse_port_list
+from exposcan.shutdown import EXIT_SIGPIPE, Interrupts, exit_code, silence_stdout
 
 EXIT_OK, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 2, 130, 143
 
@@ -154,7 +162,10 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
         read=min(Timeouts().read, timeout),
         release=min(Timeouts().release, timeout),
     )
-    extra: dict[str, Any] = {"called_ae_title": args.called_ae} if args.called_ae else {}
+    # An empty --called-ae is a mistake to report, not a request for the default.
+    extra: dict[str, Any] = {}
+    if args.called_ae is not None:
+        extra["called_ae_title"] = args.called_ae
     if args.ae_titles:
         from exposcan.aetitles import load_ae_titles
 
@@ -184,26 +195,64 @@ async def _scan(args: argparse.Namespace, tty: bool) -> int:
     if args.resume:
         if args.output is None or args.format != "jsonl":
             raise UserError("--resume needs --output FILE with --format jsonl")
-        resume = load_resume(args.output, plan.header())
-    # An unwritable path fails here, before any packet is sent.
-    stream = open_output(args.output, resume_at=resume.good_bytes if resume else None)
+        resume = load_resume(args.output, plan.header(), targets=plan.targets)
+    # An unwritable path, or one naming an input, fails here, before any packet is sent.
+    output = open_output(
+        args.output,
+        resume_at=resume.good_bytes if resume else None,
+        whole_document=args.format != "jsonl",
+        protect=_inputs(args),
+    )
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop(_: OSError) -> None:  # as SIGINT does: in-flight associations end politely
+        task.cancel()
+
+    writer = GuardedWriter(make_writer(args.format, output.stream), output, on_error=stop)
     progress = ProgressLine(sys.stderr) if tty else None
     results: list[EndpointResult] = []
     try:
         summary = await plan.run(
-            make_writer(args.format, stream),
+            writer,
             on_progress=progress,
             keep=results if tty else None,
             resume=resume,
         )
+    except asyncio.CancelledError:
+        if writer.error is None:
+            raise  # a signal
+        task.uncancel()  # our own cancel, for the write error below
     finally:
         if progress is not None:
             progress.clear()
-        if stream is not sys.stdout:
-            stream.close()
+        writer.close()
+        output.close()
+    if writer.error is not None:
+        return _write_failed(output, writer.error)
     if tty:
         sys.stderr.write(render_summary(results, summary, colour=True) + "\n")
     return EXIT_OK
+
+
+def _inputs(args: argparse.Namespace) -> dict[FileIdentity, str]:
+    """The files this scan reads, which its report must never overwrite."""
+    inputs: dict[FileIdentity, str] = {}
+    for path, what in ((args.ae_titles, "the AE title file"), (args.scope, "the scope file")):
+        found = identity(path) if path else None
+        if found is not None:
+            inputs[found] = what
+    return inputs
+
+
+def _write_failed(output: ReportOutput, error: OSError) -> int:
+    """A report that could not be written: one line and exit 2, or, for a reader that
+    went away (``exposcan scan | head``), a quiet exit as a Unix filter's."""
+    if output.is_stdout:
+        silence_stdout()  # what is still buffered must not fail again at exit
+        if error.errno == errno.EPIPE:
+            return EXIT_SIGPIPE
+    raise OutputError(f"cannot write report to {output.name}: {write_reason(error)}")
 
 
 async def _demo(args: argparse.Namespace, tty: bool) -> int:
@@ -213,44 +262,51 @@ async def _demo(args: argparse.Namespace, tty: bool) -> int:
     return EXIT_OK
 
 
-async def _main_async(args: argparse.Namespace) -> int:
+async def _main_async(args: argparse.Namespace, interrupts: Interrupts) -> int:
     tty = sys.stderr.isatty()
     task = asyncio.current_task()
     assert task is not None
-    loop = asyncio.get_running_loop()
-    received: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        received.append(signum)
-        task.cancel()  # in-flight associations abort politely as their tasks unwind
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
+    interrupts.attach(task)  # a signal now cancels the task: associations abort as it unwinds
     try:
         if args.command == "demo":
             return await _demo(args, tty)
         return await _scan(args, tty)
     except asyncio.CancelledError:
-        if received:
-            return EXIT_SIGTERM if received[0] == signal.SIGTERM else EXIT_SIGINT
+        if interrupts.signum is not None:
+            return exit_code(interrupts.signum)  # the line is said once asyncio.run is done
         raise
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from exposcan import logs
 
+    interrupts = Interrupts()
+    interrupts.install()
     try:
         args = build_parser().parse_args(argv)
         logs.configure(verbosity=args.verbose)
-        return asyncio.run(_main_async(args))
+        code = asyncio.run(_main_async(args, interrupts))
+        if interrupts.signum is not None and code == exit_code(interrupts.signum):
+            interrupts.say(interrupts.line())  # not before: asyncio.run's end could hang
+        return code
     except UserError as exc:
-        print(f"exposcan: error: {exc}", file=sys.stderr)
+        _error_line(f"exposcan: error: {exc}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return EXIT_SIGINT
+    except KeyboardInterrupt:  # a signal before the event loop ran, or Ctrl-C in a library
+        signum = interrupts.signum or signal.SIGINT
+        interrupts.signum = signum
+        interrupts.say(interrupts.line())
+        return exit_code(signum)
+    except BrokenPipeError:  # stdout's reader went away (the demo, --help | head)
+        silence_stdout()
+        return EXIT_SIGPIPE
+    finally:
+        interrupts.restore()
+
+
+def _error_line(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr closed or gone
+        print(line, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,15 @@ Each line is flushed to the kernel at once, so ``kill -9`` loses no finished
 endpoint. Against power loss each line is also fdatasync'ed, by a small
 thread that syncs whenever new lines are waiting (group commit): one sync
 covers every line written before it, and the event loop never blocks on the
-disk. The first and last records are synced before the writer returns.
+disk. The first and last records are synced before the writer returns (or
+``SYNC_WAIT_S`` has passed). A failed sync or write raises OSError from the
+writer's next call, never from the thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import threading
@@ -24,37 +27,65 @@ from exposcan.report.safe_json import dumps
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
 
+#: fdatasync errors that mean "this file cannot be synced", not "the data is lost".
+_SYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.EROFS, errno.ENOTSUP, errno.EOPNOTSUPP})
+#: The longest a write waits for its sync: a disk that does not answer must not
+#: hold the scan, or its end after SIGINT, for ever. The lines are with the kernel
+#: already (kill -9 loses nothing); the thread goes on syncing them.
+SYNC_WAIT_S = 0.5
+
 
 class _Syncer:
-    """fdatasync a file descriptor whenever asked, coalescing requests."""
+    """fdatasync a file descriptor whenever asked, coalescing requests.
+
+    Only this thread syncs. A failed sync (EIO, ENOSPC: the data may not reach
+    the disk) is kept in :attr:`error` for the writer to raise on its next line.
+    """
 
     def __init__(self, fileno: int) -> None:
         self._fileno = fileno
-        self._wanted = threading.Event()
+        self._cond = threading.Condition()
+        self._requested = 0
+        self._completed = 0
         self._stop = False
+        self.error: OSError | None = None
         self._thread = threading.Thread(target=self._run, name="exposcan-fsync", daemon=True)
         self._thread.start()
 
-    def request(self) -> None:
-        self._wanted.set()
+    def request(self) -> int:
+        with self._cond:
+            self._requested += 1
+            self._cond.notify_all()
+            return self._requested
 
     def _run(self) -> None:
         while True:
-            self._wanted.wait()
-            self._wanted.clear()
-            with contextlib.suppress(OSError):
+            with self._cond:
+                while self._completed == self._requested and not self._stop:
+                    self._cond.wait()
+                if self._completed == self._requested:  # stopped, nothing left to sync
+                    return
+                target = self._requested
+            try:
                 os.fdatasync(self._fileno)
-            if self._stop:
-                return
+            except OSError as exc:
+                if exc.errno not in _SYNC_UNSUPPORTED and self.error is None:
+                    self.error = exc
+            with self._cond:
+                self._completed = target
+                self._cond.notify_all()
 
     def sync_now(self) -> None:
-        with contextlib.suppress(OSError):
-            os.fdatasync(self._fileno)
+        """Sync every line written so far; waits :data:`SYNC_WAIT_S` at most."""
+        wanted = self.request()
+        with self._cond:
+            self._cond.wait_for(lambda: self._completed >= wanted, timeout=SYNC_WAIT_S)
 
     def close(self) -> None:
-        self._stop = True
-        self._wanted.set()
-        self._thread.join(timeout=5)
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=0.25)  # a sync still running goes on in its daemon thread
 
 
 class JsonlWriter:
@@ -75,6 +106,8 @@ class JsonlWriter:
                 self._syncer.sync_now()
             else:
                 self._syncer.request()
+            if self._syncer.error is not None:
+                raise self._syncer.error
 
     def start(self, header: dict[str, Any]) -> None:
         self._write(header, sync_now=True)
@@ -83,7 +116,13 @@ class JsonlWriter:
         self._write({"record": "endpoint", **result.to_dict()})
 
     def finish(self, summary: Summary) -> None:
-        self._write({"record": "summary", **summary.to_dict()}, sync_now=True)
+        try:
+            self._write({"record": "summary", **summary.to_dict()}, sync_now=True)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the sync thread (also when the report is abandoned half-way)."""
         if self._syncer is not None:
             self._syncer.close()
             self._syncer = None
