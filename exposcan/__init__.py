@@ -13,6 +13,7 @@ from exposcan._version import __version__
 from exposcan.engine import Endpoint, Progress
 from exposcan.errors import (
     AuthorisationError,
+    AuthorisationExpired,
     OptionError,
     OutOfScopeError,
     OutputError,
@@ -29,6 +30,7 @@ from exposcan.vocabulary import Exposure, Protocol, Severity, Status
 
 __all__ = [
     "AuthorisationError",
+    "AuthorisationExpired",
     "Endpoint",
     "EndpointResult",
     "Exposure",
