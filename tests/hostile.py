@@ -5,6 +5,9 @@ A script is a list of steps run against each connection:
 - ``("recv",)``: read one PDU (header, then its body) or whatever arrives first;
 - ``("send", data)``: write bytes; ``("drip", data, interval)``: one byte per interval;
 - ``("sleep", seconds)``; ``("close",)``: FIN; ``("rst",)``: reset (SO_LINGER 0);
+- ``("deaf",)``: stop reading and keep the connection open (bounded: 30 s); over TLS the
+  client's close_notify is then never answered;
+- ``("recv-http",)``: read one HTTP request head (to the blank line);
 - ``("drain",)``: read and discard until the client closes (counted as ``eof`` or ``reset``);
 - ``("repeat", data, interval[, bytewise])``: send ``data`` (or ``"pending"``: a pending
   C-FIND-RSP for the request read) every ``interval`` seconds, or one byte of it per
@@ -359,6 +362,12 @@ async def run_script(
             return
         elif op == "repeat":
             await _repeat(step, request, reader, writer, stats)
+        elif op == "deaf":
+            writer.transport.pause_reading()
+            await asyncio.sleep(30)
+            return
+        elif op == "recv-http":
+            await reader.readuntil(b"\r\n\r\n")
         else:
             raise ValueError(op)
 
@@ -394,7 +403,11 @@ async def hostile_peers(
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
                 pass
             finally:
-                writer.close()
+                if tls is None:
+                    writer.close()
+                else:
+                    # A TLS close waits for the client's close_notify; the test may end first.
+                    writer.transport.abort()
                 tasks.discard(task)
 
         return handle

@@ -27,6 +27,9 @@ from exposcan.vocabulary import Status
 READ_CHUNK = 64 * 1024
 #: Past this much unread data the socket is no longer read (backpressure).
 _HIGH_WATER = 4 * READ_CHUNK
+#: How long to wait, after an abort, for the socket to be closed (it takes a loop
+#: iteration or two; the bound is for a loop that is very busy).
+ABORT_WAIT_S = 1.0
 
 
 class NetError(Exception):
@@ -206,15 +209,18 @@ class Connection:
         close waits for the peer's close_notify, and a peer that never sends one must
         not hold the socket past its endpoint."""
         transport = self._transport
+        closed = self._protocol.closed
         try:
             with contextlib.suppress(Exception):
                 transport.close()
                 if timeout > 0:
                     async with asyncio.timeout(timeout):
-                        await asyncio.shield(self._protocol.closed)
+                        await asyncio.shield(closed)
         finally:
-            if not self._protocol.closed.done():
+            if not closed.done():
                 self.abort()
+                # The kernel socket closes a loop iteration or two after an abort.
+                await asyncio.wait([closed], timeout=ABORT_WAIT_S)
 
     def abort(self) -> None:
         """Drop the socket now (RST when unsent data remains); never raises."""

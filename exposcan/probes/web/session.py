@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import errno
 import hashlib
 import json
@@ -20,6 +21,7 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -28,6 +30,7 @@ from yarl import URL
 
 from exposcan._version import __version__
 from exposcan.net.tls import CLIENT_CERTIFICATE_ALERTS, client_context, facts_of
+from exposcan.net.transport import ABORT_WAIT_S
 from exposcan.options import ScanOptions
 from exposcan.probes.web.observation import (
     VIEWER_PRODUCT,
@@ -107,9 +110,47 @@ class _TlsAwareResponse(aiohttp.ClientResponse):
             transport = connection.transport
             extra = transport.get_extra_info("ssl_object") if transport is not None else None
             self.exposcan_ssl = extra if isinstance(extra, ssl.SSLObject) else None
+            held = _CONNECTIONS.get()
+            protocol = connection.protocol
+            if held is not None and transport is not None and protocol is not None:
+                # Ask for the closed future now: aiohttp makes it only if asked before
+                # the connection is lost.
+                held.append((transport, protocol.closed))
         except Exception:  # an aiohttp change must cost the facts, not the probe
             self.exposcan_ssl = None
         return await super().start(connection)
+
+
+#: The connections of the request in flight (transport, and the future aiohttp sets when
+#: the socket is gone), noted by :class:`_TlsAwareResponse` for :meth:`Probe.get` to drop
+#: when the request is over (aiohttp runs the request in the probe's own task, so this
+#: context variable reaches the response).
+_CONNECTIONS: ContextVar[list[tuple[asyncio.Transport, asyncio.Future[None] | None]] | None] = (
+    ContextVar("exposcan_web_connections", default=None)
+)
+
+
+async def _drop(connections: list[tuple[asyncio.Transport, asyncio.Future[None] | None]]) -> None:
+    """Abort what aiohttp closed politely, and wait (briefly) until the sockets are gone.
+
+    ``force_close`` means a connection is never used again, and a TLS close waits for the
+    peer's close_notify (asyncio: up to 30 s), so a peer that never sends one would hold
+    the socket long after its endpoint ended. An abort closes it a loop iteration or two
+    later (when the peer's close_notify came first, asyncio finishes the close itself and
+    the abort does nothing).
+    """
+    pending: list[asyncio.Future[None]] = []
+    for transport, closed in connections:
+        with contextlib.suppress(Exception):
+            transport.abort()
+        if closed is not None:
+            pending.append(closed)
+    if not pending:
+        return
+    await asyncio.wait(pending, timeout=ABORT_WAIT_S)
+    for closed in pending:
+        if closed.done() and not closed.cancelled():
+            closed.exception()  # retrieved: a reset is how an abort ends
 
 
 def make_web_session(options: ScanOptions) -> aiohttp.ClientSession:
@@ -261,6 +302,8 @@ class Probe:
             "with_credentials": credential is not None,
         }
         answer: Answer | None = None
+        connections: list[tuple[asyncio.Transport, asyncio.Future[None] | None]] = []
+        token = _CONNECTIONS.set(connections)
         try:
             answer = await self._exchange(path, accept, credential, record)
         except asyncio.CancelledError:
@@ -273,6 +316,8 @@ class Probe:
             self.failures.append(failure)
             record["error"] = failure.status
         finally:
+            _CONNECTIONS.reset(token)
+            await _drop(connections)  # whatever ended the request, its socket ends with it
             record["duration_s"] = time.monotonic() - started
             self.records.append(RequestRecord(**record))
         if answer is None:
