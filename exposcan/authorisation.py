@@ -35,7 +35,9 @@ Clock = Callable[[], datetime.datetime]
 """Returns the current instant as an aware :class:`datetime.datetime`."""
 
 AUTH_KEYS: Final = ("owner", "reference", "expires")
-_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+#: C0, DEL and C1 controls and the bidi controls (Unicode TR9): owner and reference are
+#: shown in reports and on terminals, where these would move, hide or reorder text.
+_CONTROL_RE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _END_OF_DAY: Final = datetime.time(23, 59, 59, 999999, tzinfo=datetime.UTC)
 _EXAMPLE: Final = "expires = 2026-12-31 (the end of that day, UTC) or 2026-12-31T18:00:00Z"
 
@@ -169,7 +171,7 @@ def _text(section: Mapping[str, Any], key: str, source: str, explain: str) -> st
         )
     if _CONTROL_RE.search(value):
         raise AuthorisationError(
-            f"[authorisation] {key} of scope file {source} contains a control character: "
+            f"[authorisation] {key} of scope file {source} contains a control or bidi character: "
             f"{show(value)}"
         )
     return value.strip()

@@ -53,6 +53,7 @@ from exposcan.addresses import (
 )
 from exposcan.authorisation import Authorisation, parse_authorisation
 from exposcan.errors import OutOfScopeError, ScopeError, UserError
+from exposcan.files import show_path
 from exposcan.messages import reject_unknown, show, type_name
 from exposcan.ports import parse_port_list, select_ports
 from exposcan.targets import Host, Interval, TargetSet, first_outside, merge, subtract
@@ -115,6 +116,7 @@ class Scope:
     digest: str = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "source", show_path(self.source))
         for name in ("include", "exclude", "ports", "web_ports"):
             value = getattr(self, name)
             if not isinstance(value, tuple):
@@ -159,6 +161,7 @@ def load_scope(path: str | os.PathLike[str]) -> Scope:
 
 def parse_scope(text: str, *, source: str = "<string>") -> Scope:
     """Parse the text of a scope file. Does not check expiry (see :func:`resolve_targets`)."""
+    source = show_path(source)  # every message names it: one line, whatever the path holds
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -154,12 +154,10 @@ class TargetSet:
         return self.count > 0
 
     def hostname(self, address: str) -> str | None:
-        """The hostname an address in the set came from, if any."""
-        try:
-            parsed = ipaddress.ip_address(address)
-        except ValueError:
-            return None
-        return self._labels.get((parsed.version, int(parsed)))
+        """The hostname an address in the set came from, if any (judged, like ``in``,
+        on the address reached)."""
+        reached = reached_address(address)
+        return self._labels.get(reached) if reached is not None else None
 
     def intervals(self) -> Iterator[tuple[str, str]]:
         """The set as (first, last) address pairs, inclusive, in iteration order."""

@@ -378,9 +378,24 @@ def test_expires_must_be_a_date(expires: str, needle: str) -> None:
     assert needle in message
 
 
-def test_authorisation_rejects_control_characters() -> None:
-    with pytest.raises(AuthorisationError, match="control character"):
-        parse_scope(scope_text(reference="CHG-1\nforged line"))
+@pytest.mark.parametrize("bad", ["\nforged line", "\x1b]0;title\x07", "\x9b2J", "\u202egnp.exe"])
+def test_authorisation_rejects_control_characters(bad: str) -> None:
+    """C0, C1 and bidi controls would move, hide or reorder text on a terminal."""
+    with pytest.raises(AuthorisationError, match="control or bidi character"):
+        parse_scope(scope_text(reference="CHG-1" + bad))
+    with pytest.raises(AuthorisationError, match="control or bidi character"):
+        parse_scope(scope_text(owner="IT" + bad))
+    assert parse_scope(scope_text(owner="Radiology\u200cIT")).authorisation.owner  # ZWNJ is text
+
+
+def test_a_scope_file_name_with_a_newline_keeps_messages_on_one_line() -> None:
+    with pytest.raises(ScopeError) as caught:
+        parse_scope("[scope\n", source="evil\nexposcan: error: forged.toml")
+    assert "forged.toml" in assert_one_line(caught.value)
+    with pytest.raises(ScopeError) as caught:
+        parse_scope(scope_text(["0.0.0.0"]), source="a\rb.toml")
+    assert_one_line(caught.value)
+    assert "\r" not in str(caught.value)
 
 
 def test_authorisation_section_must_be_a_table() -> None:
