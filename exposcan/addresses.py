@@ -42,8 +42,10 @@ host reached is not the one written, or no single host at all:
 * IPv6 link-local ``fe80::/10``: the same address is a different host on every link.
 
 A CIDR include or target that reaches any refused address is refused whole, naming
-the first such address. Not special: loopback (``127.0.0.0/8``, ``::1``) and IPv4
-link-local (``169.254.0.0/16``) are reached as written; a subnet's (directed)
+the first such address. Not special: loopback (``127.0.0.0/8``, ``::1``: two
+addresses of this machine, so an exclude of one does not exclude the other), IPv4
+link-local (``169.254.0.0/16``) and ``240.0.0.0/4`` (reserved, RFC 1112 §4, but
+routed like unicast by Linux) are reached as written; a subnet's (directed)
 broadcast address is scanned like any other, because exposcan cannot know a remote
 network's prefix, the kernel refuses a TCP connection to a broadcast route it knows
 (``tcp_v4_connect``: ENETUNREACH) and routers drop directed broadcasts by default
