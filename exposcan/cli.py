@@ -193,7 +193,7 @@ async def _scan(args: argparse.Namespace, tty: bool) -> int:
     plan = await prepare(args.scope, args.targets, options=options, allow_large=args.allow_large)
     resume = None
     if args.resume:
-        if args.output is None or args.format != "jsonl":
+        if args.output in (None, "-") or args.format != "jsonl":
             raise UserError("--resume needs --output FILE with --format jsonl")
         resume = load_resume(args.output, plan.header(), targets=plan.targets)
     # An unwritable path, or one naming an input, fails here, before any packet is sent.
@@ -258,8 +258,17 @@ def _write_failed(output: ReportOutput, error: OSError) -> int:
 async def _demo(args: argparse.Namespace, tty: bool) -> int:
     from exposcan.lab import run_demo
 
-    await run_demo(sys.stdout, colour=sys.stdout.isatty())
+    try:
+        await run_demo(sys.stdout, colour=sys.stdout.isatty())
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:  # the lab's own (a port in use): not ours to word
+            raise
+        return _write_failed(ReportOutput(sys.stdout, "stdout"), exc)
     return EXIT_OK
+
+
+#: What a write to stdout fails with when the disk or the reader does.
+_WRITE_ERRORS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 async def _main_async(args: argparse.Namespace, interrupts: Interrupts) -> int:

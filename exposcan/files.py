@@ -235,6 +235,8 @@ class ReplacingFile:
                 if not stat.S_ISREG(existing.st_mode):
                     raise _not_regular(existing.st_mode)
                 _check_output(existing, protect or {})
+                if not os.access(target, os.W_OK):  # as open() for writing would refuse
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
             remove_abandoned(directory, name)
             self._temp, fd = _create_temp(directory, name)
         except OSError as exc:

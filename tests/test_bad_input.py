@@ -177,6 +177,20 @@ def test_a_full_disk_is_one_line(fmt, to, write_scope):
     one_error_line(proc, f"cannot write report to {where}", "No space left on device (disk full)")
 
 
+def test_the_demo_on_a_full_disk_or_a_closed_pipe():
+    with open("/dev/full", "w") as full:
+        proc = run(cli("demo"), stdout=full, stderr=subprocess.PIPE)
+    proc.stdout = ""
+    one_error_line(proc, "cannot write report to stdout", "disk full")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = run(cli("demo"), stdout=write_end, stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
 def test_dev_null_is_a_dry_run(write_scope):
     scope = write_scope(["127.0.0.1"], [free_port()])
     for fmt in ("jsonl", "json"):
@@ -285,3 +299,28 @@ def _header_line(args: list[str]) -> bytes:
         proc.kill()
         proc.wait(timeout=RUN_TIMEOUT)
         proc.stdout.close()
+
+
+def test_one_writer_per_jsonl_report(two_peers, write_scope, tmp_path):
+    """A second scan (or a --resume) into a report a live scan is writing is refused
+    before it truncates anything: two writers would interleave their lines."""
+    answers, holds = two_peers
+    scope = _holding_scope(write_scope, answers, holds)
+    out = tmp_path / "report.jsonl"
+    first = subprocess.Popen(
+        [*_scan_args(scope, answers, holds), "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env(),
+    )
+    try:
+        assert wait_for(holds.request_arrived)
+        written = out.read_bytes()
+        assert written.startswith(b'{"record":"scan"')
+        for extra in ((), ("--resume",)):
+            second = run([*_scan_args(scope, answers, holds), "-o", str(out), *extra])
+            one_error_line(second, "another exposcan is writing it")
+            assert out.read_bytes().startswith(written)
+    finally:
+        first.kill()
+        first.wait(timeout=RUN_TIMEOUT)

@@ -15,6 +15,7 @@ caller, which stops the scan the way SIGINT does.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import sys
@@ -92,6 +93,7 @@ def open_output(
         raise OutputError(f"cannot write report to {shown}: {exc}") from None
     try:
         if stat.S_ISREG(info.st_mode):
+            _lock(fd, shown)
             os.ftruncate(fd, resume_at or 0)
             os.lseek(fd, resume_at or 0, os.SEEK_SET)
         elif resume_at is not None:
@@ -103,6 +105,19 @@ def open_output(
     except BaseException:
         os.close(fd)
         raise
+
+
+def _lock(fd: int, shown: str) -> None:
+    """One writer per JSONL report: two scans (or a scan and its --resume) appending to
+    one file would interleave their lines. The lock goes with the process, even kill -9."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise OutputError(
+            f"cannot write report to {shown}: another exposcan is writing it now"
+        ) from None
+    except OSError:  # a file system without locks
+        pass
 
 
 def _is_device(path: str | os.PathLike[str]) -> bool:
