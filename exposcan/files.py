@@ -198,8 +198,9 @@ STALE_AFTER_S = 60.0
 
 
 def temp_prefix(name: str) -> str:
-    """How every temporary file for a report called ``name`` begins."""
-    return f".{name[:100]}{_TEMP_MARK}"
+    """How every temporary file for a report called ``name`` begins (at most 100 bytes
+    of the name, so that the temporary name stays within NAME_MAX, 255 bytes)."""
+    return f".{os.fsdecode(os.fsencode(name)[:100])}{_TEMP_MARK}"
 
 
 class ReplacingFile:

@@ -98,8 +98,12 @@ class Interrupts:
         self._line_written = False
 
     def install(self) -> None:
+        """Take SIGINT and SIGTERM (from the main thread only; elsewhere: left as they are)."""
         for signum in _SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._on_signal)
+            try:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+            except ValueError:  # not the main thread: the caller's signals, not ours
+                return
 
     def restore(self) -> None:
         for signum, handler in self._previous.items():
@@ -112,8 +116,6 @@ class Interrupts:
         self._task = task
         self._loop = task.get_loop()
         self._loop.set_default_executor(DaemonExecutor())
-        if self.signum is not None:  # arrived before the task existed
-            task.cancel()
 
     def say(self, line: str) -> None:
         """One line on stderr, once per run, whoever gets there first."""

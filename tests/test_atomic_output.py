@@ -155,3 +155,12 @@ def test_replacing_file_units(tmp_path):
     with pytest.raises(FileProblem, match="Is a directory"):
         ReplacingFile(tmp_path)
     assert remove_abandoned(str(tmp_path), "r.json") == []
+
+
+def test_a_long_name_still_gets_a_temporary_file(tmp_path):
+    path = tmp_path / ("é" * 120 + ".json")  # 245 bytes: the temporary name must stay in 255
+    replacing = ReplacingFile(path)
+    replacing.stream.write("whole\n")
+    replacing.commit()
+    assert path.read_text(encoding="utf-8") == "whole\n"
+    assert os.listdir(tmp_path) == [path.name]
