@@ -45,7 +45,7 @@ from exposcan.probes.web.observation import (
     Viewer,
 )
 from exposcan.probes.web.redirects import same_origin
-from exposcan.probes.web.safety import check_path
+from exposcan.probes.web.safety import check_path, request_guard
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import Status
 
@@ -191,6 +191,7 @@ def make_web_session(options: ScanOptions) -> aiohttp.ClientSession:
         max_line_size=8190,
         max_field_size=8190,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        trace_configs=[request_guard()],  # the guard again on what is sent; no redirect
     )
 
 
