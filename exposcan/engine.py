@@ -31,11 +31,10 @@ from collections.abc import AsyncIterator, Callable, Container, Iterator, Mappin
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import structlog
-
 from exposcan.authorisation import Clock, utc_now
 from exposcan.classify import classify_dimse
 from exposcan.limits import ConnectionGate
+from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
 from exposcan.probes.dimse import DimseObservation, probe_dimse
 from exposcan.results import EndpointResult, Verdict
@@ -47,7 +46,7 @@ if TYPE_CHECKING:  # the web probe (and aiohttp) load only for a scan with web p
 
     from exposcan.probes.web import CredentialLedger, WebObservation
 
-log = structlog.get_logger("exposcan.engine")
+log = get_logger("exposcan.engine")  # silent until structlog is configured
 
 
 @dataclass(frozen=True, slots=True)

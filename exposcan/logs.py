@@ -1,11 +1,75 @@
-"""structlog set-up for the command line. The library never calls this."""
+"""structlog set-up for the command line (:func:`configure`, which the library never
+calls), and the library's own loggers (:func:`get_logger`), silent until someone does.
+
+Everything the process says on stderr goes through structlog once this has run: our own
+events, Python warnings (cryptography's ``UserWarning`` and ``CryptographyDeprecationWarning``,
+aiohttp's, asyncio's ``ResourceWarning``) and the standard library's logging (asyncio's
+"Task exception was never retrieved", aiohttp's and pynetdicom's loggers), so when stderr
+is not a terminal every line is one JSON object. Text that came from elsewhere (a
+warning's message, a log record's) is escaped to printable ASCII and bounded before it is
+logged: it may quote what a peer sent. Importing this module changes nothing; neither
+does the library: warning filters are never touched, only how a warning is shown.
+
+structlog's defaults print every event to stdout, and a library must say nothing unless
+its caller asks (a notebook's cells, a service's stdout): :func:`get_logger` hands out
+loggers that stay silent until structlog is configured, by :func:`configure` or by the
+application itself, and then log as that configuration says.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
+from typing import Any, Final, TextIO
 
 import structlog
+
+#: Foreign text (a warning's message, a log record's) is cut to this many characters.
+FOREIGN_TEXT_LIMIT: Final = 512
+
+_LEVELS: Final = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+
+
+class LibraryLogger:
+    """A structlog logger that says nothing while structlog is unconfigured."""
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, name: str) -> None:
+        self._logger = structlog.get_logger(name)  # lazy: reads the configuration on use
+
+    def debug(self, event: str, **fields: Any) -> None:
+        if structlog.is_configured():
+            self._logger.debug(event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        if structlog.is_configured():
+            self._logger.info(event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        if structlog.is_configured():
+            self._logger.warning(event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        if structlog.is_configured():
+            self._logger.error(event, **fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        if structlog.is_configured():
+            self._logger.exception(event, **fields)
+
+
+def get_logger(name: str) -> LibraryLogger:
+    """The library's logger for ``name``: silent until structlog is configured."""
+    return LibraryLogger(name)
 
 
 def configure(*, verbosity: int = 0, json: bool | None = None) -> None:
@@ -28,6 +92,61 @@ def configure(*, verbosity: int = 0, json: bool | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+    _route_standard_logging(level)
+    warnings.showwarning = _show_warning
     # pynetdicom logs through the standard library; the demo lab's servers and
     # the codec must not print over our output unless asked to.
     logging.getLogger("pynetdicom").setLevel(logging.ERROR if verbosity < 2 else logging.DEBUG)
+
+
+def foreign(text: object, limit: int = FOREIGN_TEXT_LIMIT) -> str:
+    """``text`` as printable ASCII (``ascii()`` escapes: ESC is ``\\x1b``, U+202E is
+    ``\\u202e``), at most ``limit`` characters: safe on a terminal and in one JSON line."""
+    escaped = ascii(str(text))[1:-1]
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning``: one structured event instead of raw lines on stderr.
+    (The filters decide, as before, whether a warning is shown at all.)"""
+    structlog.get_logger("py.warnings").warning(
+        "python_warning",
+        category=category.__name__,
+        message=foreign(message),
+        source=f"{os.path.basename(filename)}:{lineno}",
+    )
+
+
+class _ToStructlog(logging.Handler):
+    """The standard library's records, as structlog events (one line each)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {
+                "logger": record.name,
+                "message": foreign(record.getMessage()),
+            }
+            if record.exc_info and record.exc_info[0] is not None:
+                fields["exc_type"] = record.exc_info[0].__name__
+                fields["exc"] = foreign(record.exc_info[1])
+            method = _LEVELS.get(record.levelno, "warning")
+            getattr(structlog.get_logger(record.name), method)("library_log", **fields)
+        except Exception:
+            self.handleError(record)
+
+
+def _route_standard_logging(level: int) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _ToStructlog):
+            root.removeHandler(handler)
+    handler = _ToStructlog(level)
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.WARNING, level))

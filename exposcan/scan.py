@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
-
 from exposcan._version import __version__
 from exposcan.authorisation import Clock, utc_now
 from exposcan.engine import Engine, ProgressCallback, SkipKey
 from exposcan.errors import AuthorisationExpired, OptionError
+from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
 from exposcan.ports import require_some
 from exposcan.report.resume import ResumeState, count_previous
@@ -35,7 +34,7 @@ from exposcan.results import EndpointResult
 from exposcan.scope import Resolver, Scope, TargetSet, load_scope, resolve_targets, select_ports
 from exposcan.summary import Summary, SummaryBuilder
 
-log = structlog.get_logger("exposcan")
+log = get_logger("exposcan")  # silent until structlog is configured
 
 
 #: Above this many endpoints a scan needs ``allow_large``: a /14 times four
