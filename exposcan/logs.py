@@ -1,14 +1,16 @@
 """structlog set-up for the command line (:func:`configure`, which the library never
 calls), and the library's own loggers (:func:`get_logger`), silent until someone does.
 
-Everything the process says on stderr goes through structlog once this has run: our own
-events, Python warnings (cryptography's ``UserWarning`` and ``CryptographyDeprecationWarning``,
-aiohttp's, asyncio's ``ResourceWarning``) and the standard library's logging (asyncio's
-"Task exception was never retrieved", aiohttp's and pynetdicom's loggers), so when stderr
-is not a terminal every line is one JSON object. Text that came from elsewhere (a
-warning's message, a log record's) is escaped to printable ASCII and bounded before it is
-logged: it may quote what a peer sent. Importing this module changes nothing; neither
-does the library: warning filters are never touched, only how a warning is shown.
+Everything the process says on stderr goes through structlog once :func:`configure` has
+run: our own events, Python warnings (cryptography's ``UserWarning`` and
+``CryptographyDeprecationWarning``, aiohttp's, asyncio's ``ResourceWarning``), the
+standard library's logging (asyncio's "Task exception was never retrieved", aiohttp's and
+pynetdicom's loggers) and the last-resort printers of dying threads and finalisers, so
+when stderr is not a terminal every line is one JSON object. Text that came from
+elsewhere (a warning's message, a log record's) is escaped to printable ASCII and bounded
+before it is logged: it may quote what a peer sent. Importing this module changes
+nothing; neither does the library: warning filters are never touched, only how a warning
+is shown.
 
 structlog's defaults print every event to stdout, and a library must say nothing unless
 its caller asks (a notebook's cells, a service's stdout): :func:`get_logger` hands out
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import warnings
 from typing import Any, Final, TextIO
 
@@ -94,6 +97,10 @@ def configure(*, verbosity: int = 0, json: bool | None = None) -> None:
     )
     _route_standard_logging(level)
     warnings.showwarning = _show_warning
+    # Python's last-resort printers write raw tracebacks: a thread that dies (the demo
+    # lab's servers), an exception in a finaliser (``Exception ignored in: ...``).
+    threading.excepthook = _thread_exception
+    sys.unraisablehook = _unraisable
     # pynetdicom logs through the standard library; the demo lab's servers and
     # the codec must not print over our output unless asked to.
     logging.getLogger("pynetdicom").setLevel(logging.ERROR if verbosity < 2 else logging.DEBUG)
@@ -121,6 +128,27 @@ def _show_warning(
         category=category.__name__,
         message=foreign(message),
         source=f"{os.path.basename(filename)}:{lineno}",
+    )
+
+
+def _thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return  # as threading's own hook: a thread that exits is no error
+    structlog.get_logger("threading").error(
+        "thread_exception",
+        thread=foreign(args.thread.name if args.thread is not None else "?", 64),
+        exc_type=args.exc_type.__name__,
+        exc=foreign(args.exc_value),
+    )
+
+
+def _unraisable(unraisable: Any) -> None:
+    structlog.get_logger("unraisable").warning(
+        "unraisable_exception",
+        message=foreign(unraisable.err_msg or "Exception ignored in"),
+        object=foreign(type(unraisable.object).__name__, 64),
+        exc_type=unraisable.exc_type.__name__,
+        exc=foreign(unraisable.exc_value),
     )
 
 

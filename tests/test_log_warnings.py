@@ -22,7 +22,7 @@ from tests.conftest import scope_text
 from tests.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers
 
 DRIVER = r"""
-import logging, os, sys, warnings
+import logging, os, sys, threading, warnings
 from cryptography import x509
 import exposcan.logs as logs
 
@@ -40,6 +40,19 @@ def configure(**kwargs):
         raise ValueError("\x1b[31mpeer text\r\nfake line")
     except ValueError:
         logging.getLogger("asyncio").error("Task exception \x07 was never retrieved", exc_info=True)
+
+    def dies():
+        raise OSError("\x1b[2J thread")
+
+    thread = threading.Thread(target=dies, name="lab-\x1b")
+    thread.start()
+    thread.join()
+
+    class Finalised:
+        def __del__(self):
+            raise RuntimeError("\x1b]52;c;clipboard\x07")
+
+    Finalised()  # dropped at once: "Exception ignored in" goes to sys.unraisablehook
 
 logs.configure = configure
 from exposcan.cli import main
@@ -96,6 +109,7 @@ async def test_warnings_and_library_logs_are_json_lines(tmp_path):
     assert all(isinstance(event, dict) for event in events)
     warned = {e["category"] for e in events if e.get("event") == "python_warning"}
     assert {"CryptographyDeprecationWarning", "UserWarning", "ResourceWarning"} <= warned
+    assert {"thread_exception", "unraisable_exception"} <= {e["event"] for e in events}
     logged = [e for e in events if e.get("event") == "library_log"]
     assert [e["logger"] for e in logged] == ["asyncio"]
     assert logged[0]["exc_type"] == "ValueError"
