@@ -168,8 +168,14 @@ def _headers_forever(stats: Counter[str]) -> Handler:
 
 
 def _body_forever(stats: Counter[str]) -> Handler:
+    """The first answer's body trickles; later requests get a quick 404 (a short test)."""
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
+        if stats["connections"] > 1:
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            return
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9999\r\n\r\n")
         await _drip(writer, b"b" * 9999, stats)
 
