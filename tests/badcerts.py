@@ -143,7 +143,7 @@ def _extension_value(tbs: bytes) -> bytes:
 
 
 #: Variants OpenSSL refuses to load (X509V3 INVALID_CERTIFICATE): read as DER only.
-NOT_SERVED = frozenset({"bad-extension"})
+NOT_SERVED = frozenset({"bad-extension", "utf8-invalid", "bmp-odd-length"})
 
 #: name -> (patch of the TBSCertificate, build keyword arguments)
 _VARIANTS: dict[str, tuple[Callable[[bytes], bytes], dict[str, object]]] = {
@@ -163,6 +163,13 @@ _VARIANTS: dict[str, tuple[Callable[[bytes], bytes], dict[str, object]]] = {
     "month-13": (_validity(b"\x17\x0d261301000000Z"), {}),
     # A SubjectAltName extension that does not parse.
     "bad-extension": (_extension_value, {"extensions": True}),
+    # A UTF8String that is not UTF-8.
+    "utf8-invalid": (_value(b"\x0c\x08\xff\xfe\xc3ZZZZZ"), {}),
+    # A BMPString (UTF-16BE) of odd length.
+    "bmp-odd-length": (
+        lambda tbs: tbs.replace(b"\x0c\x07ZZZZZZZ", b"\x1e\x07\x00Z\x00Z\x00Z\x00"),
+        {"subject": "OKOKOKOK", "issuer": "ZZZZZZZ"},  # 7 octets, as the patch needs
+    ),
 }
 
 

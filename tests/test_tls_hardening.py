@@ -111,6 +111,17 @@ def test_well_formed_names_read_as_cryptography_reads_them(subject, issuer):
     assert read_certificate(der) == _as_cryptography_reads(der)
 
 
+def test_the_same_name_in_another_string_type_is_self_signed():
+    printable = x509.NameAttribute(NameOID.COMMON_NAME, "pacs", _type=_ASN1Type.PrintableString)
+    utf8 = x509.NameAttribute(NameOID.COMMON_NAME, "pacs")
+    der = _certificate(x509.Name([printable]), x509.Name([utf8]))
+    assert read_certificate(der).self_signed is True
+    other = _certificate(
+        x509.Name([printable]), x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")])
+    )
+    assert read_certificate(other).self_signed is False
+
+
 def test_rsa_key_and_the_builders_own_certificate():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pacs.example.org")])
@@ -125,12 +136,14 @@ def test_rsa_key_and_the_builders_own_certificate():
 EXPECTED: dict[str, tuple[set[str], dict[str, Any]]] = {
     "t61-latin1": (set(), {"subject": "CN=H\u00f4pital!", "self_signed": True}),
     "ia5-high-octets": ({"subject", "issuer"}, {"self_signed": True, "key_bits": 256}),
-    "issuer-only": ({"issuer"}, {"subject": "CN=OKOKOKOK", "self_signed": False}),
+    "issuer-only": ({"issuer", "self_signed"}, {"subject": "CN=OKOKOKOK"}),
     "sequence-value": (set(), {"subject": "CN=#30080201010201010500"}),
     "printable-escape": (set(), {"subject": "CN=\x1b[31m@*!"}),
     "negative-serial": (set(), {"subject": "CN=ZZZZZZZZ", "key_bits": 256}),
     "month-13": ({"not_before"}, {"subject": "CN=ZZZZZZZZ", "not_before": None}),
     "bad-extension": (set(), {"subject": "CN=ZZZZZZZZ", "self_signed": True}),
+    "utf8-invalid": ({"subject", "issuer"}, {"self_signed": True, "key_bits": 256}),
+    "bmp-odd-length": ({"issuer", "self_signed"}, {"subject": "CN=OKOKOKOK"}),
 }
 
 

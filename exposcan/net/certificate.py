@@ -182,7 +182,10 @@ def _name(data: bytes, element: _Tlv) -> str:
         if not attributes:
             raise _Malformed  # SET SIZE (1..MAX)
         rdns.append("+".join(attributes))
-    text = ",".join(reversed(rdns))
+    return ",".join(reversed(rdns))
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= MAX_NAME_CHARS else text[: MAX_NAME_CHARS - 3] + "..."
 
 
@@ -244,11 +247,26 @@ def read_certificate(der: bytes) -> CertificateFacts:
     times: list[_Tlv] = []
     with contextlib.suppress(_Malformed):
         times = list(_children(der, _expect(der, fields.get("validity"), _SEQUENCE)))
-    read("subject", lambda: _name(der, _expect(der, subject, _SEQUENCE)))
-    read("issuer", lambda: _name(der, _expect(der, issuer, _SEQUENCE)))
+    names: dict[str, str] = {}
+
+    def name(field: str, element: _Tlv | None) -> str:
+        names[field] = _name(der, _expect(der, element, _SEQUENCE))
+        return _cut(names[field])
+
+    def self_signed() -> bool:
+        # The same octets, or the same name in other string types (cryptography's Name
+        # equality); when a name cannot be read, different octets say nothing.
+        if _raw(der, subject) == _raw(der, issuer):
+            return True
+        if len(names) < 2:
+            raise _Malformed
+        return names["subject"] == names["issuer"]
+
+    read("subject", lambda: name("subject", subject))
+    read("issuer", lambda: name("issuer", issuer))
     read("not_before", lambda: _time(der, times[0]))
     read("not_after", lambda: _time(der, times[1]))
-    read("self_signed", lambda: _raw(der, subject) == _raw(der, issuer))
+    read("self_signed", self_signed)
     read("key_bits", lambda: _key_bits(_raw(der, _expect(der, spki, _SEQUENCE))))
     return CertificateFacts(**facts, unreadable=tuple(unreadable))  # type: ignore[arg-type]
 
