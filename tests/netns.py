@@ -35,6 +35,7 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Generator, Iterator
@@ -218,6 +219,12 @@ class Isolated:
         the forwarder, which is in it (``/proc/PID/net`` is that process's namespace)."""
         return port in _listening_ports(Path(f"/proc/{self.forwarder.pid}/net"))
 
+    def orphan(self) -> None:
+        """Close the control pipe without a stop, as the death of the test process does."""
+        with contextlib.suppress(OSError):
+            os.close(self.control)
+        self.control = -1
+
     def close(self) -> None:
         if self.closed:
             return
@@ -337,8 +344,9 @@ def _is_loopback(address: str) -> bool:
     return ip.is_loopback
 
 
-def _exposed_sockets(net: Path) -> dict[int, str]:
-    """Inode -> ``address:port`` of every TCP listener on a non-loopback address."""
+def _table_listeners(net: Path) -> dict[int, str]:
+    """Inode -> ``address:port`` of every TCP listener in ``/proc/PID/net/tcp{,6}``: any
+    process's namespace, but slow (the kernel prints every socket, TIME_WAIT included)."""
     found = {}
     for table in ("tcp", "tcp6"):
         with contextlib.suppress(OSError):
@@ -347,9 +355,52 @@ def _exposed_sockets(net: Path) -> dict[int, str]:
                 if len(fields) < 10 or fields[3] != TCP_LISTEN:
                     continue
                 hex_address, hex_port = fields[1].rsplit(":", 1)
-                address = _address(hex_address)
-                if not _is_loopback(address):
-                    found[int(fields[9])] = f"{address}:{int(hex_port, 16)}"
+                found[int(fields[9])] = f"{_address(hex_address)}:{int(hex_port, 16)}"
+    return found
+
+
+# sock_diag (linux/sock_diag.h, linux/inet_diag.h): the kernel dumps listeners only.
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLMSG_HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+#: inet_diag_req_v2: family, protocol, ext, pad, states, then a zero inet_diag_sockid (48)
+INET_DIAG_REQ = struct.Struct("=BBBBI48x")
+TCP_LISTEN_STATE = 10  # TCP_LISTEN in include/net/tcp_states.h
+
+
+def _netlink_listeners() -> dict[int, str]:
+    """The same map for this process's namespace, from one sock_diag dump per family."""
+    found = {}
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as nl:
+        nl.settimeout(COMMAND_TIMEOUT_S)
+        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
+            request = INET_DIAG_REQ.pack(family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN_STATE)
+            flags = NLM_F_REQUEST | NLM_F_DUMP
+            size = NLMSG_HEADER.size + len(request)
+            nl.send(NLMSG_HEADER.pack(size, SOCK_DIAG_BY_FAMILY, flags, seq, 0) + request)
+            done = False
+            while not done:
+                data, offset = nl.recv(1 << 16), 0
+                while offset + NLMSG_HEADER.size <= len(data):
+                    length, kind, _, _, _ = NLMSG_HEADER.unpack_from(data, offset)
+                    if kind == NLMSG_DONE:
+                        done = True
+                        break
+                    if kind == NLMSG_ERROR:
+                        (code,) = struct.unpack_from("=i", data, offset + 16)
+                        raise OSError(-code, "sock_diag dump failed")
+                    # inet_diag_msg: family, state, timer, retrans; sockid (sport and dport
+                    # big-endian, src[16], dst[16], if, cookie[2]); expires, rqueue,
+                    # wqueue, uid, inode at byte 68.
+                    body = offset + NLMSG_HEADER.size
+                    (msg_family,) = struct.unpack_from("=B", data, body)
+                    (port,) = struct.unpack_from(">H", data, body + 4)
+                    raw = data[body + 8 : body + (12 if msg_family == socket.AF_INET else 24)]
+                    (inode,) = struct.unpack_from("=I", data, body + 68)
+                    found[inode] = f"{socket.inet_ntop(msg_family, raw)}:{port}"
+                    offset += (length + 3) & ~3
     return found
 
 
@@ -368,24 +419,32 @@ def _descendants(proc: Path, root: int) -> set[int]:
     return seen
 
 
-def exposed_listeners(proc: Path = Path("/proc"), root: int | None = None) -> list[str]:
-    """Listeners of this process's namespace on a non-loopback address that belong to
-    ``root`` (this process) or its descendants, as ``name (pid N) on address:port``."""
-    root = os.getpid() if root is None else root
-    exposed = _exposed_sockets(proc / str(root) / "net")
+def exposed_listeners(root: int | None = None, *, proc: Path = Path("/proc")) -> list[str]:
+    """TCP listeners on a non-loopback address in the namespace of ``root`` (default: this
+    process, whose namespace is read by sock_diag) that belong to ``root`` or a descendant,
+    as ``name (pid N) on address:port``."""
+    if root is None and proc == Path("/proc"):
+        root, listeners = os.getpid(), _netlink_listeners()
+    else:
+        root = os.getpid() if root is None else root
+        listeners = _table_listeners(proc / str(root) / "net")
+    exposed = {
+        inode: where
+        for inode, where in listeners.items()
+        if not _is_loopback(where.rsplit(":", 1)[0])
+    }
     if not exposed:
         return []
-    found = []
-    for pid in sorted(_descendants(proc, root)):
-        fd_dir = proc / str(pid) / "fd"
+    found = set()
+    for pid in _descendants(proc, root):
         with contextlib.suppress(OSError):
-            for fd in fd_dir.iterdir():
+            for fd in (proc / str(pid) / "fd").iterdir():
                 with contextlib.suppress(OSError):
                     match = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(fd))
                     if match and int(match.group(1)) in exposed:
                         comm = (proc / str(pid) / "comm").read_text().strip()
-                        found.append(f"{comm} (pid {pid}) on {exposed[int(match.group(1))]}")
-    return sorted(set(found))
+                        found.add(f"{comm} (pid {pid}) on {exposed[int(match.group(1))]}")
+    return sorted(found)
 
 
 def assert_no_exposed_listeners(when: str) -> None:
