@@ -3,7 +3,8 @@
 Checked with DCMTK's own clients (echoscu, findscu, storescu), a pynetdicom association that
 only reads the A-ASSOCIATE-AC (which presentation contexts a stranger gets; nothing is sent),
 Python's ssl module for TLS facts and urllib for Orthanc's web API. Everything goes to
-127.0.0.1 only.
+127.0.0.1 only. The last tests check where the servers listen: each real peer on 0.0.0.0 of
+a namespace of its own, and nothing the suite starts beyond loopback here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import socket
 import ssl
@@ -30,13 +32,19 @@ from pynetdicom.sop_class import (
 )
 
 try:
+    from tests import netns
     from tests.peers import *  # noqa: F403
     from tests.peers import HOST, STRANGER_AE, Peer
     from tests.synthetic import find_synthetic, make_studies
+    from tests.web_peers import *  # noqa: F403 - web_peers, web_tls, tls_client_cert_server
+    from tests.web_peers import WebPeer
 except ImportError:  # tests/ on sys.path instead of the repository root
+    import netns  # type: ignore[no-redef]
     from peers import *  # type: ignore[no-redef]  # noqa: F403
     from peers import HOST, STRANGER_AE, Peer  # type: ignore[no-redef]
     from synthetic import find_synthetic, make_studies  # type: ignore[no-redef]
+    from web_peers import *  # type: ignore[no-redef]  # noqa: F403
+    from web_peers import WebPeer  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.peers
 
@@ -408,3 +416,80 @@ def test_storescp_tls_client_cert(storescp_tls_client_cert: Peer) -> None:
     facts = tls_handshake(peer, client_context(cert=cert))
     assert facts["first_read"] == "timeout"
     assert "peer did not return a certificate" in peer.log()
+
+
+# --------------------------------------------------------------------------- where they listen
+
+
+def root_listeners(port: int) -> list[str]:
+    """Local addresses listening on ``port`` in this (the root) namespace, from ``ss``."""
+    out = subprocess.run(
+        ["ss", "-Hltn", f"sport = :{port}"],
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT_S,
+        check=True,
+    ).stdout
+    return sorted(line.split()[3] for line in out.splitlines())
+
+
+def test_every_real_peer_listens_on_all_interfaces_of_its_own_namespace_only(
+    orthanc_default: Peer,
+    orthanc_find_open: Peer,
+    orthanc_guarded: Peer,
+    dcmqrscp_stock: Peer,
+    storescp_plain: Peer,
+    storescp_tls: Peer,
+    storescp_tls_client_cert: Peer,
+) -> None:
+    peers = (
+        orthanc_default,
+        orthanc_find_open,
+        orthanc_guarded,
+        dcmqrscp_stock,
+        storescp_plain,
+        storescp_tls,
+        storescp_tls_client_cert,
+    )
+    own = os.stat("/proc/self/ns/net").st_ino
+    for peer in peers:
+        ns = os.stat(netns.RUN_DIR / peer.netns).st_ino
+        assert peer.netns.startswith(f"exposcan-{os.getpid()}-"), peer.name
+        assert os.stat(f"/proc/{peer.pid}/ns/net").st_ino == ns != own, peer.name
+        ports = [p for p in (peer.port, peer.http_port) if p is not None]
+        # Inside, the server binds every interface (it cannot be told otherwise): what the
+        # namespace is for, and proof that the audit below would see such a listener.
+        inside = netns.exposed_listeners(peer.pid)
+        assert {w.rsplit(" on ", 1)[1] for w in inside} >= {f"0.0.0.0:{p}" for p in ports}
+        for port in ports:  # here, the forwarder alone, on loopback
+            assert root_listeners(port) == [f"127.0.0.1:{port}"], (peer.name, port)
+    assert len({p.netns for p in peers}) == len(peers)
+    assert netns.exposed_listeners() == []
+
+
+async def test_in_process_servers_listen_on_loopback_only(
+    scp_factory: Any,
+    find_scp_factory: Any,
+    counting_listener: Any,
+    listener_factory: Any,
+    web_peers: Any,
+    tls_client_cert_server: WebPeer,
+    storescp_plain: Peer,
+) -> None:
+    # Every kind of server the suite starts in this process or as a child of it, at once,
+    # beside a real peer: none listens beyond loopback in this namespace.
+    from tests import web_peers as wp
+
+    ports = [
+        scp_factory(),
+        find_scp_factory().port,
+        counting_listener().port,
+        (await listener_factory()).port,
+        (await web_peers.start("dcm4chee", wp.dcm4chee_arc)).port,
+        tls_client_cert_server.port,
+        storescp_plain.port,
+    ]
+    for port in ports:
+        assert all(a.startswith("127.0.0.1:") for a in root_listeners(port)), port
+        assert root_listeners(port), port
+    assert netns.exposed_listeners() == []
