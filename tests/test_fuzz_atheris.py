@@ -1,4 +1,4 @@
-"""Run the atheris fuzz target for a few seconds: any crash fails the suite."""
+"""Run the atheris fuzz targets for a few seconds each: any crash fails the suite."""
 
 from __future__ import annotations
 
@@ -6,12 +6,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-TARGET = Path(__file__).parent.parent / "fuzz" / "fuzz_association.py"
+import pytest
+
+FUZZ = Path(__file__).parent.parent / "fuzz"
 
 
-def test_fuzz_target_runs_clean_for_a_bounded_time(tmp_path):
+@pytest.mark.parametrize(
+    ("target", "seconds"),
+    [
+        ("fuzz_association.py", 8),  # the sans-IO DICOM core
+        ("fuzz_web.py", 5),  # the web probe's parsing path and its retrieval guard
+    ],
+)
+def test_fuzz_target_runs_clean_for_a_bounded_time(tmp_path, target, seconds):
     proc = subprocess.run(
-        [sys.executable, str(TARGET), "-max_total_time=8", "-rss_limit_mb=1024", "-seed=1"],
+        [
+            sys.executable,
+            str(FUZZ / target),
+            f"-max_total_time={seconds}",
+            "-rss_limit_mb=1024",
+            "-seed=1",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
