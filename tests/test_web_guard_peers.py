@@ -11,6 +11,7 @@ sent exactly as the probe recorded it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -240,3 +241,34 @@ async def test_the_session_sends_get_only_and_its_own_host(web_peers: WebPeers):
             async with session.get(url, allow_redirects=False, headers={"Host": "elsewhere"}):
                 pass  # pragma: no cover
     assert other.connections == 0
+
+
+async def test_a_request_is_sent_once_even_when_the_peer_hangs_up():
+    """aiohttp sends an idempotent request again after a hang-up; the session does not:
+    the peer sees exactly the requests the probe recorded (each one permitted)."""
+    seen = {"connections": 0, "requests": 0}
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen["connections"] += 1
+        if (await reader.read(4096)).startswith(b"GET "):
+            seen["requests"] += 1
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, HOST, 0)
+    port = server.sockets[0].getsockname()[1]
+    permits = 0
+
+    async def permit() -> None:
+        nonlocal permits
+        permits += 1
+
+    try:
+        async with make_web_session(QUICK) as session:
+            observation = await probe_web(HOST, port, QUICK, session=session, permit=permit)
+    finally:
+        server.close()
+        await server.wait_closed()
+    # The plain-HTTP baseline reached the peer once; the HTTPS try ended in the handshake.
+    assert seen["requests"] == 1
+    assert seen["connections"] == len(observation.requests) == permits == 2
+    assert observation.status.value == "connection-closed"

@@ -27,8 +27,9 @@ A query is a short list of ``name=digits`` pairs with names from :data:`QUERY_NA
 DICOMweb ``accept``, nothing encoded.
 
 :func:`request_guard` applies the guard once more inside the scan's HTTP session, on the
-URL aiohttp is about to send, and refuses any redirect it would follow (a peer's ``302``
-to ``/wado?requestType=WADO`` or to another host or port).
+URL aiohttp is about to send, refuses any redirect it would follow (a peer's ``302``
+to ``/wado?requestType=WADO`` or to another host or port), and refuses aiohttp's silent
+second try of a request whose connection was closed (a request nobody granted or recorded).
 """
 
 from __future__ import annotations
@@ -221,6 +222,16 @@ async def _on_request_start(
     check_path(params.url.raw_path_qs)
 
 
+async def _once(session: aiohttp.ClientSession, context: SimpleNamespace, params: object) -> None:
+    # aiohttp silently sends an idempotent request again when the first connection was
+    # closed or reset without an answer: a second connection and request the engine never
+    # granted and the probe never recorded. Refused with the error that would have ended
+    # the request without the retry (the probe maps both to connection-closed).
+    if getattr(context, "connected", False):
+        raise aiohttp.ServerDisconnectedError("not sent a second time")
+    context.connected = True
+
+
 async def _on_request_redirect(
     session: aiohttp.ClientSession,
     context: SimpleNamespace,
@@ -233,10 +244,13 @@ async def _on_request_redirect(
 
 def request_guard() -> aiohttp.TraceConfig:
     """A trace for the scan's session: :func:`check_path` on the URL about to be sent,
-    GET only, the ``Host`` header from that URL, and no redirect ever followed (aiohttp
-    closes the response and raises the error out of the request)."""
+    GET only, the ``Host`` header from that URL, one connection per request (no silent
+    retry), and no redirect ever followed (aiohttp closes the response and raises the
+    error out of the request)."""
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(_on_request_start)
+    trace.on_connection_create_start.append(_once)
+    trace.on_connection_reuseconn.append(_once)
     trace.on_request_redirect.append(_on_request_redirect)
     trace.freeze()
     return trace
