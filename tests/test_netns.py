@@ -372,3 +372,36 @@ def test_sock_diag_and_the_proc_tables_agree_here() -> None:
 
 def test_nothing_this_run_started_listens_beyond_loopback() -> None:
     assert netns.exposed_listeners() == []
+
+
+def test_the_hook_fails_a_test_that_listens_beyond_loopback(tmp_path: Path) -> None:
+    # A pytest run with the hook, inside a namespace of its own (only lo: binding 0.0.0.0
+    # there exposes nothing), whose one test listens on 0.0.0.0 and another on 127.0.0.1.
+    (tmp_path / "test_exposed.py").write_text(
+        "import socket\n"
+        "def test_any():\n"
+        "    with socket.create_server(('0.0.0.0', 0)):\n"
+        "        pass\n"
+        "    global kept\n"
+        "    kept = socket.create_server(('0.0.0.0', 0))\n"
+        "def test_loopback():\n"
+        "    kept.close()\n"
+        "    global loop\n"
+        "    loop = socket.create_server(('127.0.0.1', 0))\n"
+    )
+    with netns.isolated(1, tmp_path / "forward.log") as box:
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "tests.netns", "-p", "no:cacheprovider"]
+        done = subprocess.run(
+            box.argv([*argv, str(tmp_path / "test_exposed.py")]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+            check=False,
+        )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "1 failed, 1 passed" in out, out
+    assert "test_exposed.py::test_any: the suite listens beyond loopback" in out, out
+    assert "on 0.0.0.0:" in out, out
