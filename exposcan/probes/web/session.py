@@ -494,6 +494,12 @@ def failure_of(exc: BaseException, scheme: str) -> Failure:
         os_error = exc.os_error
         if isinstance(os_error, ConnectionRefusedError):
             return Failure(Status.CONNECTION_REFUSED, "connection refused")
+        if isinstance(os_error, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+            # The peer hung up while we connected: during the TLS handshake (part of
+            # aiohttp's connect) a server that is not TLS, or that will not talk to us,
+            # resets; that is the peer's doing (connection-closed, as DICOM reports it),
+            # never the scanner's ``error``. Maybe the other scheme answers.
+            return Failure(Status.CONNECTION_CLOSED, "connection reset by peer", wrong_scheme=True)
         return Failure(Status.ERROR, os_error.strerror or type(os_error).__name__)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         # A TLS server reading plaintext hangs up without an answer; so does an HTTP
