@@ -217,6 +217,9 @@ class Isolated:
     def listening(self, port: int) -> bool:
         """Does anything listen on ``port`` inside the namespace? Read from the tables of
         the forwarder, which is in it (``/proc/PID/net`` is that process's namespace)."""
+        if self.forwarder.poll() is not None:
+            tail = self.log.read_text("utf-8", "replace")[-2000:] if self.log.exists() else ""
+            pytest.fail(f"netns forwarder exited ({self.forwarder.returncode}):\n{tail}")
         return port in _listening_ports(Path(f"/proc/{self.forwarder.pid}/net"))
 
     def orphan(self) -> None:

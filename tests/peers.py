@@ -121,8 +121,10 @@ REJECT_CALLING_AE = MappingProxyType(
 
 @dataclass(frozen=True, kw_only=True)
 class Peer:
-    """One running server. ``port`` is where it listens; ``tls_port`` equals ``port`` when
-    that listener speaks DICOM over TLS (storescp has one listener, TLS or not)."""
+    """One running server. ``port`` is where it is reached on ``host`` (the forwarder into its
+    namespace, where the server listens on the same port number); ``tls_port`` equals
+    ``port`` when that listener speaks DICOM over TLS (storescp has one listener, TLS or
+    not)."""
 
     name: str
     host: str = HOST
