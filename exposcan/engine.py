@@ -15,9 +15,12 @@ whatever the caller checked before (defence in depth):
   literal addresses resolved once by the scope, so no name is looked up again
   between that check and the connection (DNS rebinding cannot widen a scan);
 * time: the authorisation's expiry (``expires_at``, read from an injectable
-  ``clock``) is checked before each endpoint is started, and again when it gets
-  its host's slot. Once it has passed no new endpoint starts, the ones in flight
-  finish, and :attr:`Engine.stopped` says ``"authorisation-expired"``.
+  ``clock``) is checked before each endpoint is started, again when it gets its
+  host's slot, and once more when its first connection is granted (behind the
+  global rate that grant can come minutes later: ``--rate 0.01``). An endpoint is
+  in flight from that grant on. Once the expiry has passed no new endpoint
+  starts, the ones in flight finish, and :attr:`Engine.stopped` says
+  ``"authorisation-expired"``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import contextlib
 import datetime
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Container, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -137,6 +140,25 @@ def endpoint_result(
     )
 
 
+def _permit(
+    gate: ConnectionGate, host: str, admit: Callable[[], bool] | None
+) -> Callable[[], Awaitable[None]]:
+    """The endpoint's permits; its first grant is its start, so ``admit`` is asked again
+    then (a grant can wait long behind the global rate) and False raises
+    :class:`NotStarted` before any packet."""
+    started = False
+
+    async def permit() -> None:
+        nonlocal started
+        await gate.permit(host)
+        if not started:
+            started = True
+            if admit is not None and not admit():
+                raise NotStarted
+
+    return permit
+
+
 async def probe_endpoint(
     endpoint: Endpoint,
     options: ScanOptions,
@@ -150,7 +172,8 @@ async def probe_endpoint(
 
     ``hints``: what web probes of the scan said about DICOM ports, read once this
     probe is done (the host's web ports held its slot before it). ``admit``: asked
-    once the slot is held, before any packet; False raises :class:`NotStarted`."""
+    once the slot is held and again when the first connection is granted, before any
+    packet; False raises :class:`NotStarted`."""
     async with gate.host(endpoint.host):
         if admit is not None and not admit():
             raise NotStarted
@@ -158,7 +181,7 @@ async def probe_endpoint(
             endpoint.host,
             endpoint.port,
             options,
-            permit=lambda: gate.permit(endpoint.host),
+            permit=_permit(gate, endpoint.host, admit),
             stock_titles=stock_titles,
         )
     hint = hints.get((endpoint.host, endpoint.port)) if hints else None
@@ -189,7 +212,7 @@ async def probe_web_endpoint(
             endpoint.port,
             options,
             session=session,
-            permit=lambda: gate.permit(endpoint.host),
+            permit=_permit(gate, endpoint.host, admit),
             ledger=ledger,
         )
     return endpoint_result(endpoint, observation, classify_web(observation)), observation
