@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from exposcan._version import __version__
 from exposcan.errors import OutputError, UserError
 from exposcan.files import FileIdentity, identity, write_reason
+from exposcan.logs import is_terminal
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.report import FORMATS, ProgressLine, make_writer, open_output, render_summary
 from exposcan.report.resume import load_resume
@@ -258,6 +259,8 @@ def _write_failed(output: ReportOutput, error: OSError) -> int:
 async def _demo(args: argparse.Namespace, tty: bool) -> int:
     from exposcan.lab import run_demo
 
+    if sys.stdout is None:  # started with fd 1 closed (>&-), as open_output says for a scan
+        raise OutputError("cannot write the demo to stdout: it is closed")
     try:
         await run_demo(sys.stdout, colour=sys.stdout.isatty())
     except OSError as exc:
@@ -272,7 +275,7 @@ _WRITE_ERRORS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG,
 
 
 async def _main_async(args: argparse.Namespace, interrupts: Interrupts) -> int:
-    tty = sys.stderr.isatty()
+    tty = is_terminal(sys.stderr)
     task = asyncio.current_task()
     assert task is not None
     interrupts.attach(task)  # a signal now cancels the task: associations abort as it unwinds

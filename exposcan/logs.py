@@ -20,6 +20,7 @@ application itself, and then log as that configuration says.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -75,11 +76,42 @@ def get_logger(name: str) -> LibraryLogger:
     return LibraryLogger(name)
 
 
+class StderrLogger:
+    """structlog's PrintLogger to stderr, except that a line stderr will not take (closed,
+    on a full disk, its reader gone) is dropped. Logs are diagnostics and the report is the
+    record: an OSError out of a log call ended a scan before its summary was written (exit
+    1). With stderr closed (``2>&-``, ``sys.stderr`` is None) nothing is written, where
+    PrintLogger would print to stdout, into the report."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        if self._stream is None:
+            return
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._stream.write(message + "\n")
+            self._stream.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+def is_terminal(stream: TextIO | None) -> bool:
+    """Whether ``stream`` is a terminal; a closed or missing stream (``2>&-``) is not."""
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 def configure(*, verbosity: int = 0, json: bool | None = None) -> None:
     """Logs go to stderr: JSON lines when stderr is not a terminal, else readable."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     if json is None:
-        json = not sys.stderr.isatty()
+        json = not is_terminal(sys.stderr)
+    stderr = StderrLogger(sys.stderr)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
@@ -92,7 +124,7 @@ def configure(*, verbosity: int = 0, json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=lambda *_: stderr,
         cache_logger_on_first_use=True,
     )
     _route_standard_logging(level)

@@ -8,6 +8,10 @@ Only loopback is connected to (listeners the tests start themselves).
 from __future__ import annotations
 
 import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,3 +53,44 @@ async def test_an_endpoint_granted_its_first_connection_after_expiry_does_not_st
     assert sorted({address for address, _ in listener.accepted}) == ["127.0.0.1"]
     assert [r.host for r in caught.value.report.results] == ["127.0.0.1"]
     assert caught.value.report.summary.stopped == "authorisation-expired"
+
+
+# --------------------------------------------------------------------------- stderr and stdout
+
+
+def _cli(*args: str, redirect: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The CLI under bash with one redirection of its own (``2>&-``, ``2>/dev/full``)."""
+    command = f'exec "$@" {redirect}'
+    return subprocess.run(
+        ["bash", "-c", command, "_", sys.executable, "-m", "exposcan", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+@pytest.mark.parametrize("redirect", ["2>/dev/full", "2>&-"])
+def test_logs_that_cannot_be_written_neither_end_the_scan_nor_reach_the_report(
+    counting_listener: Any, write_scope: Any, tmp_path: Path, redirect: str
+) -> None:
+    """``-vv`` with stderr on a full disk or closed: the log lines are dropped. Before the
+    fix the first one raised out of the scan (exit 1, a report with no summary), and a
+    closed stderr failed before anything (``isatty`` of None); structlog's PrintLogger
+    would have printed to stdout, into the report, once that was passed."""
+    listener = counting_listener()
+    scope = write_scope(["127.0.0.1"], [listener.port])
+    done = _cli(
+        "-vv", "scan", "--scope", str(scope), "--timeout", "2", redirect=redirect, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["record"] for r in records] == ["scan", "endpoint", "summary"]
+    assert records[-1]["interrupted"] is False
+    assert len(listener.accepted) >= 1
+
+
+def test_the_demo_with_stdout_closed_is_one_line(tmp_path: Path) -> None:
+    done = _cli("demo", redirect=">&-", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == "exposcan: error: cannot write the demo to stdout: it is closed\n"
