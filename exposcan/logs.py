@@ -25,7 +25,9 @@ import logging
 import os
 import sys
 import threading
+import traceback
 import warnings
+from collections.abc import MutableMapping
 from typing import Any, Final, TextIO
 
 import structlog
@@ -120,7 +122,7 @@ def configure(*, verbosity: int = 0, json: bool | None = None) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
+            _exception,  # not format_exc_info: its traceback quotes raw text
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -143,6 +145,41 @@ def foreign(text: object, limit: int = FOREIGN_TEXT_LIMIT) -> str:
     ``\\u202e``), at most ``limit`` characters: safe on a terminal and in one JSON line."""
     escaped = ascii(str(text))[1:-1]
     return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
+#: A logged exception's traceback is cut to its last this many characters.
+EXCEPTION_TEXT_LIMIT: Final = 8192
+
+
+def exception_text(exc_info: tuple[type[BaseException], BaseException, Any]) -> str:
+    """A traceback with every line as printable ASCII (:func:`foreign`), at most
+    :data:`EXCEPTION_TEXT_LIMIT` characters (the end kept: it names what raised).
+
+    An exception raised while reading a peer's bytes may quote them in its message (a
+    ``ValueError`` with the value, a ``KeyError`` with the key): structlog's
+    ``format_exc_info`` wrote that text raw, and the console renderer printed it raw."""
+    text = "".join(traceback.format_exception(*exc_info))
+    # Split at "\n" only: a CR, U+2028 or U+0085 in a message must not start a line.
+    lines = "\n".join(ascii(line)[1:-1] for line in text.rstrip("\n").split("\n"))
+    if len(lines) <= EXCEPTION_TEXT_LIMIT:
+        return lines
+    return "..." + lines[-(EXCEPTION_TEXT_LIMIT - 3) :]
+
+
+def _exception(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: ``exc_info`` becomes ``exception``, as :func:`exception_text`."""
+    exc_info = event.pop("exc_info", None)
+    if not exc_info:
+        return event
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    elif not isinstance(exc_info, tuple):
+        exc_info = sys.exc_info()
+    if exc_info[0] is not None:
+        event["exception"] = exception_text(exc_info)
+    return event
 
 
 def _show_warning(

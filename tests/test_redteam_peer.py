@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import socket
 import struct
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -116,3 +119,66 @@ async def test_reset_during_tls_handshake_is_the_peers_doing_not_error(
         monkeypatch.setattr(web_scheme, "HTTPS_FIRST_PORTS", frozenset({port}))
         result = await scan_web(tmp_path, port)
     assert result.status is Status.CONNECTION_CLOSED, (result.status, result.detail)
+
+
+# --------------------------------------------------------------------------- log.exception
+
+#: The CLI's logging, console renderer (as on a terminal), and a probe that fails the way
+#: a parsing bug would: its exception quotes what the peer sent (a ValueError with the
+#: value). The engine logs it with ``log.exception("probe_failed")``.
+EXCEPTION_DRIVER = r"""
+import asyncio, sys
+import exposcan
+from exposcan import engine, logs
+
+logs.configure(verbosity=0, json=sys.argv[1] == "json")
+
+async def failing_probe(*args, **kwargs):
+    raise ValueError("peer sent \x1b]0;owned\x07\x1b[2J\u202eevil\u2028fake line\r\x9b")
+
+engine.probe_endpoint = failing_probe
+report = asyncio.run(exposcan.scan(sys.argv[2]))
+print(report.results[0].status, report.results[0].detail)
+"""
+#: C0 but newline, DEL, C1, bidi controls, line and paragraph separators.
+RAW = {chr(c) for c in (*range(0x00, 0x0A), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+RAW |= {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029)}
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the console renderer's own colours
+
+
+@pytest.mark.parametrize("renderer", ["console", "json"])
+async def test_logged_exception_quotes_no_raw_peer_text(tmp_path: Path, renderer: str):
+    """``log.exception`` went through structlog's ``format_exc_info``: the traceback's
+    last line quoted the exception's message raw, and the console renderer printed the
+    peer's window-title escape, screen clear, bidi override and line separator to the
+    terminal. Now every line of a logged traceback is printable ASCII, whatever the
+    renderer, and nothing but the traceback's own newlines starts a line."""
+    scope = tmp_path / "scope.toml"
+    scope.write_text(scope_text([HOST], [9]), encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        EXCEPTION_DRIVER,
+        renderer,
+        str(scope),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, err
+    assert out.decode().split() == ["error", "internal", "error:", "ValueError"]
+    text = err.decode("utf-8")
+    assert "probe_failed" in text
+    assert "ValueError" in text
+    shown = ANSI_COLOUR.sub("", text) if renderer == "console" else text
+    assert not RAW & set(shown), sorted(hex(ord(c)) for c in RAW & set(shown))
+    if renderer == "json":
+        (line,) = text.splitlines()
+        exception = json.loads(line)["exception"]
+        assert not RAW & set(exception.replace("\n", ""))
+        assert exception.splitlines()[-1].startswith("ValueError: peer sent \\x1b]0;owned")
+    else:
+        last = [line for line in shown.splitlines() if line.startswith("ValueError")]
+        assert last == [
+            "ValueError: peer sent \\x1b]0;owned\\x07\\x1b[2J\\u202eevil\\u2028fake line\\r\\x9b"
+        ]
