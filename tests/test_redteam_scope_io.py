@@ -94,3 +94,34 @@ def test_the_demo_with_stdout_closed_is_one_line(tmp_path: Path) -> None:
     done = _cli("demo", redirect=">&-", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == "exposcan: error: cannot write the demo to stdout: it is closed\n"
+
+
+# --------------------------------------------------------------------------- --resume
+
+
+def test_resume_knows_a_finished_endpoint_in_any_spelling_of_its_address(
+    counting_listener: Any, write_scope: Any, tmp_path: Path
+) -> None:
+    """A report edited to spell its host ``::ffff:127.0.0.1`` (accepted: the address
+    reached is in the scan). Before the fix the skip key kept the spelling, so the
+    finished endpoint was probed again and the summary counted two of a one-endpoint
+    scan."""
+    listener = counting_listener()
+    scope = write_scope(["127.0.0.1"], [listener.port])
+    report = tmp_path / "report.jsonl"
+    args = ("scan", "--scope", str(scope), "--timeout", "2", "-o", str(report))
+    first = _cli(*args, redirect="", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    connections = len(listener.accepted)
+    assert connections >= 1
+    records = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert [r["record"] for r in records] == ["scan", "endpoint", "summary"]
+    records[1]["host"] = "::ffff:127.0.0.1"
+    report.write_text("".join(json.dumps(r) + "\n" for r in records[:2]), encoding="utf-8")
+
+    resumed = _cli(*args, "--resume", redirect="", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(listener.accepted) == connections  # nothing probed again
+    records = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert [r["record"] for r in records] == ["scan", "endpoint", "resume", "summary"]
+    assert records[-1]["endpoints_done"] == 1

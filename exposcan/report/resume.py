@@ -23,6 +23,7 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
+from exposcan.addresses import reached_address
 from exposcan.engine import SkipKey, skip_key
 from exposcan.errors import OutputError
 from exposcan.files import FileProblem, open_regular, show_path
@@ -127,7 +128,9 @@ def _add_endpoint(
         raise OutputError(f"cannot resume: {where}: port {_show(port)} is not a port number")
     if not _one_of(protocol, _PROTOCOLS):
         raise OutputError(f"cannot resume: {where}: unknown protocol {_show(protocol)}")
-    key = skip_key(host, port, str(protocol))
+    # As the engine names the host (``::ffff:127.0.0.1`` is 127.0.0.1, ``0:0::1`` is ::1):
+    # another spelling of a finished endpoint would be probed again and counted twice.
+    key = skip_key(_canonical(host), port, str(protocol))
     planned = header.get("web_ports" if key[2] == "web" else "ports") or ()
     if port not in planned or (targets is not None and host not in targets):
         raise OutputError(f"cannot resume: {where}: {host} port {port} is not in this scan")
@@ -181,6 +184,15 @@ def _is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _canonical(host: str) -> str:
+    """The address as the scan's targets yield it (the address reached, in ``str`` form)."""
+    reached = reached_address(host)
+    if reached is None:
+        return host
+    version, value = reached
+    return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
 
 
 def _one_of(value: object, words: frozenset[str]) -> bool:
