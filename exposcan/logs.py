@@ -138,6 +138,9 @@ def configure(*, verbosity: int = 0, json: bool | None = None) -> None:
     # pynetdicom logs through the standard library; the demo lab's servers and
     # the codec must not print over our output unless asked to.
     logging.getLogger("pynetdicom").setLevel(logging.ERROR if verbosity < 2 else logging.DEBUG)
+    # asyncio's debug lines ("Using selector: ...") describe the event loop, not the
+    # scan; its warnings and errors (a task that failed unseen) still come through.
+    logging.getLogger("asyncio").setLevel(logging.WARNING)
 
 
 def foreign(text: object, limit: int = FOREIGN_TEXT_LIMIT) -> str:
