@@ -161,6 +161,8 @@ def _parse_toml(text: str, origin: str, *, packaged: bool) -> tuple[StockTitle, 
         where = f"line {found.group(1)}: " if found else ""
         message = str(exc).split(" (at line")[0]
         raise OptionError(f"{origin}: {where}invalid TOML: {message}") from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise OptionError(f"{origin}: invalid TOML: nested too deeply") from None
     lines = text.splitlines()
     headers = [n for n, line in enumerate(lines, start=1) if _TOML_HEADER.match(line)]
     unknown = sorted(set(data) - {"title"})

@@ -167,6 +167,8 @@ def parse_scope(text: str, *, source: str = "<string>") -> Scope:
     except tomllib.TOMLDecodeError as exc:
         detail = " ".join(str(exc).split())
         raise ScopeError(f"scope file {source} is not valid TOML: {detail}") from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise ScopeError(f"scope file {source} is nested too deeply to be a scope") from None
 
     reject_unknown(document, _TOP_KEYS, "at top level", source)
     authorisation = parse_authorisation(document.get("authorisation"), source)

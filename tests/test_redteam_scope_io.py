@@ -125,3 +125,33 @@ def test_resume_knows_a_finished_endpoint_in_any_spelling_of_its_address(
     records = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
     assert [r["record"] for r in records] == ["scan", "endpoint", "resume", "summary"]
     assert records[-1]["endpoints_done"] == 1
+
+
+# --------------------------------------------------------------------------- odd input files
+
+_HEAD = '[authorisation]\nowner = "o"\nreference = "r"\nexpires = 2099-01-01\n[scope]\n'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "include = " + "[" * 3000 + "]" * 3000 + "\nports = [104]\n",
+        "include = []\nx = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n",
+    ],
+    ids=["arrays", "inline-tables"],
+)
+def test_a_deeply_nested_scope_file_is_one_line(body: str) -> None:
+    """tomllib recurses per level: before the fix a RecursionError came out (exit 1 and
+    a traceback from the CLI)."""
+    with pytest.raises(exposcan.ScopeError) as caught:
+        exposcan.parse_scope(_HEAD + body, source="s.toml")
+    assert str(caught.value) == "scope file s.toml is nested too deeply to be a scope"
+
+
+def test_a_deeply_nested_ae_title_file_is_one_line(tmp_path: Path) -> None:
+    from exposcan.aetitles import load_ae_titles
+
+    path = tmp_path / "titles.toml"
+    path.write_text("[[title]]\nvalue = " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
+    with pytest.raises(exposcan.OptionError, match=r"invalid TOML: nested too deeply$"):
+        load_ae_titles(str(path))
