@@ -19,6 +19,7 @@ from pynetdicom import AE, evt
 
 from exposcan.dicom.uids import VERIFICATION
 from exposcan.lab import free_port
+from tests.netns import pytest_runtest_call  # noqa: F401 - after every test: loopback-only listeners
 
 MARKER = "ZZSYNTH"
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
