@@ -9,24 +9,82 @@ The public API is what a notebook uses::
 Nothing here configures logging; the CLI does that for itself.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from exposcan._version import __version__
-from exposcan.engine import Endpoint, Progress
-from exposcan.errors import (
-    AuthorisationError,
-    AuthorisationExpired,
-    OptionError,
-    OutOfScopeError,
-    OutputError,
-    PortListError,
-    ScopeError,
-    UserError,
-)
-from exposcan.options import Limits, ScanOptions, Timeouts
-from exposcan.results import EndpointResult, Finding, Fingerprint, Matches, TlsFacts
-from exposcan.scan import ScanPlan, ScanReport, prepare, scan, scan_iter
-from exposcan.scope import Scope, load_scope, parse_scope
-from exposcan.summary import Summary
-from exposcan.vocabulary import Exposure, Protocol, Severity, Status
+
+if TYPE_CHECKING:
+    from exposcan.engine import Endpoint, Progress
+    from exposcan.errors import (
+        AuthorisationError,
+        AuthorisationExpired,
+        OptionError,
+        OutOfScopeError,
+        OutputError,
+        PortListError,
+        ScopeError,
+        UserError,
+    )
+    from exposcan.options import Limits, ScanOptions, Timeouts
+    from exposcan.results import EndpointResult, Finding, Fingerprint, Matches, TlsFacts
+    from exposcan.scan import ScanPlan, ScanReport, prepare, scan, scan_iter
+    from exposcan.scope import Scope, load_scope, parse_scope
+    from exposcan.summary import Summary
+    from exposcan.vocabulary import Exposure, Protocol, Severity, Status
+
+#: Where each public name lives. Imported on first use (PEP 562): the console script
+#: must answer Ctrl-C from its first instruction, and ``import exposcan`` costs no
+#: engine, codec or TLS library until one is asked for.
+_PUBLIC: dict[str, str] = {
+    "AuthorisationError": "exposcan.errors",
+    "AuthorisationExpired": "exposcan.errors",
+    "OptionError": "exposcan.errors",
+    "OutOfScopeError": "exposcan.errors",
+    "OutputError": "exposcan.errors",
+    "PortListError": "exposcan.errors",
+    "ScopeError": "exposcan.errors",
+    "UserError": "exposcan.errors",
+    "Endpoint": "exposcan.engine",
+    "Progress": "exposcan.engine",
+    "Limits": "exposcan.options",
+    "ScanOptions": "exposcan.options",
+    "Timeouts": "exposcan.options",
+    "EndpointResult": "exposcan.results",
+    "Finding": "exposcan.results",
+    "Fingerprint": "exposcan.results",
+    "Matches": "exposcan.results",
+    "TlsFacts": "exposcan.results",
+    "ScanPlan": "exposcan.scan",
+    "ScanReport": "exposcan.scan",
+    "prepare": "exposcan.scan",
+    "scan": "exposcan.scan",
+    "scan_iter": "exposcan.scan",
+    "Scope": "exposcan.scope",
+    "load_scope": "exposcan.scope",
+    "parse_scope": "exposcan.scope",
+    "Summary": "exposcan.summary",
+    "Exposure": "exposcan.vocabulary",
+    "Protocol": "exposcan.vocabulary",
+    "Severity": "exposcan.vocabulary",
+    "Status": "exposcan.vocabulary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'exposcan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "AuthorisationError",

@@ -1,5 +1,3 @@
-import sys
+from exposcan._entry import run
 
-from exposcan.cli import main
-
-sys.exit(main())
+run()

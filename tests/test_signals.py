@@ -148,3 +148,53 @@ def test_while_the_main_thread_is_stuck(write_scope, tmp_path):
     assert wait_for(marker.exists)
     elapsed, stderr = signal_and_wait(proc, signal.SIGTERM)
     assert_interrupted(proc, elapsed, stderr, signal.SIGTERM, forced=True)
+
+
+#: The console script's path, with the import of ``exposcan.cli`` (a few hundred
+#: milliseconds on a real machine) held open so the signal lands inside it every time.
+STARTUP_WRAPPER = """
+import importlib.abc, sys, time
+marker = sys.argv[1]
+
+class SlowCli(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "exposcan.cli":
+            with open(marker, "a") as out:
+                out.write("importing\\n")
+            time.sleep(30)
+        return None
+
+sys.meta_path.insert(0, SlowCli())
+sys.argv = ["exposcan", *sys.argv[2:]]
+from exposcan._entry import run
+run()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_while_the_command_line_is_still_importing(signum, write_scope, tmp_path):
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STARTUP_WRAPPER, str(marker), "scan", "--scope", "x.toml"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+    assert wait_for(marker.exists), "the wrapper never reached the import"
+    elapsed, stderr = signal_and_wait(proc, signum)
+    assert_interrupted(proc, elapsed, stderr, signum)
+
+
+def test_every_public_name_resolves_and_none_is_imported_early():
+    code = (
+        "import sys, exposcan\n"
+        "heavy = ('exposcan.engine', 'aiohttp', 'pynetdicom')\n"
+        "early = sorted(m for m in heavy if m in sys.modules)\n"
+        "names = [n for n in exposcan.__all__ if getattr(exposcan, n) is None]\n"
+        "print(early, names, sorted(exposcan.__all__) == sorted(dir(exposcan)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    assert proc.stdout.split("\n")[0] == "[] [] True", proc.stderr
