@@ -8,6 +8,8 @@ Only loopback is connected to (listeners the tests start themselves).
 from __future__ import annotations
 
 import datetime
+import errno
+import io
 import json
 import subprocess
 import sys
@@ -155,3 +157,21 @@ def test_a_deeply_nested_ae_title_file_is_one_line(tmp_path: Path) -> None:
     path.write_text("[[title]]\nvalue = " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
     with pytest.raises(exposcan.OptionError, match=r"invalid TOML: nested too deeply$"):
         load_ae_titles(str(path))
+
+
+class _GoneTerminal(io.StringIO):
+    """A terminal that went away mid-scan: every write is EIO."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+
+def test_a_terminal_that_goes_away_silences_the_progress_line_only():
+    from exposcan.engine import Progress
+    from exposcan.report import ProgressLine
+
+    line = ProgressLine(_GoneTerminal(), interval=0)
+    progress = Progress(done=1, total=2, in_flight=1, elapsed_s=0.5, by_exposure={})
+    line(progress)  # raised OSError before: out of the engine's progress callback
+    line(progress)
+    line.clear()

@@ -33,7 +33,7 @@ class ProgressLine:
     """One self-overwriting line, redrawn at most ten times a second."""
 
     def __init__(self, stream: IO[str], *, interval: float = 0.1) -> None:
-        self._stream = stream
+        self._stream: IO[str] | None = stream
         self._interval = interval
         self._last = 0.0
         self._shown = False
@@ -49,17 +49,26 @@ class ProgressLine:
             for exposure in reversed(Exposure)
             if progress.by_exposure.get(exposure)
         )
-        self._stream.write(
+        self._write(
             f"\r\x1b[K{progress.done}/{progress.total} endpoints ({share:.0%}), "
             f"{progress.in_flight} in flight, {progress.elapsed_s:.0f}s  {counts}"
         )
-        self._stream.flush()
         self._shown = True
 
     def clear(self) -> None:
         if self._shown:
-            self._stream.write("\r\x1b[K")
+            self._write("\r\x1b[K")
+
+    def _write(self, text: str) -> None:
+        # The progress line is a courtesy: a terminal that went away (EIO, EPIPE,
+        # closed) must not end a scan of a clinical network half-way. It goes quiet.
+        if self._stream is None:
+            return
+        try:
+            self._stream.write(text)
             self._stream.flush()
+        except (OSError, ValueError):
+            self._stream = None
 
 
 def render_summary(
