@@ -12,6 +12,8 @@ Nothing here configures logging; the CLI does that for itself.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from exposcan._version import __version__
@@ -71,6 +73,19 @@ _PUBLIC: dict[str, str] = {
     "Severity": "exposcan.vocabulary",
     "Status": "exposcan.vocabulary",
 }
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Importing the submodule ``exposcan.scan`` binds it on this package once it has
+        # loaded, over the public coroutine of the same name; the name stays the function
+        # (the submodule is still ``sys.modules["exposcan.scan"]``).
+        if name == "scan" and isinstance(value, types.ModuleType):
+            value = value.scan
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

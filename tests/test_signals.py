@@ -193,8 +193,11 @@ def test_every_public_name_resolves_and_none_is_imported_early():
         "early = sorted(m for m in heavy if m in sys.modules)\n"
         "names = [n for n in exposcan.__all__ if getattr(exposcan, n) is None]\n"
         "print(early, names, sorted(exposcan.__all__) == sorted(dir(exposcan)))\n"
+        # The submodule of the same name, once imported, must not shadow the coroutine.
+        "import inspect, exposcan.scan, exposcan.cli\n"
+        "print(inspect.iscoroutinefunction(exposcan.scan))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=RUN_TIMEOUT
     )
-    assert proc.stdout.split("\n")[0] == "[] [] True", proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["[] [] True", "True"], proc.stderr
