@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from exposcan import findings as catalogue
 from exposcan.dicom import services
 from exposcan.dicom.services import Kind
 from exposcan.probes.dimse import (
@@ -21,23 +22,9 @@ from exposcan.probes.dimse import (
 )
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
 from exposcan.tls_findings import tls_findings
-from exposcan.vocabulary import Exposure, Severity
+from exposcan.vocabulary import Exposure
 
 __all__ = ["Verdict", "classify_dimse", "reached"]
-
-_REMEDIATE_AE = (
-    "Accept associations only from known AE titles and addresses (an AE whitelist "
-    "with host checks), and keep the archive off networks strangers reach."
-)
-_REMEDIATE_QUERY = (
-    "Refuse C-FIND from unknown peers (for Orthanc: DicomAlwaysAllowFind false and "
-    "DicomCheckModalityHost true); restrict query to registered modalities."
-)
-_REMEDIATE_STORE = (
-    "Refuse storage from unknown peers (for Orthanc: DicomAlwaysAllowStore false); "
-    "accept objects only from registered modalities."
-)
-_REMEDIATE_STOCK = "Change the called AE title from its shipped default, and check callers."
 
 
 def reached(attempt: Attempt) -> Exposure:
@@ -74,28 +61,18 @@ def classify_dimse(
     elif key.rejected is not None:
         rj = key.rejected
         findings.append(
-            Finding(
-                id="dicom-association-rejected",
-                severity=Severity.INFO,
-                title="DICOM service refused the association",
-                evidence=(
-                    f"A-ASSOCIATE-RJ for called AE {key.called_ae_title!r}: {rj.words} "
-                    f"(result {rj.result}, source {rj.source}, reason {rj.reason})"
-                ),
+            catalogue.DICOM_ASSOCIATION_REJECTED.found(
+                f"A-ASSOCIATE-RJ for called AE {key.called_ae_title!r}: {rj.words} "
+                f"(result {rj.result}, source {rj.source}, reason {rj.reason})"
             )
         )
     elif key.aborted is not None:
         ab = key.aborted
         findings.append(
-            Finding(
-                id="dicom-association-aborted",
-                severity=Severity.INFO,
-                title="DICOM service aborted the association request",
-                evidence=(
-                    f"A-ABORT from {ab.source_text}"
-                    + (f": {ab.reason_text}" if ab.reason_text else "")
-                    + f" (source {ab.source}, reason {ab.reason})"
-                ),
+            catalogue.DICOM_ASSOCIATION_ABORTED.found(
+                f"A-ABORT from {ab.source_text}"
+                + (f": {ab.reason_text}" if ab.reason_text else "")
+                + f" (source {ab.source}, reason {ab.reason})"
             )
         )
     findings.extend(tls_findings(observation.tls, kind="dicom", detail=key.detail))
@@ -147,14 +124,9 @@ def _context_limit_findings(attempts: tuple[Attempt, ...]) -> list[Finding]:
     if whole is None or whole.rejected is None:
         return []
     return [
-        Finding(
-            id="dicom-context-limit",
-            severity=Severity.INFO,
-            title="The peer refused the whole service map in one request",
-            evidence=(
-                f"A-ASSOCIATE-RJ for {len(services.SERVICES)} presentation contexts: "
-                f"{whole.rejected.words}; the map was proposed again in two halves"
-            ),
+        catalogue.DICOM_CONTEXT_LIMIT.found(
+            f"A-ASSOCIATE-RJ for {len(services.SERVICES)} presentation contexts: "
+            f"{whole.rejected.words}; the map was proposed again in two halves"
         )
     ]
 
@@ -168,45 +140,33 @@ def _ae_findings(attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure
         random = next((a for a in attempts if a.purpose == "random"), None)
         if random is not None and random.accepted is not None:
             findings.append(
-                Finding(
-                    id="dicom-ae-title-not-checked",
-                    severity=Severity.MEDIUM,
-                    title="Any called AE title is accepted",
-                    evidence=(
-                        f"a random 16-character called AE title ({random.called_ae_title!r}) "
-                        "was accepted"
-                    ),
-                    remediation=_REMEDIATE_AE,
+                catalogue.DICOM_AE_TITLE_NOT_CHECKED.found(
+                    f"a random 16-character called AE title ({random.called_ae_title!r}) "
+                    "was accepted"
                 )
             )
         elif random is not None and random.rejected is not None:
             findings.append(
-                Finding(
-                    id="dicom-called-ae-guessable",
-                    severity=Severity.LOW,
-                    title=f"The called AE title {first.called_ae_title!r} is configured",
-                    evidence=(
-                        f"{first.called_ae_title!r} was accepted, a random called title was "
-                        f"rejected ({random.rejected.reason_text})"
-                    ),
-                    remediation=_REMEDIATE_STOCK,
+                catalogue.DICOM_CALLED_AE_GUESSABLE.found(
+                    f"{first.called_ae_title!r} was accepted, a random called title was "
+                    f"rejected ({random.rejected.reason_text})"
                 )
             )
     elif rejected is not None and rejected.source == 1:
         if rejected.reason == REASON_CALLED_AE:
             if key.purpose == "stock" and key.accepted is not None:
                 tried = sum(1 for a in attempts if a.purpose == "stock")
+                # A service behind the stock title is one entry, the title alone another.
+                entry = (
+                    catalogue.DICOM_STOCK_AE_TITLE
+                    if exposure >= Exposure.ECHO
+                    else catalogue.DICOM_STOCK_AE_TITLE_ACCEPTED
+                )
                 findings.append(
-                    Finding(
-                        id="dicom-stock-ae-title",
-                        severity=Severity.HIGH if exposure >= Exposure.ECHO else Severity.LOW,
-                        title=f"The called AE title is a shipped default: {key.called_ae_title!r}",
-                        evidence=(
-                            f"{first.called_ae_title!r} was rejected as unknown; stock title "
-                            f"{key.called_ae_title!r} was accepted (attempt {tried} of the "
-                            "stock list)"
-                        ),
-                        remediation=_REMEDIATE_STOCK,
+                    entry.found(
+                        f"{first.called_ae_title!r} was rejected as unknown; stock title "
+                        f"{key.called_ae_title!r} was accepted (attempt {tried} of the "
+                        "stock list)"
                     )
                 )
             else:
@@ -225,39 +185,23 @@ def _ae_findings(attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure
                 if known is not None:
                     # Reason 3 after reason 7: the title passed the called-AE check.
                     findings.append(
-                        Finding(
-                            id="dicom-called-ae-disclosed",
-                            severity=Severity.LOW,
-                            title=f"Stock called AE title {known.called_ae_title!r} is in use",
-                            evidence=(
-                                f"{first.called_ae_title!r} was rejected as an unknown called "
-                                f"title (reason 7), {known.called_ae_title!r} as an unknown "
-                                "calling title (reason 3): the called title is right"
-                            ),
-                            remediation=_REMEDIATE_STOCK,
+                        catalogue.DICOM_CALLED_AE_DISCLOSED.found(
+                            f"{first.called_ae_title!r} was rejected as an unknown called "
+                            f"title (reason 7), {known.called_ae_title!r} as an unknown "
+                            "calling title (reason 3): the called title is right"
                         )
                     )
                 findings.append(
-                    Finding(
-                        id="dicom-called-ae-checked",
-                        severity=Severity.INFO,
-                        title="The called AE title is checked",
-                        evidence=(
-                            f"{first.called_ae_title!r} rejected (reason 7); "
-                            f"{tried} stock title(s) tried, none accepted"
-                        ),
+                    catalogue.DICOM_CALLED_AE_CHECKED.found(
+                        f"{first.called_ae_title!r} rejected (reason 7); "
+                        f"{tried} stock title(s) tried, none accepted"
                     )
                 )
         elif rejected.reason == REASON_CALLING_AE:
             findings.append(
-                Finding(
-                    id="dicom-calling-ae-checked",
-                    severity=Severity.INFO,
-                    title="The calling AE title is checked",
-                    evidence=(
-                        f"calling AE {first.calling_ae_title!r} rejected (reason 3); "
-                        "exposcan does not impersonate other callers"
-                    ),
+                catalogue.DICOM_CALLING_AE_CHECKED.found(
+                    f"calling AE {first.calling_ae_title!r} rejected (reason 3); "
+                    "exposcan does not impersonate other callers"
                 )
             )
     return findings
@@ -278,40 +222,24 @@ def _service_findings(attempt: Attempt) -> list[Finding]:
     if Kind.STORAGE in by_kind:
         names = by_kind[Kind.STORAGE]
         findings.append(
-            Finding(
-                id="dicom-storage-accepted",
-                severity=Severity.HIGH,
-                title="Storage accepted from an unknown peer",
-                evidence=(
-                    f"A-ASSOCIATE-AC for {who} accepted {len(names)} storage SOP class(es): "
-                    f"{', '.join(names)} (nothing was sent)"
-                ),
-                remediation=_REMEDIATE_STORE,
+            catalogue.DICOM_STORAGE_ACCEPTED.found(
+                f"A-ASSOCIATE-AC for {who} accepted {len(names)} storage SOP class(es): "
+                f"{', '.join(names)} (nothing was sent)"
             )
         )
     retrieve = by_kind.get(Kind.MOVE, []) + by_kind.get(Kind.GET, [])
     if retrieve:
         findings.append(
-            Finding(
-                id="dicom-retrieve-offered",
-                severity=Severity.MEDIUM,
-                title="C-MOVE/C-GET offered to an unknown peer",
-                evidence=(
-                    f"A-ASSOCIATE-AC for {who} accepted {', '.join(retrieve)} (never exercised)"
-                ),
-                remediation=_REMEDIATE_QUERY,
+            catalogue.DICOM_RETRIEVE_OFFERED.found(
+                f"A-ASSOCIATE-AC for {who} accepted {', '.join(retrieve)} (never exercised)"
             )
         )
     if Kind.WORKLIST in by_kind:
         findings.append(_worklist_finding(attempt.worklist, who))
     if attempt.echo_status == 0x0000:
         findings.append(
-            Finding(
-                id="dicom-echo-unauthenticated",
-                severity=Severity.MEDIUM,
-                title="DICOM C-ECHO answered for an AE title anyone could guess",
-                evidence=f"A-ASSOCIATE-AC for {who}; C-ECHO status 0x0000",
-                remediation=_REMEDIATE_AE,
+            catalogue.DICOM_ECHO_UNAUTHENTICATED.found(
+                f"A-ASSOCIATE-AC for {who}; C-ECHO status 0x0000"
             )
         )
     elif not findings:
@@ -322,13 +250,7 @@ def _service_findings(attempt: Attempt) -> list[Finding]:
         else:
             outcome = "C-ECHO not answered"
         findings.append(
-            Finding(
-                id="dicom-association-accepted",
-                severity=Severity.INFO,
-                title="DICOM association accepted, but nothing more succeeded",
-                evidence=f"A-ASSOCIATE-AC for {who}; {outcome}",
-                remediation=_REMEDIATE_AE,
-            )
+            catalogue.DICOM_ASSOCIATION_ACCEPTED.found(f"A-ASSOCIATE-AC for {who}; {outcome}")
         )
     return findings
 
@@ -339,57 +261,28 @@ def _find_finding(find: FindOutcome, who: str) -> Finding:
         # Matches counted are matches shown, however the query ended afterwards.
         capped = f"at least {find.count} (the cap; then C-CANCEL)" if find.cap_hit else find.count
         ended = "" if find.outcome == "matches" else f", then the query ended: {find.outcome}"
-        return Finding(
-            id="dicom-query-matches",
-            severity=Severity.CRITICAL,
-            title="Metadata query returns matches to an unknown peer",
-            evidence=f"{what} returned {capped} match(es){ended}; identifiers were not kept",
-            remediation=_REMEDIATE_QUERY,
+        return catalogue.DICOM_QUERY_MATCHES.found(
+            f"{what} returned {capped} match(es){ended}; identifiers were not kept"
         )
     if find.outcome == "empty":
-        return Finding(
-            id="dicom-query-allowed",
-            severity=Severity.HIGH,
-            title="Metadata query is answered for an unknown peer (no matches now)",
-            evidence=f"{what} succeeded with 0 matches",
-            remediation=_REMEDIATE_QUERY,
-        )
+        return catalogue.DICOM_QUERY_ALLOWED.found(f"{what} succeeded with 0 matches")
     status = f" (status 0x{find.final_status:04x})" if find.final_status is not None else ""
-    return Finding(
-        id="dicom-query-refused",
-        severity=Severity.INFO,
-        title="Metadata query refused",
-        evidence=f"{what}: {find.outcome}{status}",
-    )
+    return catalogue.DICOM_QUERY_REFUSED.found(f"{what}: {find.outcome}{status}")
 
 
 def _worklist_finding(worklist: FindOutcome | None, who: str) -> Finding:
     if worklist is not None and worklist.count:
         capped = f"at least {worklist.count} (the cap)" if worklist.cap_hit else worklist.count
-        return Finding(
-            id="dicom-worklist-matches",
-            severity=Severity.CRITICAL,
-            title="Modality worklist returns scheduled procedures to an unknown peer",
-            evidence=(
-                f"worklist-find C-FIND for {who} returned {capped} item(s); "
-                "identifiers were not kept"
-            ),
-            remediation=_REMEDIATE_QUERY,
+        return catalogue.DICOM_WORKLIST_MATCHES.found(
+            f"worklist-find C-FIND for {who} returned {capped} item(s); identifiers were not kept"
         )
     if worklist is not None and worklist.outcome == "empty":
-        return Finding(
-            id="dicom-worklist-allowed",
-            severity=Severity.HIGH,
-            title="Modality worklist is answered for an unknown peer (no items now)",
-            evidence=f"worklist-find C-FIND for {who} succeeded with 0 items",
-            remediation=_REMEDIATE_QUERY,
+        return catalogue.DICOM_WORKLIST_ALLOWED.found(
+            f"worklist-find C-FIND for {who} succeeded with 0 items"
         )
     how = "not queried" if worklist is None else f"query {worklist.outcome}"
-    return Finding(
-        id="dicom-worklist-offered",
-        severity=Severity.LOW,
-        title="Modality worklist offered to an unknown peer",
-        evidence=f"A-ASSOCIATE-AC for {who} accepted worklist-find ({how})",
+    return catalogue.DICOM_WORKLIST_OFFERED.found(
+        f"A-ASSOCIATE-AC for {who} accepted worklist-find ({how})"
     )
 
 

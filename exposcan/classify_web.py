@@ -35,6 +35,7 @@ its target. No value from a peer's body, header or redirect is quoted.
 
 from __future__ import annotations
 
+from exposcan import findings as catalogue
 from exposcan.probes.web import (
     CredentialOutcome,
     Outcome,
@@ -45,7 +46,7 @@ from exposcan.probes.web import (
 )
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
 from exposcan.tls_findings import tls_findings
-from exposcan.vocabulary import Exposure, Severity
+from exposcan.vocabulary import Exposure
 
 __all__ = ["classify_web"]
 
@@ -59,28 +60,6 @@ _ECHO_SERVICES = (Service.ORTHANC_REST, Service.DICOMWEB_QIDO, Service.WADO_URI)
 #: confirm one. ``/wado`` and ``/system`` alone are too short and too common to count.
 _DICOM_SPECIFIC = (Service.DICOMWEB_QIDO, Service.DCM4CHEE_ARC)
 
-_REMEDIATE_ORTHANC = (
-    "Turn HTTP authentication on (AuthenticationEnabled true, RegisteredUsers with strong "
-    "passwords), keep RemoteAccessAllowed false unless remote users need it, or put Orthanc "
-    "behind an authenticating reverse proxy."
-)
-_REMEDIATE_QIDO = (
-    "Require authentication on the DICOMweb endpoints (dcm4chee-arc: the secured build with "
-    "Keycloak; Orthanc: HTTP authentication or the authorization plugin), or keep them off "
-    "networks strangers reach."
-)
-_REMEDIATE_WADO = (
-    "Require authentication for WADO-URI: anyone who learns study, series and instance UIDs "
-    "can retrieve images from it."
-)
-_REMEDIATE_CREDENTIALS = (
-    "Replace the default account with named users and strong passwords (Orthanc creates "
-    "orthanc/orthanc when authentication is on and RegisteredUsers is empty)."
-)
-_REMEDIATE_VIEWER = (
-    "Serve the viewer behind authentication and check that the DICOMweb server it is "
-    "configured with requires it too."
-)
 #: Viewers that have no login of their own: reaching the page is reaching the viewer.
 _NO_LOGIN_VIEWERS = (Viewer.OHIF, Viewer.ORTHANC_EXPLORER, Viewer.ORTHANC_EXPLORER_2)
 _VIEWER_NAMES = {
@@ -199,16 +178,10 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
             user = credentials.user if credentials is not None else "?"
             what = _how_many(check) if check.studies is not None else "the API answered"
             findings.append(
-                Finding(
-                    id="web-default-credentials",
-                    severity=Severity.CRITICAL,
-                    title="Documented default credentials are accepted",
-                    evidence=(
-                        f"{product} accepted user {user!r} with its documented default "
-                        f"password (one attempt); GET {check.path}: {what}; identifiers "
-                        "were not kept"
-                    ),
-                    remediation=_REMEDIATE_CREDENTIALS,
+                catalogue.WEB_DEFAULT_CREDENTIALS.found(
+                    f"{product} accepted user {user!r} with its documented default "
+                    f"password (one attempt); GET {check.path}: {what}; identifiers "
+                    "were not kept"
                 )
             )
         elif check.service == Service.ORTHANC_REST:
@@ -216,58 +189,43 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                 evidence = f"GET {check.path} answered anonymously ({product}); no study count"
             else:
                 evidence = f"GET {check.path} answered anonymously: {_how_many(check)}"
+            entry = (
+                catalogue.WEB_ORTHANC_REST_OPEN
+                if check.outcome == Outcome.LISTED
+                else catalogue.WEB_ORTHANC_REST_OPEN_NONE_LISTED
+            )
             findings.append(
-                Finding(
-                    id="web-orthanc-rest-open",
-                    severity=Severity.CRITICAL
-                    if check.outcome == Outcome.LISTED
-                    else Severity.HIGH,
-                    title="Orthanc REST API answers without authentication",
-                    evidence=evidence + "; the API also accepts uploads, changes and deletions",
-                    remediation=_REMEDIATE_ORTHANC,
-                )
+                entry.found(evidence + "; the API also accepts uploads, changes and deletions")
             )
         elif check.service == Service.DICOMWEB_QIDO:
+            entry = (
+                catalogue.WEB_DICOMWEB_QIDO_OPEN
+                if check.outcome == Outcome.LISTED
+                else catalogue.WEB_DICOMWEB_QIDO_OPEN_NONE_LISTED
+            )
             findings.append(
-                Finding(
-                    id="web-dicomweb-qido-open",
-                    severity=Severity.CRITICAL
-                    if check.outcome == Outcome.LISTED
-                    else Severity.HIGH,
-                    title="DICOMweb QIDO-RS search answers without authentication",
-                    evidence=(
+                entry.found(
+                    (
                         f"GET {check.path} returned application/dicom+json: "
                         f"{_how_many(check)}; identifiers were not kept"
                     ),
-                    remediation=_REMEDIATE_QIDO,
                 )
             )
         elif check.service == Service.WADO_URI:
             findings.append(
-                Finding(
-                    id="web-wado-uri-present",
-                    severity=Severity.MEDIUM,
-                    title="WADO-URI endpoint answers without authentication (not exercised)",
-                    evidence=(
-                        f"GET {check.path} without parameters was answered like a WADO-URI "
-                        "service asking for its parameters; nothing was retrieved"
-                    ),
-                    remediation=_REMEDIATE_WADO,
+                catalogue.WEB_WADO_URI_PRESENT.found(
+                    f"GET {check.path} without parameters was answered like a WADO-URI "
+                    "service asking for its parameters; nothing was retrieved"
                 )
             )
         elif check.service == Service.ORTHANC_DICOMWEB_PLUGIN:
             version = f" {check.version}" if check.version else ""
             findings.append(
-                Finding(
-                    id="web-orthanc-dicomweb-plugin",
-                    severity=Severity.INFO,
-                    title="Orthanc's DICOMweb plugin is loaded",
-                    evidence=(
-                        f"GET {check.path} named plugin dicom-web{version}; it serves "
-                        "QIDO-RS, WADO-RS and STOW-RS under /dicom-web/ and WADO-URI at "
-                        "/wado by default (its WADO-URI answers 404 without parameters, so "
-                        "only this tells it is there; nothing was retrieved)"
-                    ),
+                catalogue.WEB_ORTHANC_DICOMWEB_PLUGIN.found(
+                    f"GET {check.path} named plugin dicom-web{version}; it serves "
+                    "QIDO-RS, WADO-RS and STOW-RS under /dicom-web/ and WADO-URI at "
+                    "/wado by default (its WADO-URI answers 404 without parameters, so "
+                    "only this tells it is there; nothing was retrieved)"
                 )
             )
     return findings
@@ -296,18 +254,8 @@ def _auth_finding(observation: WebObservation, *, identified: bool = True) -> Fi
         parts.append(f"documented default credentials for {credentials.product} refused (1 try)")
     if not identified:
         parts.append("no DICOM product or DICOM-specific path identified behind the refusal")
-        return Finding(
-            id="web-auth-required-unidentified",
-            severity=Severity.INFO,
-            title="Web server requires authentication; nothing DICOM identified",
-            evidence="; ".join(parts),
-        )
-    return Finding(
-        id="web-auth-required",
-        severity=Severity.INFO,
-        title="Web access requires authentication",
-        evidence="; ".join(parts),
-    )
+        return catalogue.WEB_AUTH_REQUIRED_UNIDENTIFIED.found("; ".join(parts))
+    return catalogue.WEB_AUTH_REQUIRED.found("; ".join(parts))
 
 
 def _viewer_finding(observation: WebObservation) -> Finding:
@@ -321,18 +269,11 @@ def _viewer_finding(observation: WebObservation) -> Finding:
         any(v in _NO_LOGIN_VIEWERS for v in observation.viewers) and not observation.viewer_login
     )
     if no_login:
-        return Finding(
-            id="web-viewer-no-login",
-            severity=Severity.LOW,
-            title="Image viewer is served without a login",
-            evidence=f"{names} served at / without authentication; " + "; ".join(notes),
-            remediation=_REMEDIATE_VIEWER,
+        return catalogue.WEB_VIEWER_NO_LOGIN.found(
+            f"{names} served at / without authentication; " + "; ".join(notes)
         )
-    return Finding(
-        id="web-viewer-present",
-        severity=Severity.INFO,
-        title="PACS web interface is reachable (it logs users in by itself; not tested)",
-        evidence=f"{names} served without HTTP authentication; " + "; ".join(notes),
+    return catalogue.WEB_VIEWER_PRESENT.found(
+        f"{names} served without HTTP authentication; " + "; ".join(notes)
     )
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from exposcan import findings as catalogue
 from exposcan.net.tls import expired
 from exposcan.results import Finding, TlsFacts
-from exposcan.vocabulary import Severity
 
 __all__ = ["LEGACY_VERSIONS", "tls_findings"]
 
@@ -22,13 +22,9 @@ LEGACY_VERSIONS: Final = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 
 Kind = Literal["dicom", "web"]
 
-_CLIENT_CERTIFICATE_TITLE: Final = {
-    "dicom": "DICOM over TLS requires a client certificate",
-    "web": "HTTPS requires a client certificate",
-}
-_LEGACY_REMEDIATION: Final = {
-    "dicom": "Offer TLS 1.2 or 1.3 only (PS3.15 Annex B.9 and later profiles).",
-    "web": "Offer TLS 1.2 or 1.3 only.",
+_CLIENT_CERTIFICATE: Final = {
+    "dicom": catalogue.DICOM_TLS_CLIENT_CERTIFICATE_REQUIRED,
+    "web": catalogue.WEB_TLS_CLIENT_CERTIFICATE_REQUIRED,
 }
 
 
@@ -43,54 +39,31 @@ def tls_findings(tls: TlsFacts | None, *, kind: Kind, detail: str | None) -> lis
     findings: list[Finding] = []
     if tls.client_certificate_required:
         findings.append(
-            Finding(
-                id=f"{kind}-tls-client-certificate-required",
-                severity=Severity.INFO,
-                title=_CLIENT_CERTIFICATE_TITLE[kind],
-                evidence=f"TLS handshake refused without a client certificate ({detail})",
+            _CLIENT_CERTIFICATE[kind].found(
+                f"TLS handshake refused without a client certificate ({detail})"
             )
         )
     if tls.version in LEGACY_VERSIONS:
         findings.append(
-            Finding(
-                id="tls-legacy-version",
-                severity=Severity.LOW,
-                title="TLS version is obsolete",
-                evidence=f"negotiated {tls.version} with {tls.cipher}",
-                remediation=_LEGACY_REMEDIATION[kind],
-            )
+            catalogue.TLS_LEGACY_VERSION.found(f"negotiated {tls.version} with {tls.cipher}")
         )
     if tls.not_after is not None and expired(tls):
         findings.append(
-            Finding(
-                id="tls-certificate-expired",
-                severity=Severity.LOW,
-                title="TLS certificate has expired",
-                evidence=f"certificate valid until {tls.not_after}",
-                remediation="Renew the certificate.",
-            )
+            catalogue.TLS_CERTIFICATE_EXPIRED.found(f"certificate valid until {tls.not_after}")
         )
     if tls.self_signed:
         findings.append(
-            Finding(
-                id="tls-certificate-self-signed",
-                severity=Severity.INFO,
-                title="TLS certificate is self-signed",
-                evidence=f"subject = issuer = {tls.subject}"
+            catalogue.TLS_CERTIFICATE_SELF_SIGNED.found(
+                f"subject = issuer = {tls.subject}"
                 if tls.subject is not None
-                else "subject = issuer",
+                else "subject = issuer"
             )
         )
     if tls.unreadable:
         # The field names only: the bytes that could not be read are the peer's.
         findings.append(
-            Finding(
-                id="tls-certificate-unreadable",
-                severity=Severity.INFO,
-                title="TLS certificate fields could not be read",
-                evidence=f"not readable as X.509 (RFC 5280): {tls.unreadable.replace(',', ', ')}",
-                remediation="Reissue the certificate with standard encodings (UTF8String "
-                "or PrintableString names, UTC times, a positive serial number).",
+            catalogue.TLS_CERTIFICATE_UNREADABLE.found(
+                f"not readable as X.509 (RFC 5280): {tls.unreadable.replace(',', ', ')}"
             )
         )
     return findings

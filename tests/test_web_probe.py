@@ -493,7 +493,7 @@ def test_classify_levels_from_checks():
     )
     verdict = classify_web(_observation(checks=(empty_qido,)))
     assert verdict.exposure is Exposure.ECHO
-    assert ids(verdict) == {"web-dicomweb-qido-open": Severity.HIGH}
+    assert ids(verdict) == {"web-dicomweb-qido-open-none-listed": Severity.HIGH}
     assert verdict.matches is not None
     assert verdict.matches.count == 0
 

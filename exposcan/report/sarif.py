@@ -1,7 +1,9 @@
 """SARIF 2.1.0: findings as results, finding ids as rules, for code-scanning dashboards.
 
 Each finding becomes a result whose location is the endpoint as a URI
-(``dicom://host:port``, ``https://host:port``); levels follow severity.
+(``dicom://host:port``, ``https://host:port``); levels follow severity. Rules come from
+the finding catalogue (:mod:`exposcan.findings`): one description, remediation and
+severity per id, whichever endpoint reported it first.
 Schema: https://docs.oasis-open.org/sarif/sarif/v2.1.0/ (OASIS standard).
 """
 
@@ -9,9 +11,10 @@ from __future__ import annotations
 
 from typing import IO, Any
 
+from exposcan import findings as catalogue
 from exposcan._version import __version__
 from exposcan.report.safe_json import dumps
-from exposcan.results import EndpointResult
+from exposcan.results import EndpointResult, Finding
 from exposcan.summary import Summary
 from exposcan.vocabulary import Protocol, Severity
 
@@ -40,6 +43,32 @@ _SCORE = {
 }
 
 
+def _rule(finding: Finding) -> dict[str, Any]:
+    """A rule as the catalogue describes it, not as the first endpoint reported it.
+
+    An id the catalogue does not know (a report from another version) is described by
+    the finding itself.
+    """
+    entry = catalogue.rule(finding.id)
+    severity = entry.severity if entry is not None else finding.severity
+    title = entry.title if entry is not None else finding.title
+    remediation = entry.remediation if entry is not None else finding.remediation
+    rule: dict[str, Any] = {
+        "id": finding.id,
+        "name": finding.id.replace("-", " "),
+        "shortDescription": {"text": title},
+        "help": {"text": remediation or title},
+        "defaultConfiguration": {"level": _LEVEL[severity]},
+        "properties": {"security-severity": _SCORE[severity]},
+    }
+    urls = [r for r in entry.references if r.startswith("https://")] if entry else []
+    if urls:
+        rule["helpUri"] = urls[0]
+    if entry is not None and entry.references:
+        rule["properties"]["references"] = list(entry.references)
+    return rule
+
+
 class SarifWriter:
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
@@ -54,16 +83,8 @@ class SarifWriter:
         host = f"[{result.host}]" if ":" in result.host else result.host
         uri = f"{_SCHEME[result.protocol]}://{host}:{result.port}"
         for finding in result.findings:
-            self._rules.setdefault(
-                finding.id,
-                {
-                    "id": finding.id,
-                    "name": finding.id.replace("-", " "),
-                    "shortDescription": {"text": finding.title},
-                    "help": {"text": finding.remediation or finding.title},
-                    "properties": {"security-severity": _SCORE[finding.severity]},
-                },
-            )
+            if finding.id not in self._rules:
+                self._rules[finding.id] = _rule(finding)
             self._results.append(
                 {
                     "ruleId": finding.id,
