@@ -4,8 +4,9 @@ One dispatcher walks the endpoints lazily (port-major, so consecutive probes
 go to different hosts) and starts a worker per endpoint while a concurrency
 slot is free. A slot is returned only when the consumer has taken the result,
 so a slow consumer slows the scan instead of piling results up in memory.
-Workers ask the :class:`~exposcan.limits.ConnectionGate` before every new
-connection. Cancelling the consumer cancels everything and aborts politely.
+Workers ask a :class:`~exposcan.limits.Gate` for their host's slot and before every
+new connection (a :class:`~exposcan.limits.LocalGate` unless one is injected).
+Cancelling the consumer cancels everything and aborts politely.
 
 Two checks stand between an endpoint and its first packet, both made again here
 whatever the caller checked before (defence in depth):
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from exposcan.authorisation import Clock, utc_now
 from exposcan.classify import classify_dimse
-from exposcan.limits import ConnectionGate
+from exposcan.limits import Gate, LocalGate
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
 from exposcan.probes.dimse import DimseObservation, probe_dimse
@@ -141,7 +142,7 @@ def endpoint_result(
 
 
 def _permit(
-    gate: ConnectionGate, host: str, admit: Callable[[], bool] | None
+    gate: Gate, host: str, admit: Callable[[], bool] | None
 ) -> Callable[[], Awaitable[None]]:
     """The endpoint's permits; its first grant is its start, so ``admit`` is asked again
     then (a grant can wait long behind the global rate) and False raises
@@ -162,7 +163,7 @@ def _permit(
 async def probe_endpoint(
     endpoint: Endpoint,
     options: ScanOptions,
-    gate: ConnectionGate,
+    gate: Gate,
     *,
     stock_titles: tuple[str, ...] = (),
     hints: Mapping[tuple[str, int], Mapping[str, str]] | None = None,
@@ -191,7 +192,7 @@ async def probe_endpoint(
 async def probe_web_endpoint(
     endpoint: Endpoint,
     options: ScanOptions,
-    gate: ConnectionGate,
+    gate: Gate,
     session: aiohttp.ClientSession,
     ledger: CredentialLedger | None = None,
     admit: Callable[[], bool] | None = None,
@@ -234,6 +235,7 @@ class Engine:
         skip: Container[SkipKey] = (),
         expires_at: datetime.datetime | None = None,
         clock: Clock = utc_now,
+        gate: Gate | None = None,
     ) -> None:
         self.targets = targets
         self._skip = skip
@@ -257,6 +259,9 @@ class Engine:
         self._hints: dict[tuple[str, int], dict[str, str]] = {}
         self._expires_at = expires_at
         self._clock = clock
+        #: the politeness limits: a LocalGate of ``options.limits`` unless one is given
+        #: (a gate shared with other scans or processes, owned by its caller)
+        self.gate: Gate = gate if gate is not None else LocalGate(options.limits)
         #: None, or why the scan stopped before its last endpoint (STOPPED_EXPIRED)
         self.stopped: str | None = None
         #: endpoints whose start was refused after they had been scheduled
@@ -274,7 +279,7 @@ class Engine:
 
     async def run(self) -> AsyncIterator[EndpointResult]:
         async with contextlib.AsyncExitStack() as stack:
-            gate = await stack.enter_async_context(ConnectionGate(self.options.limits))
+            gate = self.gate
             if self.web_ports:
                 from exposcan.probes.web import CredentialLedger, make_web_session
 
@@ -303,7 +308,7 @@ class Engine:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(dispatcher, *self._workers, return_exceptions=True)
 
-    async def _dispatch(self, gate: ConnectionGate) -> None:
+    async def _dispatch(self, gate: Gate) -> None:
         try:
             for endpoint in iter_endpoints(self.targets, self.ports, self.web_ports):
                 if skip_key(endpoint.host, endpoint.port, endpoint.protocol) in self._skip:
@@ -321,7 +326,7 @@ class Engine:
         finally:
             self._results.put_nowait(_DONE)
 
-    async def _work(self, endpoint: Endpoint, gate: ConnectionGate) -> None:
+    async def _work(self, endpoint: Endpoint, gate: Gate) -> None:
         # Defence in depth: never leave the scope. ``in`` judges the reached address
         # and is false for a hostname, so what is probed is exactly this literal.
         if endpoint.host not in self.targets:

@@ -1,72 +1,176 @@
 """Politeness: global and per-host connection rates, and one association per host.
 
-asyncio-throttle's ``Throttler`` keeps an exact sliding window (never more than
-N acquisitions in any ``period``), but every waiter polls it on a timer. So
-that waiting stays cheap however many endpoints are queued, only one coroutine
-ever waits on the global throttler (the gate's server task); workers wait on a
-future, which costs nothing. Per-host throttlers see at most one waiter per
-host slot, and hosts are few at a time (bounded by the engine's concurrency).
+The engine asks a :class:`Gate` twice: for a *host slot* (held for the whole
+endpoint: one association per host at a time, by default) and, inside it, for a
+*permit* before every new connection. :class:`LocalGate` is the gate of one
+process; a gate shared by several processes or machines implements the same two
+calls and is handed to the engine instead.
+
+Rates are exact sliding windows (:class:`SlidingWindow`): never more than
+``count`` grants in any ``period``. Waiting is free however many endpoints queue:
+a waiter awaits a future, and each window keeps at most one timer, set for the
+instant its oldest grant leaves the window. Waiters are served first come, first
+served; a cancelled waiter takes nothing, and a permit cancelled after its grant
+hands it back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
-
-from asyncio_throttle.throttler import Throttler
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 from exposcan.options import Limits
 
+__all__ = ["Gate", "LocalGate", "SlidingWindow", "window_for_rate"]
 
-def make_throttler(rate: float) -> Throttler:
-    """A throttler for ``rate`` per second; rates below 1 widen the window instead."""
+
+class Gate(Protocol):
+    """What the engine needs from the politeness limits."""
+
+    def host(self, address: str) -> AbstractAsyncContextManager[None]:
+        """Hold one of ``address``'s association slots while the block runs."""
+        ...
+
+    async def permit(self, address: str) -> None:
+        """Return when a new connection to ``address`` may be opened. Called inside
+        ``host(address)``; cancelling it takes nothing from any limit."""
+        ...
+
+
+def window_for_rate(rate: float) -> tuple[int, float]:
+    """``(count, period)`` for ``rate`` per second: whole grants per second, or one
+    grant per ``1/rate`` seconds when the rate is below 1."""
     if rate >= 1:
-        count, period = int(rate), 1.0
-    else:
-        count, period = 1, 1.0 / rate
-    # Poll about ten times per token interval: latency stays small, wake-ups few.
-    retry = min(0.05, max(0.001, period / count / 10))
-    return Throttler(rate_limit=count, period=period, retry_interval=retry)
+        return int(rate), 1.0
+    return 1, 1.0 / rate
+
+
+class SlidingWindow:
+    """At most ``count`` grants in any half-open interval of ``period`` seconds.
+
+    The arithmetic (:meth:`ready_at`, :meth:`take`) is pure: it is given the time.
+    :meth:`acquire` drives it on the running loop's clock, FIFO.
+    """
+
+    __slots__ = ("_grants", "_timer", "_waiters", "count", "period")
+
+    def __init__(self, count: int, period: float) -> None:
+        if count < 1 or not period > 0:
+            raise ValueError(f"a window needs count >= 1 and period > 0, not {count}/{period}")
+        self.count = count
+        self.period = period
+        self._grants: deque[float] = deque()  # instants of the grants still in the window
+        self._waiters: deque[asyncio.Future[float]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def for_rate(cls, rate: float) -> SlidingWindow:
+        return cls(*window_for_rate(rate))
+
+    def _expire(self, now: float) -> None:
+        # A grant at t counts for [t, t + period): at t + period it is gone.
+        while self._grants and self._grants[0] + self.period <= now:
+            self._grants.popleft()
+
+    def ready_at(self, now: float) -> float:
+        """The first instant from ``now`` on when a grant is possible (``now`` if it is
+        now): when the oldest of the last ``count`` grants leaves the window."""
+        self._expire(now)
+        if len(self._grants) < self.count:
+            return now
+        return self._grants[-self.count] + self.period
+
+    def take(self, now: float) -> None:
+        """Record a grant at ``now``; only when :meth:`ready_at` says ``now``."""
+        if self.ready_at(now) > now:
+            raise RuntimeError("sliding window is full")
+        self._grants.append(now)
+
+    def refund(self, instant: float) -> None:
+        """Forget a grant that was not used (its connection was never opened)."""
+        with contextlib.suppress(ValueError):
+            self._grants.remove(instant)
+        self._serve()
+
+    def idle(self, now: float) -> bool:
+        """No grant in the window and nobody waiting: the window can be dropped."""
+        self._expire(now)
+        return not self._grants and not self._waiters
+
+    async def acquire(self) -> float:
+        """Wait for a grant, first come first served; returns its instant (for
+        :meth:`refund`). Cancelled while waiting, it takes nothing."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self._waiters and self.ready_at(now) == now:
+            self._grants.append(now)
+            return now
+        waiter: asyncio.Future[float] = loop.create_future()
+        self._waiters.append(waiter)
+        self._serve()
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Granted, but cancelled before it could be used: give it back.
+                self.refund(waiter.result())
+            raise
+
+    def _serve(self) -> None:
+        """Grant the waiters the window allows now; set one timer for the rest."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._waiters:
+            return
+        loop = asyncio.get_running_loop()
+        while self._waiters:
+            if self._waiters[0].done():  # cancelled while it waited
+                self._waiters.popleft()
+                continue
+            now = loop.time()
+            ready = self.ready_at(now)
+            if ready > now:
+                # A timer may fire a little early (the loop's clock resolution):
+                # _serve then just sets another one.
+                self._timer = loop.call_at(ready, self._serve)
+                return
+            self._grants.append(now)
+            self._waiters.popleft().set_result(now)
 
 
 class _HostSlot:
-    __slots__ = ("last_used", "semaphore", "throttler", "users")
+    __slots__ = ("semaphore", "users", "window")
 
     def __init__(self, limits: Limits) -> None:
         self.semaphore = asyncio.Semaphore(limits.per_host_concurrency)
-        self.throttler = make_throttler(limits.per_host_rate)
+        self.window = SlidingWindow.for_rate(limits.per_host_rate)
         self.users = 0
-        self.last_used = time.monotonic()
 
 
-class ConnectionGate:
-    """Grants each new connection in turn, within the global and per-host limits."""
+class LocalGate:
+    """The gate of one process: the global rate, and per host its rate and its
+    association slots (``per_host_concurrency``, one by default).
+
+    A host's state outlives its slot for as long as its rate window holds a grant
+    (the next port of the same host may come soon), then is dropped: hosts kept
+    are those in use plus those used within the last window.
+    """
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
-        self._global = make_throttler(limits.rate)
-        self._queue: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+        self._global = SlidingWindow.for_rate(limits.rate)
         self._hosts: OrderedDict[str, _HostSlot] = OrderedDict()
-        self._server: asyncio.Task[None] | None = None
-        self._window = max(1.0, 1.0 / limits.per_host_rate)
+        #: permits granted so far
         self.granted = 0
-
-    async def __aenter__(self) -> ConnectionGate:
-        self._server = asyncio.create_task(self._serve(), name="exposcan-gate")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._server
 
     @contextlib.asynccontextmanager
     async def host(self, address: str) -> AsyncIterator[None]:
-        """Hold one of the host's association slots (one, by default)."""
+        """Hold one of the host's association slots."""
         slot = self._hosts.get(address)
         if slot is None:
             self._evict_idle()
@@ -78,35 +182,23 @@ class ConnectionGate:
                 yield
         finally:
             slot.users -= 1
-            slot.last_used = time.monotonic()
 
     async def permit(self, address: str) -> None:
         """Wait until a new connection to ``address`` is allowed. Call inside ``host()``."""
         slot = self._hosts[address]
-        await slot.throttler.acquire()  # type: ignore[no-untyped-call]
-        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(granted)
-        await granted
-
-    async def _serve(self) -> None:
-        while True:
-            granted = await self._queue.get()
-            if granted.done():  # its waiter was cancelled
-                continue
-            await self._global.acquire()  # type: ignore[no-untyped-call]
-            if granted.done():
-                # Cancelled while we waited: hand its token back to the window.
-                self._global._task_logs.pop()
-                continue
-            self.granted += 1
-            granted.set_result(None)
+        instant = await slot.window.acquire()
+        try:
+            await self._global.acquire()
+        except asyncio.CancelledError:
+            slot.window.refund(instant)
+            raise
+        self.granted += 1
 
     def _evict_idle(self) -> None:
-        # A host's rate window must outlive its slot (the next port of the same
-        # host may come soon), but not forever: drop hosts idle for a window.
-        now = time.monotonic()
+        # Oldest first; stop at the first host still in use or inside its window.
+        now = asyncio.get_running_loop().time()  # the clock the windows keep
         while self._hosts:
             address, slot = next(iter(self._hosts.items()))
-            if slot.users or now - slot.last_used <= self._window:
+            if slot.users or not slot.window.idle(now):
                 break
             del self._hosts[address]
