@@ -22,7 +22,7 @@ from exposcan.probes.dimse import (
 )
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
 from exposcan.tls_findings import tls_findings
-from exposcan.vocabulary import Exposure
+from exposcan.vocabulary import Exposure, FindEnd
 
 __all__ = ["Verdict", "classify_dimse", "reached"]
 
@@ -82,7 +82,7 @@ def classify_dimse(
         else ()
     )
     find = key.find
-    if find is None or not (find.count or find.outcome == "empty"):
+    if find is None or not (find.count or find.outcome == FindEnd.EMPTY):
         find = key.worklist or find  # the worklist's count where Q/R showed none
     findings.sort(key=lambda f: -f.severity.rank)  # the worst first, for readers
     return Verdict(
@@ -95,7 +95,7 @@ def classify_dimse(
         ae_title=key.called_ae_title if exposure >= Exposure.ECHO else None,
         matches=(
             Matches(count=find.count, cap=find.cap, cap_hit=find.cap_hit, level=find.level)
-            if find is not None and (find.count or find.outcome == "empty")
+            if find is not None and (find.count or find.outcome == FindEnd.EMPTY)
             else None
         ),
     )
@@ -156,14 +156,10 @@ def _ae_findings(attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure
         if rejected.reason == REASON_CALLED_AE:
             if key.purpose == "stock" and key.accepted is not None:
                 tried = sum(1 for a in attempts if a.purpose == "stock")
-                # A service behind the stock title is one entry, the title alone another.
-                entry = (
-                    catalogue.DICOM_STOCK_AE_TITLE
-                    if exposure >= Exposure.ECHO
-                    else catalogue.DICOM_STOCK_AE_TITLE_ACCEPTED
-                )
+                # Always high: the stock attempt decides (is ``key``) only when it got
+                # further than the first one's refusal, to echo or beyond.
                 findings.append(
-                    entry.found(
+                    catalogue.DICOM_STOCK_AE_TITLE.found(
                         f"{first.called_ae_title!r} was rejected as unknown; stock title "
                         f"{key.called_ae_title!r} was accepted (attempt {tried} of the "
                         "stock list)"
@@ -260,11 +256,11 @@ def _find_finding(find: FindOutcome, who: str) -> Finding:
     if find.count:
         # Matches counted are matches shown, however the query ended afterwards.
         capped = f"at least {find.count} (the cap; then C-CANCEL)" if find.cap_hit else find.count
-        ended = "" if find.outcome == "matches" else f", then the query ended: {find.outcome}"
+        ended = "" if find.outcome == FindEnd.MATCHES else f", then the query ended: {find.outcome}"
         return catalogue.DICOM_QUERY_MATCHES.found(
             f"{what} returned {capped} match(es){ended}; identifiers were not kept"
         )
-    if find.outcome == "empty":
+    if find.outcome == FindEnd.EMPTY:
         return catalogue.DICOM_QUERY_ALLOWED.found(f"{what} succeeded with 0 matches")
     status = f" (status 0x{find.final_status:04x})" if find.final_status is not None else ""
     return catalogue.DICOM_QUERY_REFUSED.found(f"{what}: {find.outcome}{status}")
@@ -276,7 +272,7 @@ def _worklist_finding(worklist: FindOutcome | None, who: str) -> Finding:
         return catalogue.DICOM_WORKLIST_MATCHES.found(
             f"worklist-find C-FIND for {who} returned {capped} item(s); identifiers were not kept"
         )
-    if worklist is not None and worklist.outcome == "empty":
+    if worklist is not None and worklist.outcome == FindEnd.EMPTY:
         return catalogue.DICOM_WORKLIST_ALLOWED.found(
             f"worklist-find C-FIND for {who} succeeded with 0 items"
         )

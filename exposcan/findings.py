@@ -26,7 +26,7 @@ from typing import Final
 from exposcan.results import Finding
 from exposcan.vocabulary import Severity
 
-__all__ = ["CATALOGUE", "Rule", "rule"]
+__all__ = ["CATALOGUE", "Rule", "markdown", "rule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,14 +144,7 @@ DICOM_CALLED_AE_GUESSABLE: Final = _entry(
 DICOM_STOCK_AE_TITLE: Final = _entry(
     "dicom-stock-ae-title",
     Severity.HIGH,
-    "The called AE title is a shipped default, and a service answers behind it",
-    _REMEDIATE_STOCK,
-    (_PS38_ASSOCIATION, "CWE-1392: Use of Default Credentials"),
-)
-DICOM_STOCK_AE_TITLE_ACCEPTED: Final = _entry(
-    "dicom-stock-ae-title-accepted",
-    Severity.LOW,
-    "The called AE title is a shipped default; nothing answered behind it",
+    "The called AE title is a shipped default",
     _REMEDIATE_STOCK,
     (_PS38_ASSOCIATION, "CWE-1392: Use of Default Credentials"),
 )
@@ -372,3 +365,33 @@ CATALOGUE: Final[Mapping[str, Rule]] = MappingProxyType(_entries)
 def rule(id: str) -> Rule | None:
     """The entry for ``id``, or ``None`` (a report from another version may carry others)."""
     return CATALOGUE.get(id)
+
+
+def markdown() -> str:
+    """``docs/findings.md``: the catalogue as a page (a test keeps the file equal to it)."""
+    lines = [
+        "# Findings",
+        "",
+        "<!-- Generated from exposcan/findings.py by `python -m exposcan.findings > "
+        "docs/findings.md`; tests/test_findings_catalogue.py checks it is current. -->",
+        "",
+        "Every finding exposcan reports has one entry here: a stable id, one severity and a",
+        "fixed title. What a peer said is in the finding's evidence, never in its title.",
+        "",
+        "| id | severity | title |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| `{e.id}` | {e.severity} | {e.title} |" for e in CATALOGUE.values()]
+    for entry in CATALOGUE.values():
+        lines += ["", f"## `{entry.id}`", "", f"**{entry.severity}**: {entry.title}.", ""]
+        lines.append(f"Remediation: {entry.remediation or 'none needed (informational).'}")
+        if entry.references:
+            lines += ["", "References:", ""]
+            lines += [f"- {reference}" for reference in entry.references]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(markdown())

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from exposcan import peertext
+from exposcan.vocabulary import Confidence
 
 __all__ = [
     "CONFIDENCE_HIGH",
@@ -46,12 +47,12 @@ __all__ = [
 ]
 
 #: UID and version name agree on one entry.
-CONFIDENCE_HIGH = "high"
+CONFIDENCE_HIGH: Final = Confidence.HIGH
 #: One strong signal: the version name, an exact UID, or hints that agree with
 #: the toolkit the peer announced.
-CONFIDENCE_MEDIUM = "medium"
+CONFIDENCE_MEDIUM: Final = Confidence.MEDIUM
 #: A UID root alone, or hints from another probe with no DICOM evidence.
-CONFIDENCE_LOW = "low"
+CONFIDENCE_LOW: Final = Confidence.LOW
 
 KIND_TOOLKIT = "toolkit"
 KIND_PRODUCT = "product"
@@ -94,14 +95,14 @@ class ProductGuess:
 
     ``product`` is ``None`` when only a toolkit was recognised.  ``version`` is
     the product's version when a product is named, otherwise the toolkit's.
-    ``confidence`` is one of ``"high"``, ``"medium"``, ``"low"``; ``source`` is
+    ``confidence`` is a :class:`~exposcan.vocabulary.Confidence`; ``source`` is
     the source note of the table entry that decided.
     """
 
     product: str | None
     toolkit: str | None
     version: str | None
-    confidence: str
+    confidence: Confidence
     source: str
 
 
@@ -164,7 +165,7 @@ class _Candidate:
         )
 
     @property
-    def confidence(self) -> str:
+    def confidence(self) -> Confidence:
         if self.name is not None and self.uid_kind is not None:
             return CONFIDENCE_HIGH
         if self.name is not None or self.uid_kind == "exact":

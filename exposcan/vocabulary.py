@@ -23,7 +23,43 @@ class Status(StrEnum):
     ERROR = "error"
 
 
-class Severity(StrEnum):
+class _Ranked(StrEnum):
+    """A str enum ordered by declaration, and only against its own members.
+
+    ``StrEnum`` inherits str's ordering, alphabetical (``"high" < "medium"``), and a
+    comparison with a plain str falls back to it (``Exposure.STORE >= "query"`` was
+    True). A level is compared with a level: anything else raises ``TypeError`` at once
+    rather than returning an answer that reads right and is wrong.
+    """
+
+    @property
+    def rank(self) -> int:
+        return type(self)._member_names_.index(self._name_)
+
+    def _rank_against(self, other: object, op: str) -> int:
+        if type(other) is not type(self):
+            raise TypeError(
+                f"'{op}' not supported between {type(self).__name__} and {type(other).__name__}"
+            )
+        assert isinstance(other, _Ranked)
+        return other.rank
+
+    def __lt__(self, other: object) -> bool:
+        return self.rank < self._rank_against(other, "<")
+
+    def __le__(self, other: object) -> bool:
+        return self.rank <= self._rank_against(other, "<=")
+
+    def __gt__(self, other: object) -> bool:
+        return self.rank > self._rank_against(other, ">")
+
+    def __ge__(self, other: object) -> bool:
+        return self.rank >= self._rank_against(other, ">=")
+
+
+class Severity(_Ranked):
+    """How much a finding matters, lowest first."""
+
     NONE = "none"
     INFO = "info"
     LOW = "low"
@@ -31,15 +67,8 @@ class Severity(StrEnum):
     HIGH = "high"
     CRITICAL = "critical"
 
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_ORDER.index(self)
 
-
-_SEVERITY_ORDER = list(Severity)
-
-
-class Exposure(StrEnum):
+class Exposure(_Ranked):
     """How far a stranger got. Ordered: an endpoint's level is the highest reached."""
 
     NONE = "none"
@@ -49,35 +78,10 @@ class Exposure(StrEnum):
     QUERY = "query"
 
     @property
-    def rank(self) -> int:
-        return _EXPOSURE_ORDER.index(self)
-
-    @property
     def severity(self) -> Severity:
         return _EXPOSURE_SEVERITY[self]
 
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Exposure):
-            return NotImplemented
-        return self.rank < other.rank
 
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, Exposure):
-            return NotImplemented
-        return self.rank <= other.rank
-
-    def __gt__(self, other: object) -> bool:
-        if not isinstance(other, Exposure):
-            return NotImplemented
-        return self.rank > other.rank
-
-    def __ge__(self, other: object) -> bool:
-        if not isinstance(other, Exposure):
-            return NotImplemented
-        return self.rank >= other.rank
-
-
-_EXPOSURE_ORDER = list(Exposure)
 _EXPOSURE_SEVERITY = {
     Exposure.NONE: Severity.NONE,
     Exposure.PROTECTED: Severity.INFO,
@@ -92,3 +96,40 @@ class Protocol(StrEnum):
     DIMSE_TLS = "dimse-tls"
     HTTP = "http"
     HTTPS = "https"
+
+
+class AttemptPurpose(StrEnum):
+    """Why the DICOM probe opened one association (``Attempt.purpose``)."""
+
+    #: The configured called AE title, with the whole service map.
+    FIRST = "first"
+    #: A random 16-character called title: tells "no AE check" from "title configured".
+    RANDOM = "random"
+    #: A stock title from vendors' documentation, after the first was refused (reason 7).
+    STOCK = "stock"
+    #: The storage half of a map proposed in two halves.
+    STORAGE = "storage"
+    #: The whole map the peer refused in one request (kept as evidence; the halves follow).
+    WHOLE_MAP = "whole-map"
+    #: A plaintext try on a port that then answered in TLS.
+    PLAINTEXT = "plaintext"
+
+
+class FindEnd(StrEnum):
+    """How one metadata-only C-FIND ended (``FindOutcome.outcome``)."""
+
+    MATCHES = "matches"
+    EMPTY = "empty"
+    REFUSED = "refused"
+    ABORTED = "aborted"
+    CLOSED = "closed"
+    TIMEOUT = "timeout"
+    IGNORED_CANCEL = "ignored-cancel"
+
+
+class Confidence(StrEnum):
+    """How sure a fingerprint's product guess is (``ProductGuess.confidence``)."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
