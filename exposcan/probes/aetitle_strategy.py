@@ -1,0 +1,342 @@
+"""Which association the DICOM probe opens next: the AE-title strategy, pure.
+
+Given a :class:`Plan` (the options, the stock titles, the port's protocol) and the
+attempts made so far with their outcomes, :func:`next_attempt` answers the next
+attempt or a :class:`Stop` with its reason, and :func:`settle` answers which
+attempts the observation keeps, under which purposes, and whether TLS was used in
+the end. No I/O, no clock, no randomness (the random title comes in the plan):
+the driver in :mod:`exposcan.probes.dimse` opens one association per answer, and
+stops early only when the endpoint's deadline leaves no time for the next one.
+
+The order, and what each step tells:
+
+1. The configured called title with the whole service map (over TLS on a TLS port).
+2. A plaintext attempt answered like a TLS server (an alert, a silent close) is
+   asked again over TLS, outside the budget. If that fails as TLS too, the
+   plaintext verdict stands and the TLS attempt is forgotten.
+3. A whole map refused in words that fit a cap on its size is proposed again in
+   two halves: the core services (C-ECHO, C-FIND), then, if those were
+   accepted, storage. The refused attempt is kept as ``whole-map``.
+4. Accepted: one random 16-character called title tells "no AE check at all" from
+   "the title is configured". Rejected because the called title is unknown
+   (PS3.8 §9.3.4, source 1 reason 7): the user's titles then the stock titles, in
+   order and without repeats, until one is answered otherwise or the budget
+   (``ScanOptions.ae_attempts``, the first attempt included) is spent.
+5. A calling-title check (reason 3) ends it: exposcan never pretends to be someone
+   else. An A-ABORT is not retried: a peer that aborts strangers hears from us once.
+
+The attempt purpose vocabulary lives here rather than in :mod:`exposcan.vocabulary`;
+the values are the strings reports and the classifier already use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Generator, Sequence
+from dataclasses import Field, dataclass
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from exposcan.options import ScanOptions
+from exposcan.vocabulary import Status
+
+#: PS3.8 §9.3.4: source 1 (service-user), reasons 3 and 7.
+REASON_CALLING_AE = 3
+REASON_CALLED_AE = 7
+#: PS3.8 §9.3.4 (source, reason) that fit a cap on a request's size: "local limit
+#: exceeded" (source 3, reason 2) and "no reason given" (source 1, reason 1).
+_LIMIT_REASONS = ((3, 2), (1, 1))
+
+
+class AttemptPurpose(StrEnum):
+    """Why the probe opened one association (``Attempt.purpose``)."""
+
+    #: The configured called title (both halves' core attempt is ``first`` too).
+    FIRST = "first"
+    #: A random title, after the first was accepted.
+    RANDOM = "random"
+    #: A user's or stock title, after the called title was refused (reason 7).
+    STOCK = "stock"
+    #: The storage half of a map proposed in two halves.
+    STORAGE = "storage"
+    #: The whole map the peer refused in one request (the halves follow).
+    WHOLE_MAP = "whole-map"
+    #: A plaintext first attempt on a port that then answered in TLS.
+    PLAINTEXT = "plaintext"
+
+
+class ServiceMap(StrEnum):
+    """Which presentation contexts one A-ASSOCIATE-RQ proposes."""
+
+    #: Every service of :mod:`exposcan.dicom.services`.
+    WHOLE = "whole"
+    #: The first half: everything but storage.
+    CORE = "core"
+    #: The second half: storage.
+    STORAGE = "storage"
+    #: Verification alone (a random title needs nothing else).
+    VERIFICATION = "verification"
+
+    @property
+    def exchange(self) -> bool:
+        """Whether an accepted association runs C-ECHO and C-FIND before release."""
+        return self in (ServiceMap.WHOLE, ServiceMap.CORE)
+
+
+class StopReason(StrEnum):
+    """Why no further association is opened."""
+
+    #: Accepted, and a random title has told whether called titles are checked.
+    AE_CHECK_TESTED = "ae-check-tested"
+    #: A user's or stock title was accepted.
+    TITLE_FOUND = "title-found"
+    #: Every user's and stock title was refused as unknown.
+    TITLES_EXHAUSTED = "titles-exhausted"
+    #: ``ae_attempts`` associations were opened.
+    BUDGET_SPENT = "budget-spent"
+    #: Refused for the calling title (reason 3).
+    CALLING_TITLE_CHECKED = "calling-title-checked"
+    #: The peer sent A-ABORT.
+    ABORTED = "aborted"
+    #: Rejected for another reason than an AE title.
+    REFUSED = "refused"
+    #: No DICOM answer at all (closed, timed out, not DICOM, TLS failed).
+    NO_ASSOCIATION = "no-association"
+
+
+class Rejection(Protocol):
+    """What the strategy reads of an A-ASSOCIATE-RJ (PS3.8 §9.3.4)."""
+
+    @property
+    def source(self) -> int: ...
+    @property
+    def reason(self) -> int: ...
+
+
+class AttemptRecord(Protocol):
+    """What the strategy reads of one attempt (``exposcan.probes.dimse.Attempt``)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def accepted(self) -> object | None: ...
+    @property
+    def rejected(self) -> Rejection | None: ...
+    @property
+    def aborted(self) -> object | None: ...
+    @property
+    def tls(self) -> object | None: ...
+    @property
+    def tls_suspected(self) -> bool: ...
+
+
+A = TypeVar("A", bound=AttemptRecord)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Plan:
+    """Everything the strategy decides from besides the attempts."""
+
+    called_ae_title: str
+    #: The user's titles, then the stock titles, in the order they are tried.
+    titles: tuple[str, ...]
+    #: Associations at most, the first included (the TLS retry aside).
+    ae_attempts: int
+    #: The port is one of ``ScanOptions.tls_ports``.
+    starts_tls: bool
+    #: Drawn by the caller (:func:`exposcan.aetitles.random_ae_title`).
+    random_title: str
+
+    @classmethod
+    def of(
+        cls, options: ScanOptions, port: int, stock_titles: Sequence[str], random_title: str
+    ) -> Plan:
+        return cls(
+            called_ae_title=options.called_ae_title,
+            titles=(*options.ae_titles, *stock_titles),
+            ae_attempts=options.ae_attempts,
+            starts_tls=port in options.tls_ports,
+            random_title=random_title,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NextAttempt:
+    """One association to open."""
+
+    called_ae_title: str
+    purpose: AttemptPurpose
+    service_map: ServiceMap
+    tls: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    reason: StopReason
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settled(Generic[A]):
+    """The attempts an observation keeps, relabelled, and the protocol used."""
+
+    attempts: tuple[A, ...]
+    tls: bool
+
+
+def next_attempt(plan: Plan, made: Sequence[AttemptRecord]) -> NextAttempt | Stop:
+    """The association to open after ``made``, or why there is none.
+
+    ``made`` holds every attempt opened so far, in order, each as the step this
+    function answered before it; a list that does not follow the strategy raises
+    :class:`ValueError`.
+    """
+    return _replay(plan, made).step
+
+
+def settle(plan: Plan, made: Sequence[A]) -> Settled[A]:
+    """The observation's attempts after ``made`` (whether or not the strategy stopped):
+    a plaintext attempt followed by a working TLS one is ``plaintext``, a failed TLS
+    retry is dropped, and a whole map followed by its halves is ``whole-map``."""
+    progress = _replay(plan, made)
+    return Settled(
+        attempts=tuple(
+            made[i] if made[i].purpose == purpose else dataclasses.replace(made[i], purpose=purpose)
+            for i, purpose in progress.kept
+        ),
+        tls=progress.tls,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Progress:
+    step: NextAttempt | Stop
+    #: Indexes into the attempts made, each with the purpose it is kept under.
+    kept: tuple[tuple[int, AttemptPurpose], ...]
+    tls: bool
+
+
+def _replay(plan: Plan, made: Sequence[AttemptRecord]) -> _Progress:
+    walk = _walk(plan)
+    progress = next(walk)
+    for attempt in made:
+        step = progress.step
+        if isinstance(step, Stop) or attempt.purpose != step.purpose:
+            raise ValueError(f"attempt {attempt.purpose!r} does not follow the strategy")
+        progress = walk.send(attempt)
+    walk.close()
+    return progress
+
+
+def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
+    """The strategy as one pass: yields each step, receives its attempt.
+
+    A generator replayed from the start on every question, so the answer is a
+    function of the attempts alone; ``kept`` changes only once an attempt that
+    changes it exists (an endpoint deadline may end the walk at any step).
+    """
+    called = plan.called_ae_title
+    tls = plan.starts_tls
+    kept: tuple[tuple[int, AttemptPurpose], ...] = ()
+    made = 0
+
+    def ask(
+        title: str,
+        purpose: AttemptPurpose,
+        service_map: ServiceMap = ServiceMap.WHOLE,
+        *,
+        over_tls: bool | None = None,
+    ) -> _Progress:
+        step = NextAttempt(
+            called_ae_title=title,
+            purpose=purpose,
+            service_map=service_map,
+            tls=tls if over_tls is None else over_tls,
+        )
+        return _Progress(step, kept, tls)
+
+    def stop(reason: StopReason) -> _Progress:
+        return _Progress(Stop(reason), kept, tls)
+
+    first = yield ask(called, AttemptPurpose.FIRST)
+    kept, made = ((0, AttemptPurpose.FIRST),), 1
+    if not tls and first.tls_suspected:
+        retried = yield ask(called, AttemptPurpose.FIRST, over_tls=True)
+        made += 1
+        # A TLS failure without a handshake means not TLS after all: the plaintext
+        # verdict stands and the retry is forgotten.
+        if not (retried.status is Status.TLS_ERROR and retried.tls is None):
+            tls = True
+            kept = ((0, AttemptPurpose.PLAINTEXT), (1, AttemptPurpose.FIRST))
+            first = retried
+    budget = plan.ae_attempts - 1
+    service_map = ServiceMap.WHOLE
+    if _limited(first):
+        if budget <= 0:
+            yield stop(StopReason.BUDGET_SPENT)
+            return
+        budget -= 1
+        service_map = ServiceMap.CORE
+        first = yield ask(called, AttemptPurpose.FIRST, service_map)
+        kept = (*kept[:-1], (kept[-1][0], AttemptPurpose.WHOLE_MAP), (made, AttemptPurpose.FIRST))
+        made += 1
+        if first.accepted is not None and budget > 0:
+            budget -= 1
+            yield ask(called, AttemptPurpose.STORAGE, ServiceMap.STORAGE)
+            kept, made = (*kept, (made, AttemptPurpose.STORAGE)), made + 1
+    if first.accepted is not None:
+        if budget <= 0:
+            yield stop(StopReason.BUDGET_SPENT)
+            return
+        yield ask(plan.random_title, AttemptPurpose.RANDOM, ServiceMap.VERIFICATION)
+        kept, made = (*kept, (made, AttemptPurpose.RANDOM)), made + 1
+        yield stop(StopReason.AE_CHECK_TESTED)
+        return
+    if _rejected_for(first, REASON_CALLED_AE):
+        tried = {called}
+        for title in plan.titles:
+            if title in tried:
+                continue
+            if budget <= 0:
+                yield stop(StopReason.BUDGET_SPENT)
+                return
+            tried.add(title)
+            budget -= 1
+            result = yield ask(title, AttemptPurpose.STOCK, service_map)
+            kept, made = (*kept, (made, AttemptPurpose.STOCK)), made + 1
+            if not _rejected_for(result, REASON_CALLED_AE):
+                yield stop(_ended_by(result))
+                return
+        yield stop(StopReason.TITLES_EXHAUSTED)
+        return
+    yield stop(_ended_by(first))
+
+
+def _ended_by(attempt: AttemptRecord) -> StopReason:
+    """Why an attempt that was not refused as an unknown called title ends the walk."""
+    if attempt.accepted is not None:
+        return StopReason.TITLE_FOUND
+    if _rejected_for(attempt, REASON_CALLING_AE):
+        return StopReason.CALLING_TITLE_CHECKED
+    if attempt.rejected is not None:
+        return StopReason.REFUSED
+    if attempt.aborted is not None:
+        return StopReason.ABORTED
+    return StopReason.NO_ASSOCIATION
+
+
+def _limited(attempt: AttemptRecord) -> bool:
+    """Refused in words that fit a cap on the request's size (PS3.8 §9.3.4).
+    An A-ABORT is not retried: a peer that aborts strangers should hear from us once."""
+    rejected = attempt.rejected
+    if attempt.accepted is not None or rejected is None:
+        return False
+    return (rejected.source, rejected.reason) in _LIMIT_REASONS
+
+
+def _rejected_for(attempt: AttemptRecord, reason: int) -> bool:
+    rejected = attempt.rejected
+    return rejected is not None and rejected.source == 1 and rejected.reason == reason

@@ -1,0 +1,87 @@
+"""What the DICOM probe saw at one endpoint, as plain records: no I/O.
+
+:mod:`exposcan.probes.dimse` builds them; :mod:`exposcan.classify` and the AE-title
+strategy (:mod:`exposcan.probes.aetitle_strategy`) read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exposcan.dicom import services
+from exposcan.dicom.events import Aborted, AssociationAccepted, AssociationRejected
+from exposcan.probes.aetitle_strategy import AttemptPurpose
+from exposcan.results import TlsFacts
+from exposcan.vocabulary import Protocol, Status
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FindOutcome:
+    """A metadata-only C-FIND, as counts. Responses' identifiers were never decoded."""
+
+    service: str
+    level: str
+    count: int
+    cap: int
+    cancelled: bool
+    final_status: int | None
+    #: matches | empty | refused | aborted | closed | timeout | ignored-cancel
+    outcome: str
+
+    @property
+    def cap_hit(self) -> bool:
+        return self.count >= self.cap
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Attempt:
+    """One association attempt: what was asked and how the peer answered."""
+
+    purpose: AttemptPurpose
+    called_ae_title: str
+    calling_ae_title: str
+    status: Status
+    detail: str | None = None
+    accepted: AssociationAccepted | None = None
+    rejected: AssociationRejected | None = None
+    aborted: Aborted | None = None
+    echo_status: int | None = None
+    find: FindOutcome | None = None
+    #: The Modality Worklist C-FIND, where the worklist model was accepted.
+    worklist: FindOutcome | None = None
+    released: bool = False
+    duration_s: float = 0.0
+    tls: TlsFacts | None = None
+    #: The peer answered like a TLS server (an alert record, or a silent close).
+    tls_suspected: bool = False
+
+    @property
+    def spoke_dicom(self) -> bool:
+        return bool(self.accepted or self.rejected or self.aborted)
+
+    def accepted_kinds(self) -> set[services.Kind]:
+        if self.accepted is None:
+            return set()
+        return {
+            kind
+            for c in self.accepted.accepted
+            if (kind := services.kind_of(c.abstract_syntax)) is not None
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DimseObservation:
+    host: str
+    port: int
+    attempts: tuple[Attempt, ...]
+    duration_s: float
+    protocol: Protocol = Protocol.DIMSE
+
+    @property
+    def first(self) -> Attempt:
+        """The first attempt in the protocol finally used (a plaintext try may precede it)."""
+        return next(a for a in self.attempts if a.purpose == AttemptPurpose.FIRST)
+
+    @property
+    def tls(self) -> TlsFacts | None:
+        return next((a.tls for a in self.attempts if a.tls is not None), None)

@@ -1,0 +1,397 @@
+"""The AE-title strategy walked through every path with attempt records built here:
+no sockets, no event loop. The socket-level behaviour is tests/test_probe_dimse.py,
+tests/test_context_limit.py and tests/test_aetitles.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exposcan.dicom.events import Aborted, AssociationAccepted, AssociationRejected
+from exposcan.options import ScanOptions
+from exposcan.probes.aetitle_strategy import (
+    AttemptPurpose,
+    NextAttempt,
+    Plan,
+    ServiceMap,
+    Stop,
+    StopReason,
+    next_attempt,
+    settle,
+)
+from exposcan.probes.dimse_observation import Attempt, DimseObservation
+from exposcan.results import TlsFacts
+from exposcan.vocabulary import Status
+
+CALLED = "ANY-SCP"
+RANDOM = "Q7XK2M9P4TLW8ZRB"
+FIRST, STOCK = AttemptPurpose.FIRST, AttemptPurpose.STOCK
+
+Outcome = Callable[[NextAttempt], Attempt]
+
+
+def plan(*, titles: Sequence[str] = (), ae_attempts: int = 6, starts_tls: bool = False) -> Plan:
+    return Plan(
+        called_ae_title=CALLED,
+        titles=tuple(titles),
+        ae_attempts=ae_attempts,
+        starts_tls=starts_tls,
+        random_title=RANDOM,
+    )
+
+
+def _made(step: NextAttempt, status: Status = Status.SUCCESS, **facts: object) -> Attempt:
+    if step.tls and status is Status.SUCCESS and "tls" not in facts:
+        facts["tls"] = TlsFacts(version="TLSv1.3")
+    return Attempt(
+        purpose=step.purpose,
+        called_ae_title=step.called_ae_title,
+        calling_ae_title="EXPOSCAN",
+        status=status,
+        **facts,  # type: ignore[arg-type]
+    )
+
+
+def accepted(step: NextAttempt) -> Attempt:
+    return _made(
+        step,
+        accepted=AssociationAccepted(
+            accepted=(),
+            rejected=(),
+            max_pdu_length=16384,
+            implementation_class_uid=None,
+            implementation_version_name=None,
+            protocol_version=1,
+        ),
+    )
+
+
+def rejected(source: int, reason: int) -> Outcome:
+    def answer(step: NextAttempt) -> Attempt:
+        rj = AssociationRejected(
+            result=1,
+            source=source,
+            reason=reason,
+            result_text="rejected-permanent",
+            source_text="service-user",
+            reason_text="",
+        )
+        return _made(step, rejected=rj)
+
+    return answer
+
+
+def aborted(step: NextAttempt) -> Attempt:
+    return _made(
+        step, aborted=Aborted(source=2, reason=0, source_text="service-provider", reason_text="")
+    )
+
+
+def tls_suspected(step: NextAttempt) -> Attempt:
+    return _made(step, Status.CONNECTION_CLOSED, tls_suspected=True)
+
+
+def tls_failed(step: NextAttempt) -> Attempt:
+    return _made(step, Status.TLS_ERROR)
+
+
+def closed(step: NextAttempt) -> Attempt:
+    return _made(step, Status.CONNECTION_CLOSED)
+
+
+CALLED_UNKNOWN = rejected(1, 7)
+CALLING_UNKNOWN = rejected(1, 3)
+LIMIT_EXCEEDED = rejected(3, 2)
+NO_REASON = rejected(1, 1)
+
+
+def walk(
+    the_plan: Plan, *outcomes: Outcome, then: Outcome = CALLED_UNKNOWN
+) -> tuple[list[NextAttempt], StopReason, list[Attempt]]:
+    """Answer each step with the next outcome (``then`` once they run out) until a stop."""
+    steps: list[NextAttempt] = []
+    made: list[Attempt] = []
+    for _ in range(64):
+        step = next_attempt(the_plan, made)
+        if isinstance(step, Stop):
+            return steps, step.reason, made
+        steps.append(step)
+        made.append((outcomes[len(made)] if len(made) < len(outcomes) else then)(step))
+    raise AssertionError("the strategy never stopped")
+
+
+def kept(the_plan: Plan, made: Sequence[Attempt]) -> list[str]:
+    return [a.purpose for a in settle(the_plan, made).attempts]
+
+
+def test_the_first_attempt_is_the_called_title_with_the_whole_map() -> None:
+    assert next_attempt(plan(), []) == NextAttempt(
+        called_ae_title=CALLED, purpose=FIRST, service_map=ServiceMap.WHOLE, tls=False
+    )
+    assert next_attempt(plan(starts_tls=True), []) == NextAttempt(
+        called_ae_title=CALLED, purpose=FIRST, service_map=ServiceMap.WHOLE, tls=True
+    )
+
+
+def test_any_title_accepted_is_asked_once_with_a_random_title() -> None:
+    the_plan = plan(titles=("ORTHANC",))
+    steps, reason, made = walk(the_plan, accepted, accepted)
+    assert [(s.called_ae_title, s.purpose, s.service_map) for s in steps] == [
+        (CALLED, FIRST, ServiceMap.WHOLE),
+        (RANDOM, AttemptPurpose.RANDOM, ServiceMap.VERIFICATION),
+    ]
+    assert not ServiceMap.VERIFICATION.exchange  # no C-ECHO/C-FIND under the random title
+    assert reason is StopReason.AE_CHECK_TESTED
+    assert kept(the_plan, made) == ["first", "random"]
+
+
+def test_any_scp_configured_the_random_title_refused_ends_it() -> None:
+    # The stock titles are for a peer that refused the called title, not this one.
+    steps, reason, _ = walk(plan(titles=("ORTHANC",)), accepted, CALLED_UNKNOWN)
+    assert [s.purpose for s in steps] == [FIRST, AttemptPurpose.RANDOM]
+    assert reason is StopReason.AE_CHECK_TESTED
+
+
+def test_called_title_checked_then_stock_titles_in_order_until_the_budget() -> None:
+    the_plan = plan(
+        titles=("ORTHANC", CALLED, "DCM4CHEE", "ORTHANC", "CONQUESTSRV1"), ae_attempts=3
+    )
+    steps, reason, made = walk(the_plan, CALLED_UNKNOWN)
+    # The called title and repeats are not asked twice; the first attempt counts.
+    assert [(s.called_ae_title, s.purpose) for s in steps] == [
+        (CALLED, FIRST),
+        ("ORTHANC", STOCK),
+        ("DCM4CHEE", STOCK),
+    ]
+    assert all(s.service_map is ServiceMap.WHOLE for s in steps)
+    assert reason is StopReason.BUDGET_SPENT
+    assert kept(the_plan, made) == ["first", "stock", "stock"]
+
+
+def test_a_stock_title_accepted_ends_it_without_a_random_title() -> None:
+    steps, reason, _ = walk(plan(titles=("A", "B", "C")), CALLED_UNKNOWN, CALLED_UNKNOWN, accepted)
+    assert [s.called_ae_title for s in steps] == [CALLED, "A", "B"]
+    assert reason is StopReason.TITLE_FOUND
+
+
+def test_every_stock_title_refused() -> None:
+    steps, reason, _ = walk(plan(titles=("A", "B")), then=CALLED_UNKNOWN)
+    assert [s.called_ae_title for s in steps] == [CALLED, "A", "B"]
+    assert reason is StopReason.TITLES_EXHAUSTED
+
+
+@pytest.mark.parametrize("at", [0, 1])
+def test_a_calling_title_check_ends_it(at: int) -> None:
+    outcomes = [CALLED_UNKNOWN] * at + [CALLING_UNKNOWN]
+    steps, reason, _ = walk(plan(titles=("A", "B")), *outcomes)
+    assert len(steps) == at + 1
+    assert reason is StopReason.CALLING_TITLE_CHECKED
+
+
+@pytest.mark.parametrize("at", [0, 1])
+def test_an_abort_is_not_retried(at: int) -> None:
+    outcomes = [CALLED_UNKNOWN] * at + [aborted]
+    steps, reason, _ = walk(plan(titles=("A", "B")), *outcomes)
+    assert len(steps) == at + 1
+    assert reason is StopReason.ABORTED
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [(rejected(2, 2), StopReason.REFUSED), (closed, StopReason.NO_ASSOCIATION)],
+)
+def test_any_other_answer_ends_it(outcome: Outcome, reason: StopReason) -> None:
+    steps, stopped, _ = walk(plan(titles=("A",)), outcome)
+    assert len(steps) == 1
+    assert stopped is reason
+
+
+@pytest.mark.parametrize("limit", [LIMIT_EXCEEDED, NO_REASON])
+def test_a_whole_map_refused_for_its_size_goes_in_halves(limit: Outcome) -> None:
+    the_plan = plan()
+    steps, reason, made = walk(the_plan, limit, accepted, accepted, accepted)
+    assert [(s.called_ae_title, s.purpose, s.service_map) for s in steps] == [
+        (CALLED, FIRST, ServiceMap.WHOLE),
+        (CALLED, FIRST, ServiceMap.CORE),
+        (CALLED, AttemptPurpose.STORAGE, ServiceMap.STORAGE),
+        (RANDOM, AttemptPurpose.RANDOM, ServiceMap.VERIFICATION),
+    ]
+    assert ServiceMap.CORE.exchange
+    assert not ServiceMap.STORAGE.exchange
+    assert reason is StopReason.AE_CHECK_TESTED
+    assert kept(the_plan, made) == ["whole-map", "first", "storage", "random"]
+
+
+def test_halves_within_the_budget() -> None:
+    the_plan = plan(ae_attempts=2)
+    steps, reason, made = walk(the_plan, LIMIT_EXCEEDED, accepted)
+    assert [s.service_map for s in steps] == [ServiceMap.WHOLE, ServiceMap.CORE]
+    assert reason is StopReason.BUDGET_SPENT
+    assert kept(the_plan, made) == ["whole-map", "first"]
+    # No budget for halves at all: the refusal stands as the first attempt.
+    steps, reason, made = walk(plan(ae_attempts=1), LIMIT_EXCEEDED)
+    assert (len(steps), reason, kept(plan(ae_attempts=1), made)) == (
+        1,
+        StopReason.BUDGET_SPENT,
+        ["first"],
+    )
+
+
+def test_halves_refused_for_the_called_title_try_stock_titles_with_the_core_half() -> None:
+    steps, reason, _ = walk(plan(titles=("A",)), LIMIT_EXCEEDED, CALLED_UNKNOWN, accepted)
+    assert [(s.called_ae_title, s.purpose, s.service_map) for s in steps] == [
+        (CALLED, FIRST, ServiceMap.WHOLE),
+        (CALLED, FIRST, ServiceMap.CORE),
+        ("A", STOCK, ServiceMap.CORE),
+    ]
+    assert reason is StopReason.TITLE_FOUND
+
+
+def test_the_whole_map_stays_first_until_its_halves_exist() -> None:
+    # The endpoint deadline can stop the driver before the core half is opened.
+    the_plan = plan()
+    made = [LIMIT_EXCEEDED(next_attempt(the_plan, []))]
+    assert isinstance(step := next_attempt(the_plan, made), NextAttempt)
+    assert step.service_map is ServiceMap.CORE
+    assert kept(the_plan, made) == ["first"]
+
+
+def test_plaintext_answered_like_tls_is_retried_over_tls_outside_the_budget() -> None:
+    the_plan = plan(ae_attempts=2)
+    steps, reason, made = walk(the_plan, tls_suspected, accepted, accepted)
+    assert [(s.purpose, s.tls) for s in steps] == [
+        (FIRST, False),
+        (FIRST, True),
+        (AttemptPurpose.RANDOM, True),
+    ]
+    assert reason is StopReason.AE_CHECK_TESTED
+    settled = settle(the_plan, made)
+    assert [a.purpose for a in settled.attempts] == ["plaintext", "first", "random"]
+    assert settled.tls
+    # The observation's first attempt is the one in the protocol finally used.
+    observation = DimseObservation(host="h", port=1, attempts=settled.attempts, duration_s=0)
+    assert observation.first is made[1]
+
+
+def test_a_tls_retry_that_fails_as_tls_keeps_the_plaintext_verdict() -> None:
+    the_plan = plan()
+    steps, reason, made = walk(the_plan, tls_suspected, tls_failed)
+    assert [s.tls for s in steps] == [False, True]
+    assert reason is StopReason.NO_ASSOCIATION
+    settled = settle(the_plan, made)
+    assert settled.attempts == (made[0],)
+    assert not settled.tls
+
+
+def test_a_tls_retry_that_wants_a_client_certificate_counts_as_tls() -> None:
+    def certificate_required(step: NextAttempt) -> Attempt:
+        return _made(step, Status.TLS_ERROR, tls=TlsFacts(client_certificate_required=True))
+
+    the_plan = plan()
+    _, reason, made = walk(the_plan, tls_suspected, certificate_required)
+    assert reason is StopReason.NO_ASSOCIATION
+    assert kept(the_plan, made) == ["plaintext", "first"]
+    assert settle(the_plan, made).tls
+
+
+def test_no_plaintext_retry_on_a_tls_port_nor_before_the_retry_exists() -> None:
+    steps, reason, _ = walk(plan(starts_tls=True), tls_suspected)
+    assert len(steps) == 1
+    assert steps[0].tls
+    assert reason is StopReason.NO_ASSOCIATION
+    # Deadline before the TLS retry: plaintext, and the attempt stays "first".
+    the_plan = plan()
+    made = [tls_suspected(next_attempt(the_plan, []))]
+    settled = settle(the_plan, made)
+    assert [a.purpose for a in settled.attempts] == ["first"]
+    assert not settled.tls
+
+
+def test_budget_exhausted_after_an_accepted_first_attempt() -> None:
+    steps, reason, _ = walk(plan(ae_attempts=1, titles=("A",)), accepted)
+    assert len(steps) == 1
+    assert reason is StopReason.BUDGET_SPENT
+
+
+def test_attempts_that_do_not_follow_the_strategy_are_refused() -> None:
+    the_plan = plan()
+    first = accepted(next_attempt(the_plan, []))
+    stranger = accepted(
+        NextAttempt(called_ae_title="X", purpose=STOCK, service_map=ServiceMap.WHOLE, tls=False)
+    )
+    with pytest.raises(ValueError, match="does not follow"):
+        next_attempt(the_plan, [first, stranger])
+    step = next_attempt(the_plan, [first])
+    assert isinstance(step, NextAttempt)
+    random = accepted(step)
+    with pytest.raises(ValueError, match="does not follow"):
+        next_attempt(the_plan, [first, random, random])  # after the stop
+
+
+def test_the_plan_of_the_options() -> None:
+    options = ScanOptions(called_ae_title="MINE", ae_titles=("USER",), ae_attempts=4)
+    the_plan = Plan.of(options, 2762, ("STOCK",), RANDOM)
+    assert the_plan == Plan(
+        called_ae_title="MINE",
+        titles=("USER", "STOCK"),
+        ae_attempts=4,
+        starts_tls=True,
+        random_title=RANDOM,
+    )
+    assert not Plan.of(options, 104, (), RANDOM).starts_tls
+
+
+OUTCOMES: list[Outcome] = [
+    accepted,
+    CALLED_UNKNOWN,
+    CALLING_UNKNOWN,
+    LIMIT_EXCEEDED,
+    NO_REASON,
+    rejected(2, 1),
+    aborted,
+    tls_suspected,
+    tls_failed,
+    closed,
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    answers=st.lists(st.sampled_from(OUTCOMES), max_size=12),
+    then=st.sampled_from(OUTCOMES),
+    ae_attempts=st.integers(1, 8),
+    titles=st.lists(st.sampled_from(["A", "B", "C", CALLED]), max_size=6),
+    starts_tls=st.booleans(),
+)
+def test_every_walk_stops_within_the_budget(
+    answers: list[Outcome], then: Outcome, ae_attempts: int, titles: list[str], starts_tls: bool
+) -> None:
+    the_plan = plan(titles=titles, ae_attempts=ae_attempts, starts_tls=starts_tls)
+    steps, _, made = walk(the_plan, *answers, then=then)
+    # The TLS retry is the only association outside the budget.
+    assert len(steps) <= ae_attempts + 1
+    stock = [s.called_ae_title for s in steps if s.purpose is STOCK]
+    assert len(stock) == len(set(stock))
+    assert CALLED not in stock
+    settled = settle(the_plan, made)
+    assert [a.purpose for a in settled.attempts].count(FIRST) == 1
+    # Only a failed TLS retry is dropped.
+    assert len(made) - len(settled.attempts) in (0, 1)
+
+
+def test_importing_the_strategy_loads_no_io() -> None:
+    code = (
+        "import sys\n"
+        "import exposcan.probes.aetitle_strategy, exposcan.probes.dimse_observation\n"
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'exposcan.net', 'asyncio', 'aiohttp'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]", out.stdout
