@@ -52,3 +52,8 @@ class OptionError(UserError):
 
 class OutputError(UserError):
     """The report cannot be written where the user asked."""
+
+
+class ReportError(UserError):
+    """A report to read back (:func:`exposcan.read_report`) is missing, not a regular
+    file, or holds a line that is not one of exposcan's records."""

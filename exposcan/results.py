@@ -8,14 +8,21 @@ built (``__post_init__``): this is where text a peer chose enters a result, so n
 format can receive a terminal escape, a bidi override or an unbounded string from a
 peer. Versions must look like versions (:func:`exposcan.peertext.version`) and UIDs like
 UIDs, or they are dropped.
+
+Each class reads back what its ``to_dict`` wrote: ``from_dict`` checks every field against
+its declared type (:mod:`exposcan.decoding`: a :class:`~exposcan.decoding.RecordError`,
+a ValueError, names the field otherwise) and builds the result through its constructor,
+so text read from a report is cleaned exactly as text from a peer is, and
+``from_dict(to_dict(r)) == r``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Final
+from typing import Any, Final, Self
 
-from exposcan import peertext
+from exposcan import decoding, peertext
 from exposcan.vocabulary import Exposure, Protocol, Severity, Status
 
 #: JSON-ready as they are (str-valued enums are str; bool is int).
@@ -73,6 +80,12 @@ class _Serialisable:
             names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
         return {name: _plain(getattr(self, name)) for name in names}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """The result ``data`` (as :meth:`to_dict` wrote it, or a report's record) describes;
+        :class:`~exposcan.decoding.RecordError` naming the field if it cannot be one."""
+        return decoding.build(cls, data)
+
 
 #: Bounds per text field, in code points (evidence lists SOP class names: it is longer).
 _FINDING_LIMITS: Final = {"id": 64, "title": 256, "evidence": 4096, "remediation": 1024}
@@ -90,6 +103,7 @@ _TLS_LIMITS: Final = {
     "issuer": 512,
     "not_before": 64,
     "not_after": 64,
+    "unreadable": 128,  # field names of ours; cleaned too, as it is read back from reports
 }
 _ENDPOINT_LIMITS: Final = {"host": 64}
 _ENDPOINT_OPTIONAL_LIMITS: Final = {"hostname": 253, "ae_title": 64, "detail": 512}
@@ -107,6 +121,13 @@ class Finding(_Serialisable):
 
     def __post_init__(self) -> None:
         _clean_fields(self, _FINDING_LIMITS)
+
+    @staticmethod
+    def _check_record(data: Mapping[str, Any], where: str) -> None:
+        # Tools key on the id: one from a file must look like one of ours.
+        if "id" in data and not decoding.is_finding_id(data["id"]):
+            name = f"{where}.id" if where else "id"
+            raise decoding.RecordError(name, f"{decoding.show(data['id'])} is not a finding id")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -197,6 +218,16 @@ class EndpointResult(_Serialisable):
         services = tuple(peertext.clean(str(s), 64) for s in self.services)
         if services != self.services:
             _set(self, "services", services)
+        # As the report writes it (0.1 ms), so that a result read back equals this one.
+        duration = round(float(self.duration_s), 4)
+        if duration != self.duration_s or type(self.duration_s) is not float:
+            _set(self, "duration_s", duration)
+
+    @staticmethod
+    def _check_record(data: Mapping[str, Any], where: str) -> None:
+        # As --resume checks them: the engine names every endpoint by address and port.
+        decoding.check_address(data.get("host"), f"{where}.host" if where else "host")
+        decoding.check_port(data.get("port"), f"{where}.port" if where else "port")
 
     @property
     def severity(self) -> Severity:
@@ -209,5 +240,4 @@ class EndpointResult(_Serialisable):
     def to_dict(self) -> dict[str, Any]:
         data = _Serialisable.to_dict(self)
         data["severity"] = str(self.severity)
-        data["duration_s"] = round(self.duration_s, 4)
         return data

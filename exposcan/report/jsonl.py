@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
+from exposcan.errors import ReportError
 from exposcan.report.safe_json import dumps
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
@@ -129,14 +130,19 @@ class JsonlWriter:
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL report; a torn last line (a killed writer) is skipped.
+    """Records of a JSONL report, as dicts; a torn last line (a killed writer) is skipped.
 
-    The rule of :mod:`exposcan.report.lines` (the one ``--resume`` reads by): an
-    unterminated last line is torn; any other line that is not a JSON object
-    raises :class:`~exposcan.report.lines.BadRecord` (a ValueError) naming it.
+    Read by the package's one report reader (:func:`exposcan.report.lines.read_lines`,
+    as ``--resume`` and :func:`exposcan.read_report` read): an unterminated last line is
+    torn; a file that is not a regular file, or any other line that is not a JSON object,
+    is one :class:`~exposcan.errors.ReportError` naming it. For typed results, use
+    :func:`exposcan.read_report`.
     """
-    from exposcan.report.lines import whole_lines
+    from exposcan.report.lines import UnreadableReport, read_lines
 
-    with open(path, "rb") as stream:
-        for line in whole_lines(stream):
-            yield line.record
+    try:
+        with contextlib.closing(read_lines(path)) as lines:
+            for line in lines:
+                yield line.record
+    except UnreadableReport as exc:
+        raise ReportError(f"cannot read report {exc}") from None

@@ -6,15 +6,26 @@ one and flushes it whole, so a last line without a newline was cut by a kill
 parse. Every other line must be a JSON object (RFC 8259) in UTF-8, at most
 :data:`MAX_LINE_BYTES` long and nested no deeper than the parser's recursion
 limit; anything else is a :class:`BadRecord` naming the line. Blank lines are
-skipped. Both readers of reports (``read_jsonl`` and ``--resume``) read this way.
+skipped.
+
+:func:`read_lines` is the one reader of a report file: ``--resume``
+(:mod:`exposcan.report.resume`), :func:`exposcan.read_report` and
+:func:`exposcan.report.read_jsonl` all read through it. It opens only a regular file,
+without blocking (:func:`exposcan.files.open_regular`: a FIFO or a device is refused),
+and every way the file can fail to be a report (missing, unreadable, a bad line) is one
+:class:`UnreadableReport` whose text names the file and the line; each caller turns it
+into its own :class:`~exposcan.errors.UserError`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
+
+from exposcan.files import FileProblem, open_regular, show_path
 
 #: An endpoint record is a few KiB; a line longer than this is not one of ours.
 MAX_LINE_BYTES = 16 << 20
@@ -27,6 +38,18 @@ class BadRecord(ValueError):
         super().__init__(f"line {number} {reason}")
         self.number = number
         self.reason = reason
+
+
+class UnreadableReport(Exception):
+    """A file that cannot be read as a report. ``str(exc)`` names the file and says why:
+    ``"r.jsonl line 3 is not JSON"``, ``"r.jsonl does not exist"`` or, for a problem with
+    the file itself (:attr:`about_file`), ``"r.jsonl: Is a directory"``."""
+
+    def __init__(self, name: str, reason: str, *, about_file: bool) -> None:
+        super().__init__(f"{name}: {reason}" if about_file else f"{name} {reason}")
+        self.name = name
+        self.reason = reason
+        self.about_file = about_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +76,26 @@ def whole_lines(stream: BinaryIO, *, max_line: int = MAX_LINE_BYTES) -> Iterator
         body = raw[:-1]
         if body.strip():
             yield Line(number, offset, decode_record(body, number))
+
+
+def read_lines(
+    path: str | os.PathLike[str], *, max_line: int = MAX_LINE_BYTES
+) -> Generator[Line, None, None]:
+    """Each whole line of the report at ``path`` (:func:`whole_lines`); any problem with
+    the file or a line is one :class:`UnreadableReport`."""
+    name = show_path(path)
+    try:
+        with open_regular(path) as stream:
+            yield from whole_lines(stream, max_line=max_line)
+    except FileProblem as exc:
+        if not os.path.lexists(path):
+            raise UnreadableReport(name, "does not exist", about_file=False) from None
+        raise UnreadableReport(name, str(exc), about_file=True) from None
+    except BadRecord as exc:
+        raise UnreadableReport(name, str(exc), about_file=False) from None
+    except OSError as exc:  # reading failed half-way (EIO)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise UnreadableReport(name, reason, about_file=True) from None
 
 
 def decode_record(body: bytes, number: int) -> dict[str, Any]:

@@ -6,28 +6,33 @@ digest, the ports and the probe options in the header must match, otherwise
 it is refused (a different scope would make "finished" mean something else).
 
 The file is read as data someone may have edited, truncated or replaced:
-whole lines only (:mod:`exposcan.report.lines`: a torn last line is cut), each
+whole lines only, by the package's one report reader
+(:func:`exposcan.report.lines.read_lines`: a torn last line is cut), each
 record checked for the fields resuming uses, with their types and ranges, and
 every endpoint must belong to this scan. Anything else is one
 :class:`~exposcan.errors.OutputError` naming the line; nothing from the file is
-echoed except through ``repr``, shortened.
+echoed except through ``repr``, shortened. :func:`exposcan.read_report` reads the
+same records with the same checks (:func:`endpoint_key`, :func:`in_scan`, and the
+primitives of :mod:`exposcan.decoding`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
-import re
 from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
 from exposcan.addresses import reached_address
+from exposcan.decoding import is_address, is_finding_id
+from exposcan.decoding import show as _show
 from exposcan.engine import SkipKey, skip_key
 from exposcan.errors import OutputError
-from exposcan.files import FileProblem, open_regular, show_path
-from exposcan.report.lines import BadRecord, whole_lines
+from exposcan.files import show_path
+from exposcan.report.lines import UnreadableReport, read_lines
 from exposcan.summary import SummaryBuilder
 from exposcan.vocabulary import Exposure, Protocol, Status
 
@@ -42,12 +47,11 @@ _SAME = (
     "tls_ports",
     "try_default_credentials",
 )
-_FINDING_ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 _PROTOCOLS = frozenset(str(p) for p in Protocol)
 _EXPOSURES = frozenset(str(e) for e in Exposure)
 _STATUSES = frozenset(str(s) for s in Status)
 #: Records a report may hold after its header (a resumed one: more than one summary).
-_LATER_RECORDS = frozenset({"endpoint", "resume", "summary"})
+LATER_RECORDS = frozenset({"endpoint", "resume", "summary"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +88,8 @@ def load_resume(
     new = json.loads(json.dumps(header))  # compare as the report holds it (lists, not tuples)
     state: ResumeState | None = None
     try:
-        with open_regular(path) as stream:
-            for line in whole_lines(stream):
+        with contextlib.closing(read_lines(path)) as lines:
+            for line in lines:
                 record = line.record
                 kind = record.get("record")
                 if state is None:
@@ -97,18 +101,13 @@ def load_resume(
                     state = ResumeState(path=os.fspath(path), header=record)
                 elif kind == "endpoint":
                     _add_endpoint(state, record, new, targets, f"{name} line {line.number}")
-                elif not _one_of(kind, _LATER_RECORDS):
+                elif not _one_of(kind, LATER_RECORDS):
                     what = "a second scan record" if kind == "scan" else f"record {_show(kind)}"
                     raise OutputError(f"cannot resume: {name} line {line.number} is {what}")
                 state.good_bytes = line.end
-    except FileProblem as exc:
-        if not os.path.lexists(path):
-            raise OutputError(f"cannot resume: {name} does not exist") from None
-        raise OutputError(f"cannot resume from {name}: {exc}") from None
-    except BadRecord as exc:
-        raise OutputError(f"cannot resume: {name} {exc}") from None
-    except OSError as exc:  # reading failed half-way (EIO)
-        raise OutputError(f"cannot resume from {name}: {exc.strerror or exc}") from None
+    except UnreadableReport as exc:
+        prefix = "cannot resume from" if exc.about_file else "cannot resume:"
+        raise OutputError(f"{prefix} {exc}") from None
     if state is None:
         raise OutputError(f"cannot resume: {name} holds no scan record")
     return state
@@ -122,17 +121,14 @@ def _add_endpoint(
     where: str,
 ) -> None:
     host, port, protocol = record.get("host"), record.get("port"), record.get("protocol")
-    if not isinstance(host, str) or not _is_address(host):
+    if not isinstance(host, str) or not is_address(host):
         raise OutputError(f"cannot resume: {where}: host {_show(host)} is not an address")
     if type(port) is not int or not 1 <= port <= 65535:
         raise OutputError(f"cannot resume: {where}: port {_show(port)} is not a port number")
     if not _one_of(protocol, _PROTOCOLS):
         raise OutputError(f"cannot resume: {where}: unknown protocol {_show(protocol)}")
-    # As the engine names the host (``::ffff:127.0.0.1`` is 127.0.0.1, ``0:0::1`` is ::1):
-    # another spelling of a finished endpoint would be probed again and counted twice.
-    key = skip_key(_canonical(host), port, str(protocol))
-    planned = header.get("web_ports" if key[2] == "web" else "ports") or ()
-    if port not in planned or (targets is not None and host not in targets):
+    key = endpoint_key(host, port, str(protocol))
+    if not in_scan(header, key) or (targets is not None and host not in targets):
         raise OutputError(f"cannot resume: {where}: {host} port {port} is not in this scan")
     exposure, status = record.get("exposure"), record.get("status")
     if not _one_of(exposure, _EXPOSURES):
@@ -141,7 +137,7 @@ def _add_endpoint(
         raise OutputError(f"cannot resume: {where}: unknown status {_show(status)}")
     findings = record.get("findings", [])
     ids = [f.get("id") for f in findings if isinstance(f, dict)] if type(findings) is list else []
-    if type(findings) is not list or len(ids) != len(findings) or not all(map(_is_id, ids)):
+    if type(findings) is not list or len(ids) != len(findings) or not all(map(is_finding_id, ids)):
         raise OutputError(f"cannot resume: {where}: findings are not a list of findings with ids")
     if key in state.finished:  # written twice: counted once
         return
@@ -168,22 +164,25 @@ def _check_same_scan(name: str, old: dict[str, Any], new: dict[str, Any]) -> Non
             raise OutputError(f"cannot resume {name}: option {key} differs from this scan's")
 
 
+def endpoint_key(host: str, port: int, protocol: str) -> SkipKey:
+    """How a report's endpoint is recognised: as the engine names the host
+    (``::ffff:127.0.0.1`` is 127.0.0.1, ``0:0::1`` is ::1), or another spelling of a
+    finished endpoint would be probed again and counted twice."""
+    return skip_key(_canonical(host), port, protocol)
+
+
+def in_scan(header: dict[str, Any], key: SkipKey) -> bool:
+    """Whether the header's scan planned this endpoint's port for this kind of probe."""
+    planned = header.get("web_ports" if key[2] == "web" else "ports") or ()
+    return isinstance(planned, list | tuple) and key[1] in planned
+
+
 def count_previous(builder: SummaryBuilder, state: ResumeState) -> None:
     """Seed a summary with the endpoints the earlier run finished."""
     for previous in state.previous:
         builder.add_counts(
             exposure=previous.exposure, status=previous.status, findings=list(previous.findings)
         )
-
-
-def _is_address(text: str) -> bool:
-    if len(text) > 64:
-        return False
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _canonical(host: str) -> str:
@@ -197,13 +196,3 @@ def _canonical(host: str) -> str:
 
 def _one_of(value: object, words: frozenset[str]) -> bool:
     return isinstance(value, str) and value in words
-
-
-def _is_id(value: object) -> bool:
-    return isinstance(value, str) and _FINDING_ID.fullmatch(value) is not None
-
-
-def _show(value: object) -> str:
-    """A value from the file, for a message: repr (escapes controls), at most 40 characters."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
