@@ -29,7 +29,12 @@ __all__ = ["Gate", "LocalGate", "SlidingWindow", "window_for_rate"]
 
 
 class Gate(Protocol):
-    """What the engine needs from the politeness limits."""
+    """What the engine needs from the politeness limits.
+
+    The engine neither opens nor closes a gate it is given: one that needs a
+    lifetime (a connection to whatever coordinates several processes) is opened
+    and closed by its maker, and may serve several scans at once.
+    """
 
     def host(self, address: str) -> AbstractAsyncContextManager[None]:
         """Hold one of ``address``'s association slots while the block runs."""

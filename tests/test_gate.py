@@ -8,15 +8,20 @@ whom), never speed; each keeps to about one second of windows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exposcan.engine import Engine
+from exposcan.lab import free_port
 from exposcan.limits import Gate, LocalGate, SlidingWindow, window_for_rate
-from exposcan.options import Limits, ScanOptions
+from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.targets import TargetSet
+from exposcan.vocabulary import Status
 
 
 def max_in_window(times: list[float], period: float = 1.0) -> int:
@@ -251,3 +256,36 @@ def test_engine_takes_an_injected_gate() -> None:
     assert isinstance(own.gate, LocalGate)
     shared = LocalGate(options.limits)
     assert Engine(targets, (104,), options, gate=shared).gate is shared
+
+
+class RecordingGate:
+    """A gate of the test's own: every call recorded, then handed to a LocalGate."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.inner = LocalGate(limits)
+        self.calls: list[tuple[str, str]] = []
+
+    @contextlib.asynccontextmanager
+    async def host(self, address: str) -> AsyncIterator[None]:
+        self.calls.append(("host", address))
+        async with self.inner.host(address):
+            yield
+
+    async def permit(self, address: str) -> None:
+        self.calls.append(("permit", address))
+        await self.inner.permit(address)
+
+
+async def test_a_scan_asks_the_injected_gate_for_every_slot_and_connection() -> None:
+    """Two closed loopback ports: each endpoint asks the gate for its host's slot and
+    for its connection, and nothing else is asked (the engine has no gate of its own)."""
+    loopback = int(ipaddress.IPv4Address("127.0.0.1"))
+    ports = (free_port(), free_port())
+    gate = RecordingGate(Limits(rate=100, per_host_rate=100))
+    options = ScanOptions(timeouts=Timeouts(connect=1, read=1, release=0.5, endpoint=2))
+    engine = Engine(TargetSet([(loopback, loopback + 1)], []), ports, options, gate=gate)
+    results = [result async for result in engine.run()]
+    assert [r.status for r in results] == [Status.CONNECTION_REFUSED] * 2
+    assert gate.calls.count(("host", "127.0.0.1")) == 2
+    assert gate.calls.count(("permit", "127.0.0.1")) >= 2
+    assert gate.inner.granted == gate.calls.count(("permit", "127.0.0.1"))
