@@ -13,13 +13,8 @@ from dataclasses import replace
 from exposcan import findings as catalogue
 from exposcan.dicom import services
 from exposcan.dicom.services import Kind
-from exposcan.probes.dimse import (
-    REASON_CALLED_AE,
-    REASON_CALLING_AE,
-    Attempt,
-    DimseObservation,
-    FindOutcome,
-)
+from exposcan.probes.aetitle_strategy import REASON_CALLED_AE, REASON_CALLING_AE
+from exposcan.probes.dimse_observation import Attempt, DimseObservation, FindOutcome
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
 from exposcan.tls_findings import tls_findings
 from exposcan.vocabulary import Exposure, FindEnd

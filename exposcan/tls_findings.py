@@ -9,10 +9,10 @@ the protocol; the client certificate finding is named per protocol (``dicom-`` o
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 from exposcan import findings as catalogue
-from exposcan.net.tls import expired
 from exposcan.results import Finding, TlsFacts
 
 __all__ = ["LEGACY_VERSIONS", "tls_findings"]
@@ -21,6 +21,14 @@ __all__ = ["LEGACY_VERSIONS", "tls_findings"]
 LEGACY_VERSIONS: Final = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 
 Kind = Literal["dicom", "web"]
+
+
+def expired(facts: TlsFacts, now: datetime | None = None) -> bool:
+    """Whether the certificate's validity ended before ``now`` (its own clock, not ours)."""
+    if facts.not_after is None:
+        return False
+    return datetime.fromisoformat(facts.not_after) < (now or datetime.now(UTC))
+
 
 _CLIENT_CERTIFICATE: Final = {
     "dicom": catalogue.DICOM_TLS_CLIENT_CERTIFICATE_REQUIRED,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from exposcan.net.certificate import read_certificate
 from exposcan.results import TlsFacts
@@ -66,9 +65,3 @@ def facts_of(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> TlsFacts | Non
         key_bits=certificate.key_bits,
         unreadable=",".join(certificate.unreadable) or None,
     )
-
-
-def expired(facts: TlsFacts, now: datetime | None = None) -> bool:
-    if facts.not_after is None:
-        return False
-    return datetime.fromisoformat(facts.not_after) < (now or datetime.now(UTC))

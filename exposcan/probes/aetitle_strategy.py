@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from exposcan.options import ScanOptions
-from exposcan.vocabulary import Status
+from exposcan.vocabulary import AttemptPurpose, Status
 
 #: PS3.8 §9.3.4: source 1 (service-user), reasons 3 and 7.
 REASON_CALLING_AE = 3
@@ -46,23 +46,6 @@ REASON_CALLED_AE = 7
 #: PS3.8 §9.3.4 (source, reason) that fit a cap on a request's size: "local limit
 #: exceeded" (source 3, reason 2) and "no reason given" (source 1, reason 1).
 _LIMIT_REASONS = ((3, 2), (1, 1))
-
-
-class AttemptPurpose(StrEnum):
-    """Why the probe opened one association (``Attempt.purpose``)."""
-
-    #: The configured called title (both halves' core attempt is ``first`` too).
-    FIRST = "first"
-    #: A random title, after the first was accepted.
-    RANDOM = "random"
-    #: A user's or stock title, after the called title was refused (reason 7).
-    STOCK = "stock"
-    #: The storage half of a map proposed in two halves.
-    STORAGE = "storage"
-    #: The whole map the peer refused in one request (the halves follow).
-    WHOLE_MAP = "whole-map"
-    #: A plaintext first attempt on a port that then answered in TLS.
-    PLAINTEXT = "plaintext"
 
 
 class ServiceMap(StrEnum):

@@ -44,7 +44,6 @@ from exposcan.options import ScanOptions
 from exposcan.probes.aetitle_strategy import (
     REASON_CALLED_AE,
     REASON_CALLING_AE,
-    AttemptPurpose,
     NextAttempt,
     Plan,
     ServiceMap,
@@ -63,7 +62,7 @@ from exposcan.probes.dimse_exchange import (
 )
 from exposcan.probes.dimse_observation import Attempt, DimseObservation, FindOutcome
 from exposcan.results import TlsFacts
-from exposcan.vocabulary import Protocol, Status
+from exposcan.vocabulary import AttemptPurpose, Protocol, Status
 
 __all__ = [
     "CORE_MAP",

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 from exposcan.dicom import services
 from exposcan.dicom.events import Aborted, AssociationAccepted, AssociationRejected
-from exposcan.probes.aetitle_strategy import AttemptPurpose
 from exposcan.results import TlsFacts
-from exposcan.vocabulary import Protocol, Status
+from exposcan.vocabulary import AttemptPurpose, Protocol, Status
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -15,29 +15,73 @@ Modules, in the order a probe uses them:
 Bodies are parsed for counts, product names and versions, then dropped.
 """
 
-from exposcan.probes.web.credentials import DEFAULT_CREDENTIALS, CredentialLedger
-from exposcan.probes.web.observation import (
-    CredentialOutcome,
-    CredentialTry,
-    DefaultCredential,
-    LoginRedirect,
-    Outcome,
-    Product,
-    RequestRecord,
-    Service,
-    ServiceCheck,
-    Viewer,
-    WebObservation,
-)
-from exposcan.probes.web.probe import probe_web
-from exposcan.probes.web.safety import UnsafePathError, check_path
-from exposcan.probes.web.scheme import HTTPS_FIRST_PORTS, schemes_for
-from exposcan.probes.web.session import (
-    MAX_BODY_BYTES,
-    MAX_REQUESTS,
-    USER_AGENT,
-    make_web_session,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from exposcan.probes.web.credentials import DEFAULT_CREDENTIALS, CredentialLedger
+    from exposcan.probes.web.observation import (
+        CredentialOutcome,
+        CredentialTry,
+        DefaultCredential,
+        LoginRedirect,
+        Outcome,
+        Product,
+        RequestRecord,
+        Service,
+        ServiceCheck,
+        Viewer,
+        WebObservation,
+    )
+    from exposcan.probes.web.probe import probe_web
+    from exposcan.probes.web.safety import UnsafePathError, check_path
+    from exposcan.probes.web.scheme import HTTPS_FIRST_PORTS, schemes_for
+    from exposcan.probes.web.session import (
+        MAX_BODY_BYTES,
+        MAX_REQUESTS,
+        USER_AGENT,
+        make_web_session,
+    )
+
+#: Where each name lives, imported on first use (PEP 562): the web verdict
+#: (:mod:`exposcan.classify_web`) reads the observation records without loading
+#: aiohttp, the session or the transport.
+_PUBLIC: dict[str, str] = {
+    "DEFAULT_CREDENTIALS": "exposcan.probes.web.credentials",
+    "CredentialLedger": "exposcan.probes.web.credentials",
+    "CredentialOutcome": "exposcan.probes.web.observation",
+    "CredentialTry": "exposcan.probes.web.observation",
+    "DefaultCredential": "exposcan.probes.web.observation",
+    "LoginRedirect": "exposcan.probes.web.observation",
+    "Outcome": "exposcan.probes.web.observation",
+    "Product": "exposcan.probes.web.observation",
+    "RequestRecord": "exposcan.probes.web.observation",
+    "Service": "exposcan.probes.web.observation",
+    "ServiceCheck": "exposcan.probes.web.observation",
+    "Viewer": "exposcan.probes.web.observation",
+    "WebObservation": "exposcan.probes.web.observation",
+    "probe_web": "exposcan.probes.web.probe",
+    "UnsafePathError": "exposcan.probes.web.safety",
+    "check_path": "exposcan.probes.web.safety",
+    "HTTPS_FIRST_PORTS": "exposcan.probes.web.scheme",
+    "schemes_for": "exposcan.probes.web.scheme",
+    "MAX_BODY_BYTES": "exposcan.probes.web.session",
+    "MAX_REQUESTS": "exposcan.probes.web.session",
+    "USER_AGENT": "exposcan.probes.web.session",
+    "make_web_session": "exposcan.probes.web.session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_CREDENTIALS",
