@@ -5,6 +5,7 @@ The public API is what a notebook uses::
     import exposcan
     report = await exposcan.scan("scope.toml")
     report.summary.exposure        # {'none': 12, 'protected': 3, 'echo': 1, ...}
+    report = exposcan.read_report("scan.jsonl")   # a JSONL report, read back
 
 Nothing here configures logging; the CLI does that for itself.
 """
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
         OutOfScopeError,
         OutputError,
         PortListError,
+        ReportError,
         ScopeError,
         UserError,
     )
     from exposcan.options import Limits, ScanOptions, Timeouts
+    from exposcan.report.read import read_report
     from exposcan.results import EndpointResult, Finding, Fingerprint, Matches, TlsFacts
     from exposcan.scan import ScanPlan, ScanReport, prepare, scan, scan_iter
     from exposcan.scope import Scope, load_scope, parse_scope
@@ -47,6 +50,7 @@ _PUBLIC: dict[str, str] = {
     "OutOfScopeError": "exposcan.errors",
     "OutputError": "exposcan.errors",
     "PortListError": "exposcan.errors",
+    "ReportError": "exposcan.errors",
     "ScopeError": "exposcan.errors",
     "UserError": "exposcan.errors",
     "Endpoint": "exposcan.engine",
@@ -54,6 +58,7 @@ _PUBLIC: dict[str, str] = {
     "Limits": "exposcan.options",
     "ScanOptions": "exposcan.options",
     "Timeouts": "exposcan.options",
+    "read_report": "exposcan.report.read",
     "EndpointResult": "exposcan.results",
     "Finding": "exposcan.results",
     "Fingerprint": "exposcan.results",
@@ -117,6 +122,7 @@ __all__ = [
     "PortListError",
     "Progress",
     "Protocol",
+    "ReportError",
     "ScanOptions",
     "ScanPlan",
     "ScanReport",
@@ -132,6 +138,7 @@ __all__ = [
     "load_scope",
     "parse_scope",
     "prepare",
+    "read_report",
     "scan",
     "scan_iter",
 ]
