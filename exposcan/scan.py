@@ -200,7 +200,9 @@ class ScanPlan:
 
 @dataclass(frozen=True, kw_only=True)
 class ScanReport:
-    """A finished scan: its header, every endpoint result, and the summary."""
+    """A finished scan: its header, every endpoint result, and the summary. What
+    :func:`scan` returns, and what :func:`exposcan.read_report` reads back from a JSONL
+    report (a resumed scan's summary merged over its runs: :mod:`exposcan.report.read`)."""
 
     header: dict[str, Any]
     results: tuple[EndpointResult, ...]
