@@ -11,7 +11,7 @@ Cancelling the consumer cancels everything and aborts politely.
 Two checks stand between an endpoint and its first packet, both made again here
 whatever the caller checked before (defence in depth):
 
-* scope: the address must be in the :class:`~exposcan.targets.TargetSet`, judged
+* scope: the address must be in the :class:`~exposcan.scope.targets.TargetSet`, judged
   on the address a connection reaches (``0.0.0.0`` never is). Endpoints carry
   literal addresses resolved once by the scope, so no name is looked up again
   between that check and the connection (DNS rebinding cannot widen a scan);
@@ -35,7 +35,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Container, Itera
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from exposcan.authorisation import Clock, utc_now
 from exposcan.classify import classify_dimse
 from exposcan.limits import Gate, LocalGate
 from exposcan.logs import get_logger
@@ -43,6 +42,7 @@ from exposcan.options import ScanOptions
 from exposcan.probes.dimse import DimseObservation, probe_dimse
 from exposcan.results import EndpointResult, Verdict
 from exposcan.scope import Host, TargetSet
+from exposcan.scope.authorisation import Clock, utc_now
 from exposcan.vocabulary import Exposure, Protocol, Status
 
 if TYPE_CHECKING:  # the web probe (and aiohttp) load only for a scan with web ports

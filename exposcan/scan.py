@@ -22,16 +22,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exposcan._version import __version__
-from exposcan.authorisation import Clock, utc_now
 from exposcan.engine import Engine, ProgressCallback, SkipKey
 from exposcan.errors import AuthorisationExpired, OptionError
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
-from exposcan.ports import require_some
 from exposcan.report.resume import ResumeState, count_previous
 from exposcan.report.writer import ReportWriter
 from exposcan.results import EndpointResult
 from exposcan.scope import Resolver, Scope, TargetSet, load_scope, resolve_targets, select_ports
+from exposcan.scope.authorisation import Clock, utc_now
+from exposcan.scope.ports import require_some
 from exposcan.summary import Summary, SummaryBuilder
 
 log = get_logger("exposcan")  # silent until structlog is configured

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 import exposcan
-from exposcan.authorisation import Authorisation
 from exposcan.engine import STOPPED_EXPIRED, Engine
 from exposcan.errors import AuthorisationError, AuthorisationExpired
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.scope import parse_scope, resolve_targets
+from exposcan.scope.authorisation import Authorisation
 from exposcan.summary import Summary
 from tests.conftest import scope_text as conftest_scope_text
 from tests.test_scope import assert_one_line, scope_text

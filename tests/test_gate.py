@@ -20,7 +20,7 @@ from exposcan.engine import Engine
 from exposcan.lab import free_port
 from exposcan.limits import Gate, LocalGate, SlidingWindow, window_for_rate
 from exposcan.options import Limits, ScanOptions, Timeouts
-from exposcan.targets import TargetSet
+from exposcan.scope.targets import TargetSet
 from exposcan.vocabulary import Status
 
 

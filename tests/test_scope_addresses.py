@@ -16,13 +16,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from exposcan.addresses import exclude_pieces, inet_aton, parse_entry, reached_address
 from exposcan.errors import OutOfScopeError, ScopeError, UserError
 from exposcan.scope import Scope, TargetSet, parse_scope, resolve_targets
-from exposcan.targets import Host
+from exposcan.scope.entries import inet_aton, parse_entry
+from exposcan.scope.reach import exclude_pieces, reached_address
+from exposcan.scope.targets import Host
 from tests.test_scope import FAR_FUTURE, FakeResolver, assert_one_line, make_scope, scope_text
 
-from exposcan.authorisation import Authorisation  # isort: skip
+from exposcan.scope.authorisation import Authorisation  # isort: skip
 
 UNSPECIFIED = "the unspecified address, which the kernel delivers to this machine itself"
 

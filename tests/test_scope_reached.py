@@ -19,7 +19,7 @@ import exposcan
 from exposcan.engine import Engine
 from exposcan.errors import OutOfScopeError, PortListError, ScopeError
 from exposcan.options import Limits, ScanOptions, Timeouts
-from exposcan.targets import TargetSet
+from exposcan.scope.targets import TargetSet
 from exposcan.vocabulary import Status
 from tests.test_cli import run
 from tests.test_scope import FakeResolver

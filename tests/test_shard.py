@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exposcan import shards
 from exposcan.engine import iter_endpoints
 from exposcan.errors import OptionError
-from exposcan.shards import count_in, shard_of
-from exposcan.targets import TargetSet
+from exposcan.scope import shards
+from exposcan.scope.shards import count_in, shard_of
+from exposcan.scope.targets import TargetSet
 
 V6_BASE = int(ipaddress.IPv6Address("2001:db8::"))
 V6_HIGH = int(ipaddress.IPv6Address("2001:db8:ffff:ffff:ffff:ffff:ffff:0"))  # all 16 bytes
@@ -117,7 +117,7 @@ def test_shards_are_the_same_in_every_process_and_python() -> None:
     digest = hashlib.blake2b(packed, digest_size=8, person=b"exposcan.shard.1").digest()
     assert (int.from_bytes(digest, "big") + value) % 7 == 6
     code = (
-        "import ipaddress; from exposcan.shards import shard_of; "
+        "import ipaddress; from exposcan.scope.shards import shard_of; "
         f"print([shard_of(ipaddress.ip_address(a).version, int(ipaddress.ip_address(a)), 7) "
         f"for a in {GOLDEN!r}])"
     )

@@ -26,13 +26,13 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
-from exposcan.addresses import reached_address
 from exposcan.decoding import is_address, is_finding_id
 from exposcan.decoding import show as _show
 from exposcan.engine import SkipKey, skip_key
 from exposcan.errors import OutputError
 from exposcan.files import show_path
 from exposcan.report.lines import UnreadableReport, read_lines
+from exposcan.scope.reach import reached_address
 from exposcan.summary import SummaryBuilder
 from exposcan.vocabulary import Exposure, Protocol, Status
 

@@ -2,10 +2,10 @@
 
 Target expansion is arithmetic: a ``/8`` or an IPv6 ``/64`` costs one interval,
 not a list of addresses, and :class:`TargetSet` yields hosts lazily. Membership
-is judged on the address a connection reaches (:func:`exposcan.addresses.reached_address`),
+is judged on the address a connection reaches (:func:`exposcan.scope.reach.reached_address`),
 so the engine's last check before connecting agrees with the scope.
 :meth:`TargetSet.shard` splits a set by host for scans in several processes or
-machines (:mod:`exposcan.shards`), still lazily.
+machines (:mod:`exposcan.scope.shards`), still lazily.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from exposcan.addresses import address_text, reached_address
 from exposcan.errors import OptionError
-from exposcan.shards import count_in, shard_of, values_in
+from exposcan.scope.entries import address_text
+from exposcan.scope.reach import reached_address
+from exposcan.scope.shards import count_in, shard_of, values_in
 
 __all__ = ["Host", "TargetSet"]
 
@@ -151,7 +152,7 @@ class TargetSet:
     def shard(self, index: int, n: int) -> TargetSet:
         """Shard ``index`` of ``n`` (``0 <= index < n``): every host of the set is in
         exactly one of the ``n`` shards, whichever process or machine asks
-        (:mod:`exposcan.shards`), and a host is all its ports, so endpoints split
+        (:mod:`exposcan.scope.shards`), and a host is all its ports, so endpoints split
         by host. Same order as the whole set, without the other shards' hosts.
 
         Cost: building it and its ``count`` take two BLAKE2b hashes per interval of

@@ -1,21 +1,10 @@
-"""Address forms: what a written entry means, and the address a connection to it reaches.
+"""Reached addresses: the address a connection to an entry reaches, and which are refused.
 
 A scope is about hosts, so every decision is made on the address the kernel will
-connect to, not on the text as written. The same rules hold for scope includes,
-command-line targets and the addresses a hostname resolves to; excludes follow them
-too, with the differences said below (an exclude can only remove).
-
-Refused as written (one line naming the value, and what to write instead):
-
-* a CIDR with host bits set (``10.20.5.77/16``): it was silently widened before;
-  the message suggests ``10.20.0.0/16`` or the one address;
-* a ``/0``: every address of a family, never an authorised scope (``--allow-large``
-  does not change this);
-* a zone id (``fe80::1%eth0``): it names an interface of this machine, not a host;
-* inet_aton shorthand that the system resolver reads as an IPv4 address (``127.1``,
-  ``0x7f.0.0.1``, ``0177.0.0.1``, ``010.1.1.1`` = 8.1.1.1, ``2130706433``), an IPv4
-  address with a trailing dot (the resolver would look it up as a name), and a
-  bracketed IPv6 address: each is refused naming the address it stands for.
+connect to, not on the text as written (:mod:`exposcan.scope.entries` reads the
+text). The same rules hold for scope includes, command-line targets and the
+addresses a hostname resolves to; excludes follow them too, with the differences
+said below (an exclude can only remove).
 
 Checked as the address reached:
 
@@ -60,21 +49,21 @@ addresses it embeds (so ``exclude = ["2002::/16"]`` excludes all of IPv4).
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
+from exposcan.errors import UserError
+from exposcan.scope.entries import V4_SIZE, Entry, address_text
+
 __all__ = [
-    "Entry",
-    "EntryError",
+    "Address",
     "Piece",
     "Unreachable",
-    "address_text",
     "exclude_pieces",
     "parse_answer",
-    "parse_entry",
     "reach",
+    "reach_answer",
+    "reach_literal",
     "reached_address",
 ]
 
@@ -82,185 +71,9 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: (version, start, stop): a half-open interval of one address family
 Piece = tuple[int, int, int]
 
-V4_SIZE: Final = 1 << 32
 _MAPPED: Final = 0xFFFF << 32  # ::ffff:0.0.0.0
 _NAT64: Final = 0x0064FF9B << 96  # 64:ff9b::
 _6TO4: Final = 0x2002 << 112  # 2002::
-
-_LABEL_RE: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-#: A label glibc's inet_aton reads as a number: decimal, octal (0...) or hex (0x...).
-_NUMBER_RE: Final = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
-_HOST_PORT_RE: Final = re.compile(r"([^:\[\]]+|\[[^\]]*\]):([0-9]{1,5})")
-
-
-# --------------------------------------------------------------------------- written forms
-
-
-class EntryError(ValueError):
-    """A written entry refused: ``kind`` says what it is not, ``why`` (a predicate,
-    e.g. "has host bits set; write 10.20.0.0/16") what is wrong with it."""
-
-    def __init__(self, kind: str, why: str = "") -> None:
-        super().__init__(f"{kind}: {why}" if why else kind)
-        self.kind = kind
-        self.why = why
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One include/exclude entry or target: a network (interval) or a hostname."""
-
-    text: str  # normalised
-    version: int = 0  # 4 or 6 for a network; 0 for a hostname
-    start: int = 0
-    stop: int = 0
-
-    @property
-    def is_hostname(self) -> bool:
-        return self.version == 0
-
-    @property
-    def is_single(self) -> bool:
-        return self.stop - self.start == 1
-
-
-def parse_entry(raw: str) -> Entry:
-    """Parse an address, a CIDR or a hostname as written. Raises :class:`EntryError`."""
-    text = raw.strip()
-    if not text:
-        raise EntryError("empty entry")
-    if "%" in text:
-        raise EntryError(
-            "bad address or CIDR",
-            f"has a zone id ({text[text.index('%') :]!r}), which names an interface of this "
-            "machine, not a host",
-        )
-    if "/" in text:
-        return _parse_network(text)
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        pass
-    else:
-        value = int(address)
-        return Entry(address_text(address.version, value), address.version, value, value + 1)
-    if text.startswith("[") and text.endswith("]"):
-        inner = _literal(text[1:-1])
-        if inner is not None:
-            raise EntryError("bad address or CIDR", f"is in brackets; write {inner}")
-        raise EntryError("bad address or CIDR")
-    if ":" in text:
-        match = _HOST_PORT_RE.fullmatch(text)
-        if match:
-            raise EntryError(
-                "bad address or CIDR",
-                f"names a port ({match.group(2)}); ports belong in the scope's ports or --ports",
-            )
-        raise EntryError("bad address or CIDR")
-    labels = text[:-1].split(".") if text.endswith(".") else text.split(".")
-    if all(_NUMBER_RE.fullmatch(label) for label in labels):
-        _refuse_numeric(text)
-    return Entry(_normalise_hostname(text))
-
-
-def _literal(text: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
-
-
-def _parse_network(text: str) -> Entry:
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise EntryError("bad address or CIDR") from None
-    written = ipaddress.ip_address(text.split("/", 1)[0])
-    if network.prefixlen == 0:
-        raise EntryError(
-            "bad CIDR", "is every address (/0); name the networks you are authorised to scan"
-        )
-    if int(written) != int(network.network_address):
-        raise EntryError(
-            "bad CIDR",
-            f"has host bits set; write {network} for the network, or {written} for one address",
-        )
-    start = int(network.network_address)
-    shown = f"{address_text(network.version, start)}/{network.prefixlen}"
-    return Entry(shown, network.version, start, start + network.num_addresses)
-
-
-def inet_aton(text: str) -> int | None:
-    """What glibc's inet_aton (and so getaddrinfo) reads ``text`` as, or None.
-
-    One to four parts, each decimal, octal (leading 0) or hex (0x); the last part
-    fills the bytes the others leave (``127.1`` is 127.0.0.1).
-    """
-    parts = text.split(".")
-    if not 1 <= len(parts) <= 4:
-        return None
-    values = []
-    for part in parts:
-        try:
-            if part[:2] in ("0x", "0X"):
-                values.append(int(part[2:], 16))
-            elif len(part) > 1 and part.startswith("0"):
-                values.append(int(part, 8))
-            else:
-                values.append(int(part, 10))
-        except ValueError:
-            return None
-    *head, last = values
-    if any(v > 255 for v in head) or last >= 1 << (8 * (4 - len(head))):
-        return None
-    value = 0
-    for v in head:
-        value = value << 8 | v
-    return value << (8 * (4 - len(head))) | last
-
-
-def _refuse_numeric(text: str) -> None:
-    dotted = text.endswith(".")
-    value = inet_aton(text[:-1] if dotted else text)
-    if value is None:
-        raise EntryError("bad address or CIDR")
-    address = str(ipaddress.IPv4Address(value))
-    if dotted and address == text[:-1]:
-        raise EntryError(
-            "bad address or CIDR",
-            f"has a trailing dot, so the system resolver would look it up as a name; "
-            f"write {address}",
-        )
-    raise EntryError(
-        "bad address or CIDR",
-        f"is IPv4 shorthand that the system resolver reads as {address}; write {address}",
-    )
-
-
-def _normalise_hostname(text: str) -> str:
-    name = text[:-1] if text.endswith(".") else text
-    labels = name.split(".")
-    if (
-        not name
-        or len(name) > 253
-        or not all(_LABEL_RE.fullmatch(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
-        raise EntryError("bad hostname")
-    return name.lower()
-
-
-def address_text(version: int, value: int) -> str:
-    """An address as text; IPv4-mapped in dotted form (``::ffff:192.0.2.1``) whatever
-    the Python version (3.13 changed ``str()`` of these), so digests stay put."""
-    if version == 4:
-        return str(ipaddress.IPv4Address(value))
-    if value >> 32 == 0xFFFF:
-        return f"::ffff:{ipaddress.IPv4Address(value & (V4_SIZE - 1))}"
-    return str(ipaddress.IPv6Address(value))
-
-
-# --------------------------------------------------------------------------- reached address
 
 
 class Unreachable(ValueError):
@@ -440,3 +253,31 @@ def reached_address(address: object) -> tuple[int, int] | None:
     except Unreachable:
         return None
     return version, start
+
+
+# --------------------------------------------------------------------------- in messages
+
+
+_SINKHOLE_HINT: Final = " (a DNS sinkhole answers a blocked name so)"
+
+
+def reach_literal(entry: Entry, subject: str, error: type[UserError]) -> list[Piece]:
+    """The pieces a written address or CIDR reaches, or ``error`` naming why not."""
+    try:
+        return reach(entry.version, entry.start, entry.stop)
+    except Unreachable as exc:
+        if entry.is_single and exc.address == entry.text:
+            raise error(f"{subject} is {exc.reason}") from None
+        raise error(f"{subject} reaches {exc.address}, {exc.reason}") from None
+
+
+def reach_answer(address: Address, subject: str, error: type[UserError]) -> list[Piece]:
+    """The piece a resolved address reaches, or ``error`` naming why not."""
+    value = int(address)
+    try:
+        return reach(address.version, value, value + 1)
+    except Unreachable as exc:
+        shown = address_text(address.version, value)
+        written = shown if exc.address == shown else f"{shown} (that is {exc.address})"
+        hint = _SINKHOLE_HINT if exc.value == 0 else ""
+        raise error(f"{subject} resolves to {written}, {exc.reason}{hint}") from None

@@ -6,7 +6,7 @@ import re
 from typing import Final
 
 from exposcan.errors import PortListError
-from exposcan.messages import show
+from exposcan.scope.messages import show
 
 __all__ = ["parse_port_list", "require_some", "select_ports"]
 

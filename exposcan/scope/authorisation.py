@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from exposcan.errors import AuthorisationError
-from exposcan.messages import reject_unknown, show, type_name
+from exposcan.scope.messages import reject_unknown, show, type_name
 
 __all__ = ["Authorisation", "Clock", "parse_authorisation", "utc_now"]
 
