@@ -8,6 +8,14 @@ Workers ask a :class:`~exposcan.limits.Gate` for their host's slot and before ev
 new connection (a :class:`~exposcan.limits.LocalGate` unless one is injected).
 Cancelling the consumer cancels everything and aborts politely.
 
+The engine names no probe: the registry (:mod:`exposcan.probes.registry`) says which
+probe takes which of the plan's port lists, in what order, and how its finished
+endpoints are keyed on resume; each probe is reached through
+:class:`~exposcan.probe.EndpointProbe` (start for the scan, observe, verdict, learn).
+What one endpoint's probe learns about another of its host
+(:class:`~exposcan.probe.HostEvidence`) is kept here, by the endpoint it is about, and
+handed to that endpoint's verdict.
+
 Two checks stand between an endpoint and its first packet, both made again here
 whatever the caller checked before (defence in depth):
 
@@ -31,34 +39,44 @@ import contextlib
 import datetime
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
-from exposcan.classify import classify_dimse
 from exposcan.limits import Gate, LocalGate
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
-from exposcan.probes.dimse import DimseObservation, probe_dimse
+from exposcan.probe import Endpoint, HostEvidence, Observation, ProbeRun
+from exposcan.probes.registry import PROBES, Registration, Registry, endpoint_total
 from exposcan.results import EndpointResult, Verdict
 from exposcan.scope import Host, TargetSet
 from exposcan.scope.authorisation import Clock, utc_now
 from exposcan.vocabulary import Exposure, Protocol, Status
 
-if TYPE_CHECKING:  # the web probe (and aiohttp) load only for a scan with web ports
-    import aiohttp
-
-    from exposcan.probes.web import CredentialLedger, WebObservation
+__all__ = [
+    "STOPPED_EXPIRED",
+    "Endpoint",
+    "Engine",
+    "NotStarted",
+    "Progress",
+    "ProgressCallback",
+    "SkipKey",
+    "endpoint_result",
+    "iter_endpoints",
+    "probe_endpoint",
+    "skip_key",
+]
 
 log = get_logger("exposcan.engine")  # silent until structlog is configured
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    host: str
-    port: int
-    protocol: Protocol
-    hostname: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -73,24 +91,37 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+#: A plan's port lists by name (``ports``, ``web_ports``): each probe takes the one its
+#: registration names.
+PortLists = Mapping[str, tuple[int, ...]]
+
+
+def port_lists(
+    ports: tuple[int, ...], web_ports: tuple[int, ...] = ()
+) -> dict[str, tuple[int, ...]]:
+    return {"ports": ports, "web_ports": web_ports}
 
 
 def iter_endpoints(
-    targets: TargetSet, ports: tuple[int, ...], web_ports: tuple[int, ...] = ()
+    targets: TargetSet,
+    ports: tuple[int, ...],
+    web_ports: tuple[int, ...] = (),
+    *,
+    probes: Registry | None = None,
 ) -> Iterator[Endpoint]:
-    """Web ports first, then DICOM ports; every host on one port before the next.
-
-    Web first because a product's web API may name the product behind one of its
-    host's DICOM ports (Orthanc's ``/system`` gives its DicomPort), which the
-    DICOM port's own identity hides. The protocol is the one planned (``dimse``
-    or ``http``); the probe reports the one it found (``dimse-tls``, ``https``).
-    """
-    for port, protocol in [(p, Protocol.HTTP) for p in web_ports] + [
-        (p, Protocol.DIMSE) for p in ports
-    ]:
+    """Each registered probe's ports in the registry's order (web first); every host on
+    one port before the next. The protocol is the one planned (``dimse`` or ``http``);
+    the probe reports the one it found (``dimse-tls``, ``https``)."""
+    for registration, port in _planned_ports(port_lists(ports, web_ports), probes or PROBES):
         host: Host
         for host in targets:
-            yield Endpoint(host.address, port, protocol, host.hostname)
+            yield Endpoint(host.address, port, registration.planned, host.hostname)
+
+
+def _planned_ports(lists: PortLists, probes: Registry) -> Iterator[tuple[Registration, int]]:
+    for registration in probes:
+        for port in lists.get(registration.ports, ()):
+            yield registration, port
 
 
 SkipKey = tuple[str, int, str]
@@ -104,24 +135,16 @@ class NotStarted(Exception):
 
 
 def skip_key(host: str, port: int, protocol: Protocol | str) -> SkipKey:
-    """How a finished endpoint is recognised on resume: host, port and the probe's kind
-    (``dicom`` or ``web``), so a port listed both as a DICOM and as a web port is two
-    endpoints, not one."""
-    kind = "web" if str(protocol) in (Protocol.HTTP, Protocol.HTTPS) else "dicom"
-    return (host, port, kind)
+    """How a finished endpoint is recognised on resume: host, port and the kind of the
+    probe whose results name ``protocol`` (``dicom``, ``web``: the registry's), so a port
+    listed both as a DICOM and as a web port is two endpoints, not one."""
+    return (host, port, PROBES.kind_of(protocol))
 
 
 def endpoint_result(
-    endpoint: Endpoint,
-    observation: DimseObservation | WebObservation,
-    verdict: Verdict,
+    endpoint: Endpoint, observation: Observation, verdict: Verdict, *, attempts: int = 0
 ) -> EndpointResult:
-    """The report row of one probed endpoint: the same builder for DICOM and the web."""
-    attempts = (
-        len(observation.attempts)
-        if isinstance(observation, DimseObservation)
-        else len(observation.requests)
-    )
+    """The report row of one probed endpoint: the same builder for every probe."""
     return EndpointResult(
         host=endpoint.host,
         port=endpoint.port,
@@ -160,63 +183,36 @@ def _permit(
     return permit
 
 
+@dataclass(frozen=True, slots=True)
+class Probed:
+    result: EndpointResult
+    #: what the observation said about other endpoints of its host
+    learnt: tuple[HostEvidence, ...] = ()
+
+
 async def probe_endpoint(
     endpoint: Endpoint,
-    options: ScanOptions,
+    registration: Registration,
+    run: ProbeRun[Any],
     gate: Gate,
     *,
-    stock_titles: tuple[str, ...] = (),
-    hints: Mapping[tuple[str, int], Mapping[str, str]] | None = None,
+    evidence: Callable[[], Sequence[HostEvidence]] = tuple,
     admit: Callable[[], bool] | None = None,
-) -> EndpointResult:
-    """Run the endpoint's probe within its host slot; classify what it saw.
+) -> Probed:
+    """Run the endpoint's probe within its host slot; judge what it saw.
 
-    ``hints``: what web probes of the scan said about DICOM ports, read once this
+    ``evidence``: what other endpoints of the scan said about this one, read once this
     probe is done (the host's web ports held its slot before it). ``admit``: asked
     once the slot is held and again when the first connection is granted, before any
     packet; False raises :class:`NotStarted`."""
+    probe = registration.probe()
     async with gate.host(endpoint.host):
         if admit is not None and not admit():
             raise NotStarted
-        observation = await probe_dimse(
-            endpoint.host,
-            endpoint.port,
-            options,
-            permit=_permit(gate, endpoint.host, admit),
-            stock_titles=stock_titles,
-        )
-    hint = hints.get((endpoint.host, endpoint.port)) if hints else None
-    return endpoint_result(endpoint, observation, classify_dimse(observation, hints=hint))
-
-
-async def probe_web_endpoint(
-    endpoint: Endpoint,
-    options: ScanOptions,
-    gate: Gate,
-    session: aiohttp.ClientSession,
-    ledger: CredentialLedger | None = None,
-    admit: Callable[[], bool] | None = None,
-) -> tuple[EndpointResult, WebObservation]:
-    """The web probe (HTTP or HTTPS) within the host slot; classified like DICOM.
-    Returns the observation too: it may name the product behind a DICOM port.
-
-    ``ledger`` is the scan's record of default credentials tried (one per scan);
-    ``admit`` as for :func:`probe_endpoint`."""
-    from exposcan.classify_web import classify_web
-    from exposcan.probes.web import probe_web
-
-    async with gate.host(endpoint.host):
-        if admit is not None and not admit():
-            raise NotStarted
-        observation = await probe_web(
-            endpoint.host,
-            endpoint.port,
-            options,
-            session=session,
-            permit=_permit(gate, endpoint.host, admit),
-            ledger=ledger,
-        )
-    return endpoint_result(endpoint, observation, classify_web(observation)), observation
+        observation = await run.observe(endpoint, _permit(gate, endpoint.host, admit))
+    verdict = probe.verdict(observation, evidence())
+    result = endpoint_result(endpoint, observation, verdict, attempts=probe.attempts(observation))
+    return Probed(result, tuple(probe.learn(observation)))
 
 
 _DONE = object()
@@ -236,13 +232,18 @@ class Engine:
         expires_at: datetime.datetime | None = None,
         clock: Clock = utc_now,
         gate: Gate | None = None,
+        probes: Registry | None = None,
+        evidence: Iterable[HostEvidence] = (),
     ) -> None:
         self.targets = targets
         self._skip = skip
         self.ports = ports
         self.web_ports = web_ports
         self.options = options
-        self.total = targets.count * (len(ports) + len(web_ports))
+        #: the probes this engine dispatches to (the registry's, unless given)
+        self.probes: Registry = probes if probes is not None else PROBES
+        self._port_lists = port_lists(ports, web_ports)
+        self.total = endpoint_total(targets.count, self._port_lists, self.probes)
         self._on_progress = on_progress
         self._slots = asyncio.Semaphore(options.limits.concurrency)
         self._results: asyncio.Queue[EndpointResult | object] = asyncio.Queue()
@@ -250,13 +251,15 @@ class Engine:
         self._done = 0
         self._by_exposure: Counter[str] = Counter()
         self._started = time.monotonic()
-        from exposcan.aetitles import stock_titles
-
-        self._stock_titles = tuple(t.value for t in stock_titles())
-        self._web: aiohttp.ClientSession | None = None
-        #: default credentials tried in this scan: one try per pair and host, ever
-        self._ledger: CredentialLedger | None = None
-        self._hints: dict[tuple[str, int], dict[str, str]] = {}
+        #: each probe's run for this scan, opened when the scan has its endpoints
+        self._runs: dict[str, ProbeRun[Any]] = {}
+        #: what endpoints said about other endpoints of their host, by the endpoint it is
+        #: about, then by the endpoint that said it (seeded from a resumed report)
+        self._evidence: dict[tuple[str, int], dict[tuple[str, int], HostEvidence]] = {}
+        #: evidence learnt by this run, in the order it was learnt
+        self.learnt: list[HostEvidence] = []
+        for record in evidence:
+            self._keep(record)
         self._expires_at = expires_at
         self._clock = clock
         #: the politeness limits: a LocalGate of ``options.limits`` unless one is given
@@ -280,12 +283,12 @@ class Engine:
     async def run(self) -> AsyncIterator[EndpointResult]:
         async with contextlib.AsyncExitStack() as stack:
             gate = self.gate
-            if self.web_ports:
-                from exposcan.probes.web import CredentialLedger, make_web_session
-
-                # One session for the scan: its connector enforces the same limits.
-                self._web = await stack.enter_async_context(make_web_session(self.options))
-                self._ledger = CredentialLedger()
+            for registration in self.probes:
+                if self._port_lists.get(registration.ports):
+                    # What the probe holds for the scan (the web probe: one session, whose
+                    # connector enforces the same limits; one credential ledger).
+                    start = registration.probe().start(self.options)
+                    self._runs[registration.kind] = await stack.enter_async_context(start)
             dispatcher = asyncio.create_task(self._dispatch(gate), name="exposcan-dispatch")
             try:
                 while True:
@@ -310,14 +313,12 @@ class Engine:
 
     async def _dispatch(self, gate: Gate) -> None:
         try:
-            for endpoint in iter_endpoints(self.targets, self.ports, self.web_ports):
-                if skip_key(endpoint.host, endpoint.port, endpoint.protocol) in self._skip:
-                    continue  # finished by the run being resumed
+            for registration, endpoint in self._plan():
                 await self._slots.acquire()
                 if not self._admit():
                     self._slots.release()
                     break
-                worker = asyncio.create_task(self._work(endpoint, gate))
+                worker = asyncio.create_task(self._work(endpoint, registration, gate))
                 self._workers.add(worker)
                 worker.add_done_callback(self._workers.discard)
             # Every slot back means every result has been taken.
@@ -326,28 +327,33 @@ class Engine:
         finally:
             self._results.put_nowait(_DONE)
 
-    async def _work(self, endpoint: Endpoint, gate: Gate) -> None:
+    def _plan(self) -> Iterator[tuple[Registration, Endpoint]]:
+        """The endpoints still to probe, lazily, in :func:`iter_endpoints`' order."""
+        for registration, port in _planned_ports(self._port_lists, self.probes):
+            host: Host
+            for host in self.targets:
+                if (host.address, port, registration.kind) in self._skip:
+                    continue  # finished by the run being resumed
+                yield (
+                    registration,
+                    Endpoint(host.address, port, registration.planned, host.hostname),
+                )
+
+    async def _work(self, endpoint: Endpoint, registration: Registration, gate: Gate) -> None:
         # Defence in depth: never leave the scope. ``in`` judges the reached address
         # and is false for a hostname, so what is probed is exactly this literal.
         if endpoint.host not in self.targets:
             result = _unprobed(endpoint, Status.OUT_OF_SCOPE, "address not in scope")
         else:
             try:
-                if endpoint.protocol is Protocol.HTTP:
-                    assert self._web is not None
-                    result, observation = await probe_web_endpoint(
-                        endpoint, self.options, gate, self._web, self._ledger, admit=self._admit
-                    )
-                    self._learn(observation)
-                else:
-                    result = await probe_endpoint(
-                        endpoint,
-                        self.options,
-                        gate,
-                        stock_titles=self._stock_titles,
-                        hints=self._hints,
-                        admit=self._admit,
-                    )
+                probed = await probe_endpoint(
+                    endpoint,
+                    registration,
+                    self._runs[registration.kind],
+                    gate,
+                    evidence=lambda: self.evidence_about(endpoint.host, endpoint.port),
+                    admit=self._admit,
+                )
             except NotStarted:
                 self._results.put_nowait(_NOT_STARTED)
                 return
@@ -356,17 +362,22 @@ class Engine:
             except Exception as exc:  # a bug must cost one endpoint, not the scan
                 log.exception("probe_failed", host=endpoint.host, port=endpoint.port)
                 result = _unprobed(endpoint, Status.ERROR, f"internal error: {type(exc).__name__}")
+            else:
+                result = probed.result
+                for record in probed.learnt:
+                    self._keep(record)
+                    self.learnt.append(record)
         self._results.put_nowait(result)
 
-    def _learn(self, observation: WebObservation) -> None:
-        """Keep what a web API said about a DICOM port of its host, for that port's
-        fingerprint (web ports are probed first). Bounded: one entry per web product."""
-        if observation.product is not None and observation.dicom_port is not None:
-            key = (observation.host, observation.dicom_port)
-            hint = {"web_product": str(observation.product)}
-            if observation.version:
-                hint["web_version"] = observation.version
-            self._hints[key] = hint
+    def evidence_about(self, host: str, port: int) -> tuple[HostEvidence, ...]:
+        """What other endpoints of the scan said about this one, oldest source first."""
+        return tuple(self._evidence.get((host, port), {}).values())
+
+    def _keep(self, record: HostEvidence) -> None:
+        """Bounded: one record per endpoint that said something, about one endpoint."""
+        said = self._evidence.setdefault((record.host, record.port), {})
+        said.pop((record.source, record.source_port), None)  # the latest source last
+        said[(record.source, record.source_port)] = record
 
     def _record(self, result: EndpointResult) -> None:
         self._done += 1

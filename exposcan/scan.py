@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exposcan._version import __version__
-from exposcan.engine import Engine, ProgressCallback, SkipKey
+from exposcan.engine import Engine, ProgressCallback, SkipKey, port_lists
 from exposcan.errors import AuthorisationExpired, OptionError
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
+from exposcan.probes.registry import endpoint_total
 from exposcan.report.resume import ResumeState, count_previous
 from exposcan.report.writer import ReportWriter
 from exposcan.results import EndpointResult
@@ -64,7 +65,8 @@ class ScanPlan:
 
     @property
     def total(self) -> int:
-        return self.targets.count * (len(self.ports) + len(self.web_ports))
+        """Every host on every port of every registered probe (the engine's count too)."""
+        return endpoint_total(self.targets.count, port_lists(self.ports, self.web_ports))
 
     def header(self, *, started_at: str | None = None) -> dict[str, Any]:
         """The report's first record: what ran, on what authority, with which options."""
@@ -247,15 +249,7 @@ async def prepare(
     web_ports = select_ports(options.web_ports, scope.web_ports, option="--web-ports")
     require_some(ports, web_ports, requested=options.ports, requested_web=options.web_ports)
     target_set = await resolve_targets(scope, list(targets or ()), resolver=resolver, now=clock())
-    total = target_set.count * (len(ports) + len(web_ports))
-    if total > LARGE_SCAN and not allow_large:
-        raise OptionError(
-            f"this scan covers {total:,} endpoints, more than {LARGE_SCAN:,}: "
-            "check the scope and targets, then pass --allow-large (allow_large=True)"
-        )
-    if total > MAX_SCAN:
-        raise OptionError(f"this scan covers {total:,} endpoints; exposcan stops at {MAX_SCAN:,}")
-    return ScanPlan(
+    plan = ScanPlan(
         scope=scope,
         targets=target_set,
         requested=tuple(targets or ()),
@@ -264,6 +258,15 @@ async def prepare(
         options=options,
         clock=clock,
     )
+    total = plan.total
+    if total > LARGE_SCAN and not allow_large:
+        raise OptionError(
+            f"this scan covers {total:,} endpoints, more than {LARGE_SCAN:,}: "
+            "check the scope and targets, then pass --allow-large (allow_large=True)"
+        )
+    if total > MAX_SCAN:
+        raise OptionError(f"this scan covers {total:,} endpoints; exposcan stops at {MAX_SCAN:,}")
+    return plan
 
 
 async def scan_iter(

@@ -33,8 +33,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from exposcan.dicom import ProtocolError, UnknownPduType, propose, services, uids
 from exposcan.dicom.services import Kind
@@ -64,8 +66,13 @@ from exposcan.probes.dimse_observation import Attempt, DimseObservation, FindOut
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import AttemptPurpose, Protocol, Status
 
+if TYPE_CHECKING:
+    from exposcan.probe import Endpoint, HostEvidence
+    from exposcan.results import Verdict
+
 __all__ = [
     "CORE_MAP",
+    "PROBE",
     "REASON_CALLED_AE",
     "REASON_CALLING_AE",
     "SERVICE_MAP",
@@ -75,6 +82,7 @@ __all__ = [
     "Attempt",
     "AttemptPurpose",
     "DimseObservation",
+    "DimseProbe",
     "FindOutcome",
     "Permit",
     "probe_dimse",
@@ -208,3 +216,44 @@ async def _attempt(
             # The polite close waits for the peer's FIN, but never past the deadline.
             left = deadline - asyncio.get_running_loop().time()
             await connection.close(timeout=max(0.0, min(options.timeouts.release, left)))
+
+
+@dataclass(frozen=True, slots=True)
+class _DimseRun:
+    options: ScanOptions
+    stock_titles: tuple[str, ...]
+
+    async def observe(self, endpoint: Endpoint, permit: Permit) -> DimseObservation:
+        return await probe_dimse(
+            endpoint.host,
+            endpoint.port,
+            self.options,
+            permit=permit,
+            stock_titles=self.stock_titles,
+        )
+
+
+class DimseProbe:
+    """This probe as the engine sees it (:class:`exposcan.probe.EndpointProbe`)."""
+
+    @asynccontextmanager
+    async def start(self, options: ScanOptions) -> AsyncIterator[_DimseRun]:
+        from exposcan.aetitles import stock_titles
+
+        yield _DimseRun(options, tuple(t.value for t in stock_titles()))
+
+    def verdict(self, observation: DimseObservation, evidence: Sequence[HostEvidence]) -> Verdict:
+        from exposcan.classify import classify_dimse
+
+        # What the latest endpoint to speak of this one said (the web probe's).
+        return classify_dimse(observation, hints=evidence[-1].hints() if evidence else None)
+
+    def attempts(self, observation: DimseObservation) -> int:
+        return len(observation.attempts)
+
+    def learn(self, observation: DimseObservation) -> Iterable[HostEvidence]:
+        return ()
+
+
+#: Registered in :mod:`exposcan.probes.registry`.
+PROBE = DimseProbe()
