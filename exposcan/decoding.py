@@ -55,7 +55,18 @@ class RecordError(ValueError):
 def show(value: object) -> str:
     """A value from a file, for a message: ``repr`` (escapes controls), at most 40 characters."""
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    if len(text) <= 40:
+        return text
+    if isinstance(value, str):
+        # Cut the text, not its repr, so the quotes stay balanced (escapes make a
+        # repr longer than its text: shorten until it fits).
+        keep = 36
+        while keep > 0:
+            cut = repr(value[:keep])
+            if len(cut) + 3 <= 40:
+                return cut[:-1] + "..." + cut[-1]
+            keep -= max(1, keep // 4)
+    return text[:37] + "..."
 
 
 def is_address(value: object) -> bool:

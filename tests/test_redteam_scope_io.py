@@ -175,3 +175,14 @@ def test_a_terminal_that_goes_away_silences_the_progress_line_only():
     line(progress)  # raised OSError before: out of the engine's progress callback
     line(progress)
     line.clear()
+
+
+@pytest.mark.parametrize("value", ["sha256:" + "8c15" * 16, "\x1b[2J" * 30, "it's " * 20])
+def test_a_long_value_in_a_message_keeps_its_quotes_balanced(value):
+    from exposcan.decoding import show
+
+    text = show(value)
+    assert len(text) <= 40
+    assert text[0] == text[-1]
+    assert text[0] in "'\""
+    assert text.isprintable()
