@@ -39,10 +39,10 @@ from exposcan import findings as catalogue
 from exposcan.probes.web import (
     CredentialOutcome,
     Outcome,
-    Service,
     ServiceCheck,
     Viewer,
     WebObservation,
+    WebService,
 )
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
 from exposcan.tls_findings import tls_findings
@@ -55,10 +55,10 @@ _REFUSALS = (Outcome.REFUSED, Outcome.LOGIN)
 #: Services whose anonymous answer is a DICOM web API at work (``echo`` when nothing is
 #: listed). An AE listing (dcm4chee-arc), a version string (Dicoogle) or a plugin's
 #: metadata only name a product: they are reported in ``services``, not as a level.
-_ECHO_SERVICES = (Service.ORTHANC_REST, Service.DICOMWEB_QIDO, Service.WADO_URI)
+_ECHO_SERVICES = (WebService.ORTHANC_REST, WebService.DICOMWEB_QIDO, WebService.WADO_URI)
 #: Paths only a DICOM web API serves: refused there while the random path was not, they
 #: confirm one. ``/wado`` and ``/system`` alone are too short and too common to count.
-_DICOM_SPECIFIC = (Service.DICOMWEB_QIDO, Service.DCM4CHEE_ARC)
+_DICOM_SPECIFIC = (WebService.DICOMWEB_QIDO, WebService.DCM4CHEE_ARC)
 
 #: Viewers that have no login of their own: reaching the page is reaching the viewer.
 _NO_LOGIN_VIEWERS = (Viewer.OHIF, Viewer.ORTHANC_EXPLORER, Viewer.ORTHANC_EXPLORER_2)
@@ -184,7 +184,7 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                     "were not kept"
                 )
             )
-        elif check.service == Service.ORTHANC_REST:
+        elif check.service == WebService.ORTHANC_REST:
             if check.outcome == Outcome.PRESENT:
                 evidence = f"GET {check.path} answered anonymously ({product}); no study count"
             else:
@@ -197,7 +197,7 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
             findings.append(
                 entry.found(evidence + "; the API also accepts uploads, changes and deletions")
             )
-        elif check.service == Service.DICOMWEB_QIDO:
+        elif check.service == WebService.DICOMWEB_QIDO:
             entry = (
                 catalogue.WEB_DICOMWEB_QIDO_OPEN
                 if check.outcome == Outcome.LISTED
@@ -211,14 +211,14 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                     ),
                 )
             )
-        elif check.service == Service.WADO_URI:
+        elif check.service == WebService.WADO_URI:
             findings.append(
                 catalogue.WEB_WADO_URI_PRESENT.found(
                     f"GET {check.path} without parameters was answered like a WADO-URI "
                     "service asking for its parameters; nothing was retrieved"
                 )
             )
-        elif check.service == Service.ORTHANC_DICOMWEB_PLUGIN:
+        elif check.service == WebService.ORTHANC_DICOMWEB_PLUGIN:
             version = f" {check.version}" if check.version else ""
             findings.append(
                 catalogue.WEB_ORTHANC_DICOMWEB_PLUGIN.found(

@@ -10,7 +10,7 @@ Two parts per input:
    ``WWW-Authenticate``, ``Server``) and a body drawn from the input, shaped like what the
    products answer (Orthanc ``/system`` and ``/statistics``, QIDO-RS JSON, a dcm4chee AE
    listing, an OHIF ``app-config.js``, HTML titles) with peer-chosen text spliced in. The
-   real :class:`~exposcan.probes.web.session.Probe` reads headers and the capped body,
+   real :class:`~exposcan.probes.web.conversation.Conversation` reads headers and the capped body,
    and the real modules interpret them; then the observation is classified and turned
    into a report row. Nothing may raise but the plan's own ``Stop``; every request must
    pass the guard unchanged, stay on the probe's host and port and never follow a
@@ -38,7 +38,10 @@ with atheris.instrument_imports(include=["exposcan"]):
     from exposcan.classify_web import classify_web
     from exposcan.engine import Endpoint, endpoint_result
     from exposcan.options import ScanOptions
+    from exposcan.probes.web.answer import Stop
+    from exposcan.probes.web.conversation import Conversation
     from exposcan.probes.web.credentials import CredentialLedger
+    from exposcan.probes.web.facts import MAX_REQUESTS
     from exposcan.probes.web.probe import _observation, _plan
     from exposcan.probes.web.safety import (
         UnsafePathError,
@@ -46,7 +49,7 @@ with atheris.instrument_imports(include=["exposcan"]):
         check_readings,
         readings,
     )
-    from exposcan.probes.web.session import MAX_BODY_BYTES, MAX_REQUESTS, Probe, Stop
+    from exposcan.probes.web.session import MAX_BODY_BYTES
     from exposcan.vocabulary import Protocol
 
 HOST = "127.0.0.1"
@@ -198,15 +201,15 @@ def plan_once(data: bytes) -> int:
     port = (443, 8042, 80)[provider.ConsumeIntInRange(0, 2)]
     options = ScanOptions(try_default_credentials=provider.ConsumeBool())
     peer = ScriptedPeer(provider, port)
-    probe = Probe(HOST, port, options, peer, None, scheme="http")  # type: ignore[arg-type]
+    probe = Conversation(HOST, port, options, peer, None, scheme="http")  # type: ignore[arg-type]
     run(_plan(probe, CredentialLedger()))
-    assert peer.sent == len(probe.records) <= MAX_REQUESTS
-    for record in probe.records:
+    assert peer.sent == len(probe.log.records) <= MAX_REQUESTS
+    for record in probe.log.records:
         assert check_path(record.path) is record.path
         assert record.bytes_read <= MAX_BODY_BYTES
     observation = _observation(probe, 0.0, False)
     verdict = classify_web(observation)
-    protocol = Protocol.HTTPS if probe.scheme == "https" else Protocol.HTTP
+    protocol = Protocol.HTTPS if probe.origin.scheme == "https" else Protocol.HTTP
     row = endpoint_result(Endpoint(HOST, port, protocol), observation, verdict)
     json.dumps(row.to_dict(), default=str)
     return peer.sent

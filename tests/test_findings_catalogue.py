@@ -18,7 +18,7 @@ from exposcan.dicom.events import AcceptedContext, AssociationAccepted, Associat
 from exposcan.dicom.uids import VERIFICATION
 from exposcan.findings import CATALOGUE, Rule
 from exposcan.probes.dimse import Attempt, DimseObservation
-from exposcan.probes.web import Outcome, Service, ServiceCheck, WebObservation
+from exposcan.probes.web import Outcome, ServiceCheck, WebObservation, WebService
 from exposcan.report.sarif import SarifWriter
 from exposcan.results import EndpointResult, Finding, TlsFacts
 from exposcan.summary import Summary
@@ -226,7 +226,7 @@ def test_a_stock_title_that_gets_in_is_high_and_its_title_is_fixed():
 )
 def test_qido_open_is_one_id_per_severity(outcome, studies, finding_id, severity):
     check = ServiceCheck(
-        service=Service.DICOMWEB_QIDO,
+        service=WebService.DICOMWEB_QIDO,
         path="/dicom-web/studies?limit=1",
         outcome=outcome,
         studies=studies,
@@ -246,7 +246,7 @@ def test_qido_open_is_one_id_per_severity(outcome, studies, finding_id, severity
 )
 def test_orthanc_rest_open_is_one_id_per_severity(outcome, finding_id, severity):
     check = ServiceCheck(
-        service=Service.ORTHANC_REST,
+        service=WebService.ORTHANC_REST,
         path="/statistics" if outcome == Outcome.LISTED else "/system",
         outcome=outcome,
         studies=2 if outcome == Outcome.LISTED else None,

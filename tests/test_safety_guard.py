@@ -22,9 +22,9 @@ from yarl import URL
 
 from exposcan.options import ScanOptions
 from exposcan.probes.web import UnsafePathError, check_path
+from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.dicomweb import DICOMWEB_ROOTS, PROXY_PREFIXES
 from exposcan.probes.web.safety import check_readings, readings, remove_dot_segments
-from exposcan.probes.web.session import Probe
 from tests.web_peers import RETRIEVAL
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -222,7 +222,7 @@ _WORDS = re.compile(
 def test_the_probes_own_paths_are_allowed_and_sent_as_checked(path):
     assert check_path(path) is path
     assert not RETRIEVAL.search(path)
-    probe = Probe("127.0.0.1", 8042, ScanOptions(), session=None, permit=None, scheme="http")  # type: ignore[arg-type]
+    probe = Conversation("127.0.0.1", 8042, ScanOptions(), session=None, permit=None, scheme="http")  # type: ignore[arg-type]
     assert probe.url(path).raw_path_qs == path
     assert str(probe.url(path)) == f"http://127.0.0.1:8042{path}"
 

@@ -30,10 +30,10 @@ from exposcan.probes.web import (
     CredentialLedger,
     LoginRedirect,
     Outcome,
-    Service,
     ServiceCheck,
     UnsafePathError,
     WebObservation,
+    WebService,
     check_path,
     make_web_session,
     probe_web,
@@ -662,7 +662,7 @@ async def test_a_refused_dicomweb_search_alone_is_protected(web_peers):
 
 
 def test_vocabularies_are_str_valued():
-    check = ServiceCheck(service=Service.ORTHANC_REST, path="/system", outcome=Outcome.PRESENT)
+    check = ServiceCheck(service=WebService.ORTHANC_REST, path="/system", outcome=Outcome.PRESENT)
     row = json.loads(json.dumps(asdict(check)))
     assert row["service"] == "orthanc-rest"
     assert row["outcome"] == "present"

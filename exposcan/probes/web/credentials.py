@@ -21,16 +21,16 @@ from __future__ import annotations
 
 from typing import Final
 
+from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.observation import (
     CredentialOutcome,
     CredentialTry,
     DefaultCredential,
     Outcome,
     Product,
-    Service,
+    WebService,
 )
 from exposcan.probes.web.orthanc import orthanc
-from exposcan.probes.web.session import Probe
 
 __all__ = ["DEFAULT_CREDENTIALS", "CredentialLedger", "try_default_credentials"]
 
@@ -70,39 +70,44 @@ class CredentialLedger:
         return len(self._tried)
 
 
-def _orthanc_refused(probe: Probe) -> bool:
+def _orthanc_refused(probe: Conversation) -> bool:
     return (
-        Product.ORTHANC in probe.products
-        and probe.has(Service.ORTHANC_REST, Outcome.REFUSED)
-        and "Basic" in probe.challenges
+        Product.ORTHANC in probe.identity.products
+        and probe.checks.has(WebService.ORTHANC_REST, Outcome.REFUSED)
+        and "Basic" in probe.log.challenges
     )
 
 
-async def try_default_credentials(probe: Probe, ledger: CredentialLedger) -> None:
+async def try_default_credentials(probe: Conversation, ledger: CredentialLedger) -> None:
+    """The identified product's documented default credentials, once per pair and host.
+
+    This step can end with a fact and no request (a pair already tried on another port),
+    so it first asks whether the endpoint has ended, as every request does."""
+    probe.stop_if_ended()
     if not probe.options.try_default_credentials:
         return
     for credential in DEFAULT_CREDENTIALS:
         if credential.product is not Product.ORTHANC or not _orthanc_refused(probe):
             continue
         if ledger.tried(probe.host, credential):
-            probe.credentials = CredentialTry(
+            probe.credential_try = CredentialTry(
                 product=credential.product,
                 user=credential.user,
                 outcome=CredentialOutcome.ALREADY_TRIED,
             )
             return
-        probe.alive()
-        if not probe.budget_left():
+        if not probe.log.budget_left():
             return
         ledger.claim(probe.host, credential)  # before sending: one try, whatever happens
-        before = len(probe.records)
-        accepted = await orthanc(probe, credential, prefix=probe.orthanc_prefix or "")
-        answered = any(r.status is not None for r in probe.records[before : before + 1])
+        records = probe.log.records
+        before = len(records)
+        accepted = await orthanc(probe, credential, prefix=probe.identity.orthanc_prefix or "")
+        answered = any(r.status is not None for r in records[before : before + 1])
         if accepted:
             outcome = CredentialOutcome.ACCEPTED
         else:
             outcome = CredentialOutcome.REFUSED if answered else CredentialOutcome.ERROR
-        probe.credentials = CredentialTry(
+        probe.credential_try = CredentialTry(
             product=credential.product, user=credential.user, outcome=outcome
         )
         return

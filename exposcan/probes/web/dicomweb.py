@@ -13,9 +13,10 @@ import re
 from typing import Final
 from urllib.parse import quote
 
-from exposcan.probes.web.observation import Outcome, Product, Service
+from exposcan.probes.web.answer import Answer, json_of
+from exposcan.probes.web.conversation import Conversation
+from exposcan.probes.web.observation import Outcome, Product, WebService
 from exposcan.probes.web.safety import UnsafePathError, check_path
-from exposcan.probes.web.session import Answer, Probe, json_of
 
 __all__ = ["DICOMWEB_ROOTS", "PROXY_PREFIXES", "dcm4chee", "dicomweb", "qido", "qido_count", "wado"]
 
@@ -31,7 +32,7 @@ _DEFAULT_AET: Final = "DCM4CHEE"
 _AE_TITLE: Final = re.compile(r"[ -\[\]-~]{1,16}")  # PS3.5 AE: default repertoire, no backslash
 
 
-async def dcm4chee(probe: Probe) -> bool:
+async def dcm4chee(probe: Conversation) -> bool:
     """dcm4chee-arc-light: ``GET /dcm4chee-arc/aets`` lists the archive's AEs (JSON,
     ``dicomAETitle`` in 5.x, ``title`` in older releases; QueryAETs.java), and each
     AE's DICOMweb services live under ``/dcm4chee-arc/aets/{AET}/rs/``. True when the
@@ -53,15 +54,14 @@ async def dcm4chee(probe: Probe) -> bool:
         outcome = probe.refusal(answer)
         if outcome not in (Outcome.REFUSED, Outcome.LOGIN):
             return False
-        probe.product(Product.DCM4CHEE)
-        probe.check(Service.DCM4CHEE_ARC, path, outcome)
+        probe.identity.add(Product.DCM4CHEE)
+        probe.checks.add(WebService.DCM4CHEE_ARC, path, outcome)
         return True
-    probe.product(Product.DCM4CHEE)
-    probe.check(Service.DCM4CHEE_ARC, path, Outcome.PRESENT)
+    probe.identity.add(Product.DCM4CHEE)
+    probe.checks.add(WebService.DCM4CHEE_ARC, path, Outcome.PRESENT)
     # The archive's default AE is DCM4CHEE (dcm4chee-arc-light wiki, docker images); any
     # other title is the peer's text, named by a placeholder in the report.
     aet = _DEFAULT_AET if _DEFAULT_AET in titles else titles[0]
-    probe.alive()
     await qido(
         probe,
         f"/dcm4chee-arc/aets/{quote(aet, safe='')}/rs",
@@ -70,45 +70,48 @@ async def dcm4chee(probe: Probe) -> bool:
     return True
 
 
-async def dicomweb(probe: Probe) -> None:
+async def dicomweb(probe: Conversation) -> None:
     """The common DICOMweb roots, until one lists studies."""
     for root in DICOMWEB_ROOTS:
-        if probe.listed_anywhere():
+        if probe.checks.listed_anywhere():
             return
-        probe.alive()
         await qido(probe, root)
 
 
-async def qido(probe: Probe, root: str, *, shown: str | None = None) -> None:
+async def qido(probe: Conversation, root: str, *, shown: str | None = None) -> None:
     """QIDO-RS Search for Studies, one result: ``GET {root}/studies?limit=1``.
 
     ``shown``: how the check names ``root`` when a peer chose it (an AE title it listed,
-    a viewer's configuration): a placeholder, so the peer's text is never reported."""
+    a viewer's configuration): a placeholder, so the peer's text is never reported.
+    A root already asked (or unsafe) is skipped, but on an endpoint that has ended this
+    stops the plan as the request would have."""
+    probe.stop_if_ended()
     path = f"{root.rstrip('/')}/studies?limit=1"
     reported = f"{(shown or root).rstrip('/')}/studies?limit=1"
-    if path in probe.qido_paths:
+    asked = probe.checks.qido_paths
+    if path in asked:
         return
     try:
         check_path(path)  # roots come from peers (an AE listing, a viewer's config)
     except UnsafePathError:
         return
-    probe.qido_paths.add(path)
+    asked.add(path)
     answer = await probe.get(path, "qido-studies", accept=DICOM_JSON)
     if answer is None:
         return
     count = None if probe.same_as_baseline(answer) else qido_count(answer)
     if count is not None:
         outcome = Outcome.LISTED if count else Outcome.EMPTY
-        probe.check(Service.DICOMWEB_QIDO, reported, outcome, studies=count, cap=1)
+        probe.checks.add(WebService.DICOMWEB_QIDO, reported, outcome, studies=count, cap=1)
         return
-    base = probe.baseline
+    base = probe.baseline.answer
     if answer.status == 204 and not (base is not None and base.status == 204):
         # PS3.18 §8.3.3.1 lets a search with no match answer 204 No Content.
-        probe.check(Service.DICOMWEB_QIDO, reported, Outcome.EMPTY, studies=0, cap=1)
+        probe.checks.add(WebService.DICOMWEB_QIDO, reported, Outcome.EMPTY, studies=0, cap=1)
         return
     refused = probe.refusal(answer)
     if refused in (Outcome.REFUSED, Outcome.LOGIN):
-        probe.check(Service.DICOMWEB_QIDO, reported, refused)
+        probe.checks.add(WebService.DICOMWEB_QIDO, reported, refused)
 
 
 def qido_count(answer: Answer) -> int | None:
@@ -128,25 +131,25 @@ def qido_count(answer: Answer) -> int | None:
     return matches or None
 
 
-async def wado(probe: Probe) -> None:
+async def wado(probe: Conversation) -> None:
     """WADO-URI presence: ``GET /wado`` with no parameters (PS3.18 Chapter 9, URI
     Service; ``requestType=WADO`` is required, so a service answers 400 or names the
     missing parameter). Never sent with parameters: that would be a retrieval."""
     answer = await probe.get("/wado", "wado-uri", accept="*/*")
     if answer is None:
         return
-    base = probe.baseline
+    base = probe.baseline.answer
     window = answer.body[:4096].lower()
     # A 400 only here, or an error page that names requestType.
     asks_for_parameters = answer.status == 400 and (base is None or base.status != 400)
     names_parameter = (
         b"requesttype" in window
         and not probe.same_as_baseline(answer)
-        and not (probe.catch_all and answer.status == 200)
+        and not (probe.baseline.catch_all and answer.status == 200)
     )
     if asks_for_parameters or names_parameter:
-        probe.check(Service.WADO_URI, "/wado", Outcome.PRESENT)
+        probe.checks.add(WebService.WADO_URI, "/wado", Outcome.PRESENT)
     else:
         outcome = probe.refusal(answer)
         if outcome in (Outcome.REFUSED, Outcome.LOGIN):
-            probe.check(Service.WADO_URI, "/wado", outcome)
+            probe.checks.add(WebService.WADO_URI, "/wado", outcome)

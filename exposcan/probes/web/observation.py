@@ -26,15 +26,16 @@ __all__ = [
     "Outcome",
     "Product",
     "RequestRecord",
-    "Service",
     "ServiceCheck",
     "Viewer",
     "WebObservation",
+    "WebService",
 ]
 
 
-class Service(StrEnum):
-    """A data or identity API a path showed (``ServiceCheck.service``, ``Verdict.services``)."""
+class WebService(StrEnum):
+    """A data or identity API a web path showed (``ServiceCheck.service``,
+    ``Verdict.services``); not a DICOM service (:class:`exposcan.dicom.services.Service`)."""
 
     ORTHANC_REST = "orthanc-rest"
     #: Orthanc's DICOMweb plugin, named by ``GET /plugins/dicom-web``
@@ -163,7 +164,7 @@ class RequestRecord:
 class ServiceCheck:
     """What one data or identity path showed a stranger."""
 
-    service: Service
+    service: WebService
     #: the path asked, as reported: a part the peer named is a placeholder
     #: (``{AET}``, ``{viewer qidoRoot}``), never the peer's text
     path: str

@@ -19,9 +19,9 @@ import re
 from typing import Final
 
 from exposcan import peertext
+from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.dicomweb import PROXY_PREFIXES, qido
-from exposcan.probes.web.observation import DefaultCredential, Outcome, Product, Service
-from exposcan.probes.web.session import Probe
+from exposcan.probes.web.observation import DefaultCredential, Outcome, Product, WebService
 
 __all__ = ["find_orthanc", "orthanc", "orthanc_in_server_header"]
 
@@ -32,30 +32,26 @@ _ORTHANC_SERVER: Final = re.compile(
 _DICOMWEB_PLUGIN_ID: Final = "dicom-web"
 
 
-def orthanc_in_server_header(probe: Probe) -> None:
+def orthanc_in_server_header(probe: Conversation) -> None:
     """Orthanc's own HTTP server may name itself (and its version) in ``Server``."""
-    if probe.server and (match := _ORTHANC_SERVER.search(probe.server)):
-        probe.product(Product.ORTHANC, match.group(1))
+    server = probe.log.server
+    if server and (match := _ORTHANC_SERVER.search(server)):
+        probe.identity.add(Product.ORTHANC, match.group(1))
 
 
-def _seen(probe: Probe) -> bool:
-    return any(c.service == Service.ORTHANC_REST for c in probe.checks)
-
-
-async def find_orthanc(probe: Probe) -> None:
+async def find_orthanc(probe: Conversation) -> None:
     """``/system`` at the root, then under each reverse-proxy prefix until Orthanc shows."""
     await orthanc(probe)
-    if probe.short_plan:
+    if probe.baseline.short_plan:
         return
     for prefix in PROXY_PREFIXES:
-        if _seen(probe):
+        if probe.checks.has(WebService.ORTHANC_REST):
             return
-        probe.alive()
         await orthanc(probe, prefix=prefix)
 
 
 async def orthanc(
-    probe: Probe, credential: DefaultCredential | None = None, *, prefix: str = ""
+    probe: Conversation, credential: DefaultCredential | None = None, *, prefix: str = ""
 ) -> bool:
     """Orthanc's ``/system``, then a study count and its plugin; True when Orthanc answered."""
     path = f"{prefix}/system"
@@ -64,6 +60,7 @@ async def orthanc(
     )
     if answer is None:
         return False
+    identity = probe.identity
     system = probe.json(answer)
     if not (
         isinstance(system, dict)
@@ -72,37 +69,35 @@ async def orthanc(
     ):
         if credential is None:
             outcome = probe.refusal(answer)
-            if outcome is not None and Product.ORTHANC in probe.products:
+            if outcome is not None and Product.ORTHANC in identity.products:
                 # Orthanc's realm: this refusal is Orthanc's REST API itself.
-                probe.orthanc_prefix = prefix
+                identity.orthanc_prefix = prefix
                 refused = Outcome.REFUSED if outcome == Outcome.WALLED else outcome
-                probe.check(Service.ORTHANC_REST, path, refused)
+                probe.checks.add(WebService.ORTHANC_REST, path, refused)
         return False
     version = system["Version"]
     dicom_port = system.get("DicomPort")
-    if isinstance(dicom_port, int) and 0 < dicom_port < 65536 and probe.dicom_port is None:
-        probe.dicom_port = dicom_port  # names the product behind that DICOM port
-    probe.lead_product(Product.ORTHANC)
-    if probe.version is None:
-        probe.version = peertext.version(version, product=True)
-    probe.orthanc_prefix = prefix
+    if isinstance(dicom_port, int) and 0 < dicom_port < 65536 and identity.dicom_port is None:
+        identity.dicom_port = dicom_port  # names the product behind that DICOM port
+    identity.lead(Product.ORTHANC)
+    if identity.version is None:
+        identity.version = peertext.version(version, product=True)
+    identity.orthanc_prefix = prefix
     del system, answer
-    if not probe.short_plan or credential is not None:
-        probe.alive()
-        if not await _count(probe, credential, prefix):
-            probe.check(
-                Service.ORTHANC_REST, path, Outcome.PRESENT, with_credentials=credential is not None
-            )
-    if credential is None and not probe.short_plan:
-        probe.alive()
+    short_plan = probe.baseline.short_plan
+    asks_count = not short_plan or credential is not None
+    if asks_count and not await _count(probe, credential, prefix):
+        probe.checks.add(
+            WebService.ORTHANC_REST, path, Outcome.PRESENT, with_credentials=credential is not None
+        )
+    if credential is None and not short_plan:
         await _dicomweb_plugin(probe, prefix)
         # The DICOMweb plugin's default root (its "Root" option): /dicom-web/.
-        probe.alive()
         await qido(probe, f"{prefix}/dicom-web")
     return True
 
 
-async def _count(probe: Probe, credential: DefaultCredential | None, prefix: str) -> bool:
+async def _count(probe: Conversation, credential: DefaultCredential | None, prefix: str) -> bool:
     with_credentials = credential is not None
     path = f"{prefix}/statistics"
     answer = await probe.get(
@@ -112,8 +107,8 @@ async def _count(probe: Probe, credential: DefaultCredential | None, prefix: str
     count = statistics.get("CountStudies") if isinstance(statistics, dict) else None
     del statistics
     if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
-        probe.check(
-            Service.ORTHANC_REST,
+        probe.checks.add(
+            WebService.ORTHANC_REST,
             path,
             Outcome.LISTED if count else Outcome.EMPTY,
             studies=count,
@@ -122,7 +117,6 @@ async def _count(probe: Probe, credential: DefaultCredential | None, prefix: str
             with_credentials=with_credentials,
         )
         return True
-    probe.alive()
     cap = probe.options.max_matches
     path = f"{prefix}/studies?limit={cap}"
     answer = await probe.get(
@@ -132,8 +126,8 @@ async def _count(probe: Probe, credential: DefaultCredential | None, prefix: str
     if isinstance(studies, list) and all(isinstance(s, str) for s in studies):
         n = len(studies)
         del studies
-        probe.check(
-            Service.ORTHANC_REST,
+        probe.checks.add(
+            WebService.ORTHANC_REST,
             path,
             Outcome.LISTED if n else Outcome.EMPTY,
             studies=n,
@@ -144,7 +138,7 @@ async def _count(probe: Probe, credential: DefaultCredential | None, prefix: str
     return False
 
 
-async def _dicomweb_plugin(probe: Probe, prefix: str) -> None:
+async def _dicomweb_plugin(probe: Conversation, prefix: str) -> None:
     """``GET /plugins/dicom-web``: the plugin's ID and version (metadata only).
 
     The plugin also serves WADO-URI at ``/wado``, which answers 404 to a request without
@@ -155,8 +149,8 @@ async def _dicomweb_plugin(probe: Probe, prefix: str) -> None:
     plugin = probe.json(answer)
     if isinstance(plugin, dict) and plugin.get("ID") == _DICOMWEB_PLUGIN_ID:
         version = plugin.get("Version")
-        probe.check(
-            Service.ORTHANC_DICOMWEB_PLUGIN,
+        probe.checks.add(
+            WebService.ORTHANC_DICOMWEB_PLUGIN,
             path,
             Outcome.PRESENT,
             version=peertext.version(version, product=True),

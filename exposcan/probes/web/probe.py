@@ -15,8 +15,10 @@ granted by ``permit`` (the engine's rate limits) and each body read through a ca
 5. with ``ScanOptions.try_default_credentials`` only: the identified product's documented
    default credentials, once per credential pair and host for the scan (:mod:`~.credentials`).
 
-Like :mod:`exposcan.probes.dimse`, the probe returns an observation whatever the network
-does; it never raises for a network condition.
+Every request goes through :meth:`~exposcan.probes.web.conversation.Conversation.get`,
+which refuses it once the endpoint has stopped answering (two failures in a row, a refusal
+or a timeout) and so ends the plan. Like :mod:`exposcan.probes.dimse`, the probe returns
+an observation whatever the network does; it never raises for a network condition.
 """
 
 from __future__ import annotations
@@ -28,12 +30,20 @@ from dataclasses import replace
 import aiohttp
 
 from exposcan.options import ScanOptions
+from exposcan.probes.web.answer import Stop
+from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.credentials import CredentialLedger, try_default_credentials
 from exposcan.probes.web.dicomweb import dcm4chee, dicomweb, wado
-from exposcan.probes.web.observation import Outcome, Service, WebObservation, auth_scheme_name
+from exposcan.probes.web.facts import MAX_REQUESTS
+from exposcan.probes.web.observation import (
+    Outcome,
+    WebObservation,
+    WebService,
+    auth_scheme_name,
+)
 from exposcan.probes.web.orthanc import find_orthanc
 from exposcan.probes.web.scheme import establish, schemes_for
-from exposcan.probes.web.session import MAX_REQUESTS, Permit, Probe, Stop
+from exposcan.probes.web.session import Permit
 from exposcan.probes.web.viewers import dcm4chee_ui, root, viewer_apis
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import Protocol, Status
@@ -56,10 +66,8 @@ async def probe_web(
     scan); without one, this call keeps its own, so it still tries each pair once at most.
     """
     started = time.monotonic()
-    probe = Probe(host, port, options, session, permit, scheme=schemes_for(port)[0])
-    if permit is not None:
-        await permit()
-        probe.granted = True
+    probe = Conversation(host, port, options, session, permit, scheme=schemes_for(port)[0])
+    await probe.take_first_permit()
     deadline = asyncio.get_running_loop().time() + options.timeouts.endpoint
     timed_out = False
     try:
@@ -72,31 +80,29 @@ async def probe_web(
     return _observation(probe, started, timed_out)
 
 
-async def _plan(probe: Probe, ledger: CredentialLedger) -> None:
+async def _plan(probe: Conversation, ledger: CredentialLedger) -> None:
     await establish(probe)
     await root(probe)
     await find_orthanc(probe)
-    probe.alive()
-    open_orthanc = probe.has(Service.ORTHANC_REST, Outcome.LISTED, Outcome.EMPTY, Outcome.PRESENT)
-    if not open_orthanc and not probe.short_plan:
-        if await dcm4chee(probe):
-            await dcm4chee_ui(probe)
-        probe.alive()
-    if not probe.short_plan:
+    open_orthanc = probe.checks.has(
+        WebService.ORTHANC_REST, Outcome.LISTED, Outcome.EMPTY, Outcome.PRESENT
+    )
+    short_plan = probe.baseline.short_plan
+    if not open_orthanc and not short_plan and await dcm4chee(probe):
+        await dcm4chee_ui(probe)
+    if not short_plan:
         await dicomweb(probe)
-        probe.alive()
         await viewer_apis(probe)
-        probe.alive()
         await wado(probe)
-        probe.alive()
     await try_default_credentials(probe, ledger)
 
 
-def _observation(probe: Probe, started: float, timed_out: bool) -> WebObservation:
+def _observation(probe: Conversation, started: float, timed_out: bool) -> WebObservation:
     status, detail = Status.SUCCESS, None
-    tls = probe.tls
-    if probe.answered == 0:
-        failure = probe.failures[-1] if probe.failures else None
+    origin, log, identity = probe.origin, probe.log, probe.identity
+    tls = origin.tls
+    if log.answered == 0:
+        failure = log.failures[-1] if log.failures else None
         if timed_out or failure is None:
             status, detail = Status.IO_TIMEOUT, "endpoint deadline reached"
         else:
@@ -104,30 +110,30 @@ def _observation(probe: Probe, started: float, timed_out: bool) -> WebObservatio
             if failure.client_certificate_required:
                 tls = replace(tls or TlsFacts(), client_certificate_required=True)
     elif timed_out:
-        detail = f"endpoint deadline reached after {len(probe.records)} request(s)"
-    elif len(probe.records) >= MAX_REQUESTS:
+        detail = f"endpoint deadline reached after {len(log.records)} request(s)"
+    elif len(log.records) >= MAX_REQUESTS:
         detail = f"request budget of {MAX_REQUESTS} spent"
     return WebObservation(
-        host=probe.host,
-        port=probe.port,
-        protocol=Protocol.HTTPS if probe.scheme == "https" else Protocol.HTTP,
+        host=origin.host,
+        port=origin.port,
+        protocol=Protocol.HTTPS if origin.scheme == "https" else Protocol.HTTP,
         status=status,
         detail=detail,
-        requests=tuple(probe.records),
-        product=probe.products[0] if probe.products else None,
-        version=probe.version if probe.products else None,
+        requests=tuple(log.records),
+        product=identity.products[0] if identity.products else None,
+        version=identity.version if identity.products else None,
         tls=tls,
         duration_s=time.monotonic() - started,
-        server=probe.server,
-        catch_all=probe.catch_all,
-        auth_wall=probe.auth_wall,
+        server=log.server,
+        catch_all=probe.baseline.catch_all,
+        auth_wall=probe.baseline.auth_wall,
         checks=tuple(probe.checks),
-        viewers=tuple(probe.viewers),
-        viewer_login=probe.viewer_login,
-        viewer_api_elsewhere=probe.viewer_api_elsewhere,
-        auth_schemes=tuple(dict.fromkeys(auth_scheme_name(c) for c in probe.challenges)),
-        login_redirect=probe.login_redirect,
-        credentials=probe.credentials,
-        scheme_fallback=probe.scheme_fallback,
-        dicom_port=probe.dicom_port,
+        viewers=tuple(identity.viewers),
+        viewer_login=identity.viewer_login,
+        viewer_api_elsewhere=identity.viewer_api_elsewhere,
+        auth_schemes=tuple(dict.fromkeys(auth_scheme_name(c) for c in log.challenges)),
+        login_redirect=identity.login_redirect,
+        credentials=probe.credential_try,
+        scheme_fallback=origin.fallback,
+        dicom_port=identity.dicom_port,
     )

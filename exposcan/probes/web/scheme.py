@@ -16,8 +16,10 @@ from typing import Final
 
 from exposcan.net import Connection, NetError, open_connection
 from exposcan.net.tls import CLIENT_CERTIFICATE_ALERTS, client_context
+from exposcan.probes.web.answer import Answer, Failure, Stop, is_login_redirect
+from exposcan.probes.web.conversation import Conversation
+from exposcan.probes.web.facts import Baseline
 from exposcan.probes.web.observation import RequestRecord
-from exposcan.probes.web.session import Answer, Failure, Probe, Stop, is_login_redirect
 from exposcan.vocabulary import Status
 
 __all__ = ["HTTPS_FIRST_PORTS", "TLS_SETTLE_S", "establish", "schemes_for"]
@@ -46,11 +48,12 @@ def _plain_to_https(answer: Answer) -> bool:
     return answer.status == 497 or any(marker in window for marker in _HTTPS_PORT_MARKERS)
 
 
-async def establish(probe: Probe) -> None:
+async def establish(probe: Conversation) -> None:
     """The baseline request (a random path), on the right scheme; :class:`Stop` if none."""
     path = f"/exposcan-{secrets.token_hex(8)}"
-    first, second = schemes_for(probe.port)
-    probe.scheme = first
+    origin, log = probe.origin, probe.log
+    first, second = schemes_for(origin.port)
+    origin.scheme = first
     answer = await probe.get(path, "baseline")
     wrong: Failure | None = None
     if answer is not None and _plain_to_https(answer):
@@ -58,42 +61,44 @@ async def establish(probe: Probe) -> None:
             Status.PROTOCOL_ERROR, "plain HTTP sent to an HTTPS port", wrong_scheme=True
         )
     elif answer is None:
-        wrong = probe.failures[-1]
+        wrong = log.failures[-1]
         if not wrong.wrong_scheme:
             if wrong.client_certificate_required:
                 await _tls_handshake(probe)  # for the certificate's facts
             raise Stop
     if wrong is not None:
-        probe.scheme = second
+        origin.scheme = second
         answer = await probe.get(path, "baseline")
         if answer is None:
-            again = probe.failures[-1]
+            again = log.failures[-1]
             tls_server = (
                 second == "https" and again.status is Status.TLS_ERROR and not again.not_tls
             )
             if not tls_server:
                 # The other scheme did no better: report what the first one saw.
-                probe.scheme = first
-                probe.failures.append(wrong)
+                origin.scheme = first
+                log.failures.append(wrong)
             if again.client_certificate_required or (
                 Status.CONNECTION_CLOSED is wrong.status is again.status
             ):
                 await _tls_handshake(probe)
             raise Stop
-        probe.scheme_fallback = True
+        origin.fallback = True
     assert answer is not None
-    probe.baseline = answer
-    probe.catch_all = answer.status == 200
     login = is_login_redirect(answer)
     # 401 or a login everywhere: an authentication wall, so the data paths are not
     # worth asking. A 403 everywhere may be a filter in front of some open paths.
-    probe.short_plan = answer.status == 401 or login
-    probe.auth_wall = answer.status in (401, 403) or login
+    probe.baseline = Baseline(
+        answer=answer,
+        catch_all=answer.status == 200,
+        auth_wall=answer.status in (401, 403) or login,
+        short_plan=answer.status == 401 or login,
+    )
     if login:
         probe.refusal(answer)  # keeps the login target and its product hints
 
 
-async def _tls_handshake(probe: Probe) -> None:
+async def _tls_handshake(probe: Conversation) -> None:
     """Both schemes got a hang-up: is it a TLS server that wants a client certificate?
 
     In TLS 1.3 the server rejects the missing certificate only after the client's side
@@ -101,33 +106,33 @@ async def _tls_handshake(probe: Probe) -> None:
     sees a bare disconnect. One handshake, then a short listen, catches the alert
     (as :func:`exposcan.probes.dimse._settle` does for DICOM over TLS).
     """
-    if not probe.budget_left():
+    if not await probe.admit(after_failures=True):
         return
-    await probe.take_permit()
+    origin, log = probe.origin, probe.log
     started = time.monotonic()
     error: Status | None = None
     connection: Connection | None = None
     try:
         connection = await open_connection(
-            probe.host, probe.port, timeout=probe.options.timeouts.connect, tls=client_context()
+            origin.host, origin.port, timeout=probe.options.timeouts.connect, tls=client_context()
         )
-        probe.tls = connection.tls
-        probe.scheme = "https"  # a TLS server, whatever comes next
+        origin.tls = connection.tls
+        origin.scheme = "https"  # a TLS server, whatever comes next
         if await connection.receive(timeout=TLS_SETTLE_S) == b"":
-            probe.failures.append(
+            log.failures.append(
                 Failure(Status.CONNECTION_CLOSED, "closed right after the TLS handshake")
             )
     except NetError as exc:
         error = exc.status
         if exc.status is Status.TLS_ERROR and exc.detail in CLIENT_CERTIFICATE_ALERTS:
-            probe.scheme = "https"
-            probe.failures.append(
+            origin.scheme = "https"
+            log.failures.append(
                 Failure(Status.TLS_ERROR, exc.detail, client_certificate_required=True)
             )
     finally:
         if connection is not None:
             await connection.close(timeout=probe.options.timeouts.release)
-        probe.records.append(
+        log.records.append(
             RequestRecord(
                 method="TLS",
                 path="/",

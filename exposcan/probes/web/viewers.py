@@ -10,11 +10,12 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from exposcan import peertext
+from exposcan.probes.web.answer import MARKER_WINDOW
+from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.dicomweb import qido
-from exposcan.probes.web.observation import Outcome, Product, Service, Viewer
+from exposcan.probes.web.observation import Outcome, Product, Viewer, WebService
 from exposcan.probes.web.orthanc import orthanc_in_server_header
 from exposcan.probes.web.safety import PATH_CHARS
-from exposcan.probes.web.session import MARKER_WINDOW, Probe
 
 __all__ = ["dcm4chee_ui", "root", "viewer_apis", "viewers_in"]
 
@@ -40,10 +41,9 @@ _QIDO_ROOT: Final = re.compile(rb"""qidoRoot\s*:\s*["'`]([^"'`\s]{1,300})["'`]""
 _OIDC: Final = re.compile(rb"\boidc\s*:\s*\[\s*\{")
 
 
-async def root(probe: Probe) -> None:
+async def root(probe: Conversation) -> None:
     """``/``: viewer markers, the redirect a viewer answers with, the ``Server`` header."""
     answer = await probe.get("/", "root", accept="text/html,*/*;q=0.5")
-    probe.alive()
     if answer is None:
         return
     probe.refusal(answer)
@@ -54,71 +54,69 @@ async def root(probe: Probe) -> None:
             target = ""
         for viewer, pattern in _ROOT_REDIRECTS:
             if pattern.search(target):
-                probe.viewer(viewer)
+                probe.identity.viewer(viewer)
     if answer.status == 200:
         viewers_in(probe, answer.body)
     orthanc_in_server_header(probe)
 
 
-def viewers_in(probe: Probe, body: bytes) -> None:
+def viewers_in(probe: Conversation, body: bytes) -> None:
     window = body[:MARKER_WINDOW]
     for viewer, pattern in _VIEWER_MARKERS:
         if pattern.search(window):
-            probe.viewer(viewer)
+            probe.identity.viewer(viewer)
             break
 
 
-async def dcm4chee_ui(probe: Probe) -> None:
+async def dcm4chee_ui(probe: Conversation) -> None:
     """dcm4chee-arc's UI lives at ``/dcm4chee-arc/ui2/``."""
-    probe.alive()
     ui = await probe.get("/dcm4chee-arc/ui2/", "dcm4chee-ui", accept="text/html")
     if ui is not None and ui.status == 200 and not probe.same_as_baseline(ui):
         viewers_in(probe, ui.body)
 
 
-async def viewer_apis(probe: Probe) -> None:
+async def viewer_apis(probe: Conversation) -> None:
     """The data API each recognised viewer names, while nothing has listed studies yet."""
-    if Viewer.OHIF in probe.viewers:
+    identity = probe.identity
+    if Viewer.OHIF in identity.viewers:
         await _ohif_config(probe)
-    if Viewer.KHEOPS_UI in probe.viewers and not probe.listed_anywhere():
+    if Viewer.KHEOPS_UI in identity.viewers and not probe.checks.listed_anywhere():
         # Kheops serves its DICOMweb API at /api (KheopsDocumentation, docs/tokens).
-        probe.alive()
         await qido(probe, "/api")
-    if Viewer.DICOOGLE_UI in probe.viewers:
+    if Viewer.DICOOGLE_UI in identity.viewers:
         # Dicoogle's VersionResource: GET /ext/version -> {"version": "..."}.
-        probe.alive()
         answer = await probe.get("/ext/version", "dicoogle-version", accept="application/json")
         version = probe.json(answer)
         if isinstance(version, dict) and isinstance(version.get("version"), str):
-            probe.check(Service.DICOOGLE, "/ext/version", Outcome.PRESENT)
-            if probe.products[0] == Product.DICOOGLE:
-                probe.version = probe.version or peertext.version(version["version"], product=True)
+            probe.checks.add(WebService.DICOOGLE, "/ext/version", Outcome.PRESENT)
+            if identity.products[0] == Product.DICOOGLE:
+                identity.version = identity.version or peertext.version(
+                    version["version"], product=True
+                )
 
 
-async def _ohif_config(probe: Probe) -> None:
+async def _ohif_config(probe: Conversation) -> None:
     """OHIF loads ``app-config.js``: its data sources name their ``qidoRoot``.
 
     Only a root on this very origin is probed; another origin may not be in scope.
     """
-    probe.alive()
     answer = await probe.get(
         "/app-config.js", "ohif-config", accept="application/javascript, */*;q=0.5"
     )
     if answer is None or answer.status != 200 or probe.same_as_baseline(answer):
         return
     window = answer.body[:MARKER_WINDOW]
-    probe.viewer_login = _OIDC.search(window) is not None
+    probe.identity.viewer_login = _OIDC.search(window) is not None
     for match in _QIDO_ROOT.finditer(window):
         root_path = _same_origin_path(probe, match.group(1).decode("ascii", "replace"))
         if root_path is None:
-            probe.viewer_api_elsewhere = True
+            probe.identity.viewer_api_elsewhere = True
             continue
-        if not probe.listed_anywhere():
-            probe.alive()
+        if not probe.checks.listed_anywhere():
             await qido(probe, root_path, shown=VIEWER_QIDO_ROOT)
 
 
-def _same_origin_path(probe: Probe, value: str) -> str | None:
+def _same_origin_path(probe: Conversation, value: str) -> str | None:
     try:
         parts = urlsplit(value)
     except ValueError:
@@ -129,7 +127,8 @@ def _same_origin_path(probe: Probe, value: str) -> str | None:
             port = parts.port or default
         except ValueError:
             return None
-        if (parts.scheme or probe.scheme) != probe.scheme or parts.hostname != probe.host:
+        scheme = probe.origin.scheme
+        if (parts.scheme or scheme) != scheme or parts.hostname != probe.host:
             return None
         if port != probe.port:
             return None
