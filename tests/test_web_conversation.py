@@ -7,6 +7,8 @@ that; a spent budget answers ``None`` without a request. No sockets: a fake sess
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import aiohttp
@@ -146,3 +148,13 @@ def test_the_ending_rule():
     log.failures.append(Failure(Status.CONNECTION_REFUSED, "refused"))
     log.no_answer()
     assert log.ended()
+
+
+@pytest.mark.parametrize("module", ["exposcan.probes.web.facts", "exposcan.probes.web.answer"])
+def test_the_facts_and_answers_load_no_io(module):
+    # Typed facts and answer readings are plain records: usable where no socket may open.
+    io = ("aiohttp", "exposcan.net", "exposcan.probes.web.session")
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith({io!r})))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
