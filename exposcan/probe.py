@@ -19,11 +19,13 @@ This module loads no probe, no socket code and no aiohttp.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from exposcan import decoding, peertext
 from exposcan.vocabulary import Protocol as WireProtocol
 
 if TYPE_CHECKING:
@@ -71,6 +73,39 @@ class HostEvidence:
     product: str
     version: str | None = None
 
+    def __post_init__(self) -> None:
+        # Text a peer chose (a version) or a file held enters here: bounded and cleaned as
+        # a result's is, so a record read back holds what the probe's record held.
+        object.__setattr__(self, "product", peertext.clean(self.product, _PRODUCT_LIMIT))
+        if self.version is not None:
+            object.__setattr__(self, "version", peertext.version(self.version))
+        if not _SOURCE.fullmatch(self.source) or not self.product:
+            raise ValueError("not evidence: a source is a probe's kind, a product is named")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's ``evidence`` record (JSONL), read back by :meth:`from_dict`."""
+        return {
+            "record": "evidence",
+            "host": self.host,
+            "port": self.port,
+            "source": self.source,
+            "source_port": self.source_port,
+            "product": self.product,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "evidence") -> HostEvidence:
+        """A record :meth:`to_dict` wrote, every field checked (a
+        :class:`~exposcan.decoding.RecordError` names the field otherwise)."""
+        return decoding.build(cls, data, where)
+
+    @staticmethod
+    def _check_record(data: Mapping[str, Any], where: str) -> None:
+        decoding.check_address(data.get("host"), f"{where}.host")
+        decoding.check_port(data.get("port"), f"{where}.port")
+        decoding.check_port(data.get("source_port"), f"{where}.source_port")
+
     def hints(self) -> dict[str, str]:
         """As fingerprint rules read it (``web_product``, ``web_version``:
         ``exposcan/data/fingerprints.toml``)."""
@@ -78,6 +113,11 @@ class HostEvidence:
         if self.version:
             hints[f"{self.source}_version"] = self.version
         return hints
+
+
+_PRODUCT_LIMIT = 64
+#: A probe's kind, as the registry names it.
+_SOURCE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
 
 class Observation(Protocol):

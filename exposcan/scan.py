@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Container, Sequence
+from collections.abc import AsyncIterator, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,9 +26,10 @@ from exposcan.engine import Engine, ProgressCallback, SkipKey, port_lists
 from exposcan.errors import AuthorisationExpired, OptionError
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
+from exposcan.probe import HostEvidence
 from exposcan.probes.registry import endpoint_total
 from exposcan.report.resume import ResumeState, count_previous
-from exposcan.report.writer import ReportWriter
+from exposcan.report.writer import EvidenceWriter, ReportWriter
 from exposcan.results import EndpointResult
 from exposcan.scope import Resolver, Scope, TargetSet, load_scope, resolve_targets, select_ports
 from exposcan.scope.authorisation import Clock, utc_now
@@ -92,9 +93,14 @@ class ScanPlan:
         }
 
     def engine(
-        self, *, on_progress: ProgressCallback | None = None, skip: Container[SkipKey] = ()
+        self,
+        *,
+        on_progress: ProgressCallback | None = None,
+        skip: Container[SkipKey] = (),
+        evidence: Iterable[HostEvidence] = (),
     ) -> Engine:
-        """The engine that runs this plan, its expiry checked on the plan's clock."""
+        """The engine that runs this plan, its expiry checked on the plan's clock;
+        ``evidence``: what a resumed report's probes learnt about other endpoints."""
         return Engine(
             self.targets,
             self.ports,
@@ -104,6 +110,7 @@ class ScanPlan:
             skip=skip,
             expires_at=self.scope.authorisation.expires_at,
             clock=self.clock,
+            evidence=evidence,
         )
 
     def expired_error(
@@ -159,11 +166,21 @@ class ScanPlan:
         log.info("scan_started", endpoints=self.total, resumed=resume is not None)
         interrupted = True
         engine = self.engine(
-            on_progress=on_progress, skip=resume.finished if resume is not None else ()
+            on_progress=on_progress,
+            skip=resume.finished if resume is not None else (),
+            evidence=resume.evidence if resume is not None else (),
         )
+        keeps = writer if isinstance(writer, EvidenceWriter) else None
+        written = 0  # of engine.learnt
         try:
             async for result in engine.run():
                 builder.add(result)
+                if keeps is not None:
+                    # Before the endpoint that learnt it: a report cut after that
+                    # endpoint's record still holds what it said about others.
+                    for record in engine.learnt[written:]:
+                        keeps.evidence(record)
+                    written = len(engine.learnt)
                 writer.endpoint(result)
                 # Facts of the conversation only: never a value the peer returned.
                 log.debug(

@@ -2,7 +2,9 @@
 
 Lines: ``{"record": "scan"}`` first, one ``{"record": "endpoint"}`` per endpoint,
 ``{"record": "summary"}`` last (DESIGN.md, "Report"); a resumed scan appends a
-``{"record": "resume"}`` line, its endpoints and a new summary.
+``{"record": "resume"}`` line, its endpoints and a new summary. An
+``{"record": "evidence"}`` line (:class:`~exposcan.probe.HostEvidence`: a web API
+naming its host's DICOM port and product) comes before the endpoint that learnt it.
 
 Each line is flushed to the kernel at once, so ``kill -9`` loses no finished
 endpoint. Against power loss each line is also fdatasync'ed, by a small
@@ -21,12 +23,15 @@ import os
 import stat
 import threading
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from exposcan.errors import ReportError
 from exposcan.report.safe_json import dumps
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
+
+if TYPE_CHECKING:
+    from exposcan.probe import HostEvidence
 
 #: fdatasync errors that mean "this file cannot be synced", not "the data is lost".
 _SYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.EROFS, errno.ENOTSUP, errno.EOPNOTSUPP})
@@ -115,6 +120,11 @@ class JsonlWriter:
 
     def endpoint(self, result: EndpointResult) -> None:
         self._write({"record": "endpoint", **result.to_dict()})
+
+    def evidence(self, record: HostEvidence) -> None:
+        """Written before the record of the endpoint that learnt it, so a report cut
+        after that endpoint still holds it (``--resume`` hands it to the engine)."""
+        self._write(record.to_dict())
 
     def finish(self, summary: Summary) -> None:
         try:

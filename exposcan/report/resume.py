@@ -23,14 +23,15 @@ import ipaddress
 import json
 import os
 from collections.abc import Container
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from exposcan.decoding import is_address, is_finding_id
+from exposcan.decoding import RecordError, is_address, is_finding_id
 from exposcan.decoding import show as _show
 from exposcan.engine import SkipKey, skip_key
 from exposcan.errors import OutputError
 from exposcan.files import show_path
+from exposcan.probe import HostEvidence
 from exposcan.report.lines import UnreadableReport, read_lines
 from exposcan.scope.reach import reached_address
 from exposcan.summary import SummaryBuilder
@@ -51,7 +52,7 @@ _PROTOCOLS = frozenset(str(p) for p in Protocol)
 _EXPOSURES = frozenset(str(e) for e in Exposure)
 _STATUSES = frozenset(str(s) for s in Status)
 #: Records a report may hold after its header (a resumed one: more than one summary).
-LATER_RECORDS = frozenset({"endpoint", "resume", "summary"})
+LATER_RECORDS = frozenset({"endpoint", "evidence", "resume", "summary"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,9 @@ class ResumeState:
     #: (host, port, kind): see :func:`exposcan.engine.skip_key`
     finished: set[SkipKey] = field(default_factory=set)
     previous: list[Previous] = field(default_factory=list)
+    #: what the earlier runs' probes learnt about other endpoints of their hosts (Orthanc's
+    #: /system naming its DICOM port), handed to the engine so verdicts come out the same
+    evidence: list[HostEvidence] = field(default_factory=list)
     #: Bytes of whole lines; a torn last line beyond this is cut before appending.
     good_bytes: int = 0
 
@@ -101,6 +105,8 @@ def load_resume(
                     state = ResumeState(path=os.fspath(path), header=record)
                 elif kind == "endpoint":
                     _add_endpoint(state, record, new, targets, f"{name} line {line.number}")
+                elif kind == "evidence":
+                    _add_evidence(state, record, targets, f"{name} line {line.number}")
                 elif not _one_of(kind, LATER_RECORDS):
                     what = "a second scan record" if kind == "scan" else f"record {_show(kind)}"
                     raise OutputError(f"cannot resume: {name} line {line.number} is {what}")
@@ -143,6 +149,19 @@ def _add_endpoint(
         return
     state.finished.add(key)
     state.previous.append(Previous(str(exposure), str(status), tuple(str(i) for i in ids)))
+
+
+def _add_evidence(
+    state: ResumeState, record: dict[str, Any], targets: Container[str] | None, where: str
+) -> None:
+    try:
+        evidence = HostEvidence.from_dict(record)
+    except RecordError as exc:
+        raise OutputError(f"cannot resume: {where}: {exc}") from None
+    host = _canonical(evidence.host)
+    if targets is not None and host not in targets:
+        raise OutputError(f"cannot resume: {where}: evidence about {host} is not in this scan")
+    state.evidence.append(replace(evidence, host=host))
 
 
 def _check_same_scan(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:

@@ -20,18 +20,29 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Mapping
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from exposcan.errors import OutputError
 from exposcan.files import FileIdentity, FileProblem, ReplacingFile, open_writable, show_path
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
 
+if TYPE_CHECKING:
+    from exposcan.probe import HostEvidence
+
 
 class ReportWriter(Protocol):
     def start(self, header: dict[str, Any]) -> None: ...
     def endpoint(self, result: EndpointResult) -> None: ...
     def finish(self, summary: Summary) -> None: ...
+
+
+@runtime_checkable
+class EvidenceWriter(Protocol):
+    """A format that keeps host evidence (JSONL: ``--resume`` reads it back); the
+    others have no use for it and do not implement it."""
+
+    def evidence(self, record: HostEvidence) -> None: ...
 
 
 class ReportOutput:
@@ -153,6 +164,10 @@ class GuardedWriter:
 
     def endpoint(self, result: EndpointResult) -> None:
         self._call(self._inner.endpoint, result)
+
+    def evidence(self, record: HostEvidence) -> None:
+        if isinstance(self._inner, EvidenceWriter):
+            self._call(self._inner.evidence, record)
 
     def finish(self, summary: Summary) -> None:
         self._call(self._inner.finish, summary, stop=False)

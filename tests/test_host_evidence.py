@@ -1,0 +1,205 @@
+"""Host evidence: what one endpoint's probe learns about another is the scan's, on disk.
+
+An Orthanc imitation's ``/system`` names its DicomPort; the DICOM port behind it answers
+with DCMTK's identity, as Debian's Orthanc does, so only that evidence names Orthanc
+(``exposcan/data/fingerprints.toml``). A scan cut after its web port and resumed must
+fingerprint the DICOM port as the uninterrupted scan does: the evidence is written to the
+JSONL before the web endpoint's record and read back by ``--resume``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from exposcan.errors import OutputError
+from exposcan.probe import HostEvidence
+from exposcan.report import read_jsonl
+from exposcan.report.resume import load_resume
+from tests.web_peers import HOST, WebPeers
+
+DCMTK_UID = "1.2.276.0.7230010.3.0.3.6.7"
+DCMTK_NAME = "OFFIS_DCMTK_367"
+
+
+@pytest.fixture
+def dcmtk_identity_scp() -> Iterator[int]:
+    """A Verification SCP answering with DCMTK's identity (Orthanc's, seen from DICOM)."""
+    ae = AE(ae_title="ORTHANC")
+    ae.implementation_class_uid = DCMTK_UID
+    ae.implementation_version_name = DCMTK_NAME
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
+    ae.add_supported_context(Verification)
+    server = ae.start_server(
+        (HOST, 0), block=False, evt_handlers=[(evt.EVT_C_ECHO, lambda event: 0x0000)]
+    )
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+
+
+def orthanc_naming(dicom_port: int) -> web.Application:
+    """Orthanc's REST API, remote access on and no authentication, its /system naming
+    the DICOM port of the same host (as Orthanc 1.12 does: DicomPort)."""
+    app = web.Application()
+
+    async def system(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "Name": "imitation",
+                "Version": "1.12.4",
+                "ApiVersion": 24,
+                "DicomAet": "ORTHANC",
+                "DicomPort": dicom_port,
+            }
+        )
+
+    async def statistics(request: web.Request) -> web.Response:
+        return web.json_response({"CountStudies": 0, "CountPatients": 0})
+
+    app.router.add_get("/system", system)
+    app.router.add_get("/statistics", statistics)
+    return app
+
+
+def scope_file(tmp_path: Path, ports: list[int], web_ports: list[int]) -> Path:
+    path = tmp_path / "scope.toml"
+    path.write_text(
+        "[authorisation]\n"
+        'owner = "exposcan tests"\n'
+        'reference = "TEST-EVIDENCE"\n'
+        f"expires = {(date.today() + timedelta(days=7)).isoformat()}\n"
+        "[scope]\n"
+        f'include = ["{HOST}"]\n'
+        f"ports = {ports}\n"
+        f"web_ports = {web_ports}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def exposcan(*args: str) -> None:
+    """The CLI, without blocking the loop that serves the imitation."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "exposcan",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode == 0, err.decode()
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return list(read_jsonl(path))
+
+
+def dicom_row(path: Path, port: int) -> dict[str, Any]:
+    rows = [r for r in records(path) if r["record"] == "endpoint" and r["port"] == port]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+async def test_a_scan_cut_after_its_web_port_and_resumed_fingerprints_dicom_the_same(
+    dcmtk_identity_scp: int, tmp_path: Path
+) -> None:
+    dicom = dcmtk_identity_scp
+    peers = WebPeers()
+    try:
+        orthanc = await peers.start("orthanc", orthanc_naming, dicom)
+        scope = scope_file(tmp_path, [dicom], [orthanc.port])
+        whole = tmp_path / "whole.jsonl"
+        cmd = ["scan", "--scope", str(scope), "--rate", "50", "--per-host-rate", "50"]
+        await exposcan(*cmd, "-o", str(whole))
+        uninterrupted = dicom_row(whole, dicom)
+
+        # Interrupted after the web port: the report as a kill right after the web
+        # endpoint's record leaves it (the JSONL is the source of truth).
+        lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
+        kinds = [json.loads(line)["record"] for line in lines]
+        web_at = next(
+            i
+            for i, line in enumerate(lines)
+            if kinds[i] == "endpoint" and json.loads(line)["port"] == orthanc.port
+        )
+        assert "evidence" in kinds[:web_at], kinds  # written before the endpoint that learnt it
+        cut = tmp_path / "cut.jsonl"
+        cut.write_text("".join(lines[: web_at + 1]), encoding="utf-8")
+        await exposcan(*cmd, "-o", str(cut), "--resume")
+        resumed = dicom_row(cut, dicom)
+    finally:
+        await peers.close()
+
+    assert uninterrupted["fingerprint"]["product"] == "Orthanc", uninterrupted
+    assert uninterrupted["fingerprint"]["version"] == "1.12.4", uninterrupted
+    assert resumed["fingerprint"] == uninterrupted["fingerprint"]
+    assert resumed["exposure"] == uninterrupted["exposure"]
+    assert [r["record"] for r in records(cut)].count("endpoint") == 2  # each once
+
+
+def test_evidence_reads_back_as_it_was_written() -> None:
+    record = HostEvidence("127.0.0.1", 4242, "web", 8042, "orthanc", "1.12.4")
+    assert HostEvidence.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert record.hints() == {"web_product": "orthanc", "web_version": "1.12.4"}
+
+
+def _report(tmp_path: Path, evidence: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    header = {
+        "record": "scan",
+        "scope": {"digest": "d"},
+        "targets": [],
+        "ports": [4242],
+        "web_ports": [8042],
+        "options": {},
+    }
+    path = tmp_path / "report.jsonl"
+    path.write_text(json.dumps(header) + "\n" + json.dumps(evidence) + "\n", encoding="utf-8")
+    return path, header
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"port": 0}, "port"),
+        ({"host": "orthanc.example"}, "not an address"),
+        ({"product": ["orthanc"]}, "product"),
+        ({"source": "Web Probe"}, "not a HostEvidence"),
+        ({"host": "127.0.0.9"}, "not in this scan"),
+    ],
+)
+def test_resume_refuses_evidence_it_cannot_hold_in_one_line(
+    tmp_path: Path, change: dict[str, Any], words: str
+) -> None:
+    good = HostEvidence("127.0.0.1", 4242, "web", 8042, "orthanc").to_dict()
+    path, header = _report(tmp_path, {**good, **change})
+    with pytest.raises(OutputError, match=words) as raised:
+        load_resume(path, header, targets={"127.0.0.1"})
+    assert "\n" not in str(raised.value)
+    assert "line 2" in str(raised.value)
+
+
+def test_resume_hands_the_evidence_back_by_the_address_the_scan_names(tmp_path: Path) -> None:
+    spelled = HostEvidence("::ffff:127.0.0.1", 4242, "web", 8042, "orthanc").to_dict()
+    path, header = _report(tmp_path, spelled)
+    state = load_resume(path, header, targets={"127.0.0.1"})
+    assert state.evidence == [HostEvidence("127.0.0.1", 4242, "web", 8042, "orthanc")]
