@@ -10,11 +10,12 @@ Two parts per input:
    ``WWW-Authenticate``, ``Server``) and a body drawn from the input, shaped like what the
    products answer (Orthanc ``/system`` and ``/statistics``, QIDO-RS JSON, a dcm4chee AE
    listing, an OHIF ``app-config.js``, HTML titles) with peer-chosen text spliced in. The
-   real :class:`~exposcan.probes.web.conversation.Conversation` reads headers and the capped body,
-   and the real modules interpret them; then the observation is classified and turned
-   into a report row. Nothing may raise but the plan's own ``Stop``; every request must
-   pass the guard unchanged, stay on the probe's host and port and never follow a
-   redirect; nothing may wait on the network (the plan is driven without an event loop).
+   real :class:`~exposcan.probes.web.conversation.Conversation` reads headers and the
+   capped body, and the real modules interpret them; then the observation is classified
+   and turned into a report row. Nothing may raise but the plan's own ``EndpointEnded``;
+   every request must pass the guard unchanged, stay on the probe's host and port and
+   never follow a redirect; nothing may wait on the network (the plan is driven without
+   an event loop).
 
     python fuzz/fuzz_web.py -max_total_time=60       # a minute
     python fuzz/fuzz_web.py -runs=100000 corpus_dir/  # keep a corpus
@@ -38,7 +39,7 @@ with atheris.instrument_imports(include=["exposcan"]):
     from exposcan.classify_web import classify_web
     from exposcan.engine import Endpoint, endpoint_result
     from exposcan.options import ScanOptions
-    from exposcan.probes.web.answer import Stop
+    from exposcan.probes.web.answer import EndpointEnded
     from exposcan.probes.web.conversation import Conversation
     from exposcan.probes.web.credentials import CredentialLedger
     from exposcan.probes.web.facts import MAX_REQUESTS
@@ -184,7 +185,7 @@ def run(coroutine: Coroutine[Any, Any, None]) -> None:
         coroutine.send(None)
     except StopIteration:
         return
-    except Stop:
+    except EndpointEnded:
         return
     coroutine.close()
     raise AssertionError("the plan waited on something other than the scripted peer")

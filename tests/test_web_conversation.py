@@ -16,7 +16,7 @@ import pytest
 from multidict import CIMultiDict
 
 from exposcan.options import ScanOptions
-from exposcan.probes.web.answer import Failure, Stop
+from exposcan.probes.web.answer import EndpointEnded, Failure
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.dicomweb import qido
 from exposcan.probes.web.facts import MAX_REQUESTS, RequestLog
@@ -85,7 +85,7 @@ async def test_two_failures_in_a_row_refuse_the_next_request_before_its_permit()
     probe = _conversation(session, permits)
     assert await probe.get("/a", "test") is None  # connection-closed: not yet the end
     assert await probe.get("/b", "test") is None
-    with pytest.raises(Stop):
+    with pytest.raises(EndpointEnded):
         await probe.get("/c", "test")
     assert (session.sent, permits.granted, len(probe.log.records)) == (2, 2, 2)
 
@@ -101,7 +101,7 @@ async def test_one_timeout_ends_the_endpoint_and_an_answer_clears_a_failure():
     timeout = _conversation(_Session(TimeoutError()), _Permits())
     assert await timeout.get("/a", "test") is None
     assert timeout.log.failures[-1].status is Status.IO_TIMEOUT
-    with pytest.raises(Stop):
+    with pytest.raises(EndpointEnded):
         await timeout.get("/b", "test")
 
 
@@ -120,7 +120,7 @@ async def test_the_follow_up_of_failures_is_admitted_and_the_first_permit_is_not
     await probe.take_first_permit()
     assert await probe.get("/a", "test") is None
     assert permits.granted == 1  # the first permit covered the first request
-    with pytest.raises(Stop):
+    with pytest.raises(EndpointEnded):
         await probe.admit()
     assert await probe.admit(after_failures=True)  # the bare TLS handshake's
     assert permits.granted == 2
@@ -131,7 +131,7 @@ async def test_a_qido_root_already_asked_still_stops_an_ended_endpoint():
     # does next (a viewer's other roots) is not observed on an endpoint that has ended.
     probe = _conversation(_Session(TimeoutError()), _Permits())
     await qido(probe, "/dicom-web")
-    with pytest.raises(Stop):
+    with pytest.raises(EndpointEnded):
         await qido(probe, "/dicom-web")
 
 

@@ -18,8 +18,8 @@ __all__ = [
     "LOGIN",
     "MARKER_WINDOW",
     "Answer",
+    "EndpointEnded",
     "Failure",
-    "Stop",
     "is_login_redirect",
     "json_of",
     "printable",
@@ -58,8 +58,9 @@ class Failure:
     not_tls: bool = False
 
 
-class Stop(Exception):
-    """Internal: the endpoint has ended (stopped answering); the plan ends here."""
+class EndpointEnded(Exception):
+    """Internal: the endpoint has stopped answering (or never answered on either scheme);
+    the plan ends here, and the observation is made of what was seen."""
 
 
 def json_of(answer: Answer | None) -> Any:

@@ -6,8 +6,8 @@ the endpoint has not ended, the budget is not spent, the engine's permit), check
 :data:`~exposcan.probes.web.session.MAX_BODY_BYTES`, records the exchange without header
 values or body, and turns every network condition into a
 :class:`~exposcan.vocabulary.Status` (:func:`~exposcan.probes.web.failures.failure_of`).
-An endpoint that has ended refuses the request with :class:`~.answer.Stop`, which ends the
-plan; a spent budget answers ``None``, as a request that got no answer.
+An endpoint that has ended refuses the request with :class:`~.answer.EndpointEnded`,
+which ends the plan; a spent budget answers ``None``, as a request that got no answer.
 
 The facts (:mod:`~exposcan.probes.web.facts`) are typed records, each written by its
 owner: the origin and baseline by :mod:`~.scheme`, the request log here, products and
@@ -27,7 +27,14 @@ import aiohttp
 from yarl import URL
 
 from exposcan.options import ScanOptions
-from exposcan.probes.web.answer import LOGIN, Answer, Stop, is_login_redirect, json_of, printable
+from exposcan.probes.web.answer import (
+    LOGIN,
+    Answer,
+    EndpointEnded,
+    is_login_redirect,
+    json_of,
+    printable,
+)
 from exposcan.probes.web.facts import Baseline, Origin, ProductFacts, RequestLog, ServiceChecks
 from exposcan.probes.web.failures import failure_of
 from exposcan.probes.web.observation import (
@@ -101,19 +108,20 @@ class Conversation:
             self._granted = True
 
     def stop_if_ended(self) -> None:
-        """Raise :class:`Stop` when the endpoint has stopped answering (see
+        """Raise :class:`EndpointEnded` when the endpoint has stopped answering (see
         :meth:`RequestLog.ended`). Every request asks this (:meth:`admit`); so does a step
         that may end with a fact and no request, where a request would have stopped."""
         if self.log.ended():
-            raise Stop
+            raise EndpointEnded
 
     async def admit(self, path: str | None = None, *, after_failures: bool = False) -> bool:
         """The one gate of every request: may it be made?
 
-        Raises :class:`Stop` when the endpoint has ended (unless ``after_failures``: the
-        request is the follow-up failures ask for, the bare TLS handshake after both
-        schemes got a hang-up); checks ``path`` (:func:`check_path`, a bug if it fails);
-        False when the request budget is spent; else takes the engine's permit."""
+        Raises :class:`EndpointEnded` when the endpoint has ended (unless
+        ``after_failures``: the request is the follow-up failures ask for, the bare TLS
+        handshake after both schemes got a hang-up); checks ``path`` (:func:`check_path`,
+        a bug if it fails); False when the request budget is spent; else takes the
+        engine's permit."""
         if not after_failures:
             self.stop_if_ended()
         if path is not None:
@@ -135,7 +143,7 @@ class Conversation:
         credential: DefaultCredential | None = None,
     ) -> Answer | None:
         """GET ``path``; ``None`` when no answer came (the failure is in ``log.failures``)
-        or the budget is spent; :class:`Stop` when the endpoint has ended."""
+        or the budget is spent; :class:`EndpointEnded` when the endpoint has ended."""
         if not await self.admit(path):
             return None
         started = time.monotonic()

@@ -30,7 +30,7 @@ from dataclasses import replace
 import aiohttp
 
 from exposcan.options import ScanOptions
-from exposcan.probes.web.answer import Stop
+from exposcan.probes.web.answer import EndpointEnded
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.credentials import CredentialLedger, try_default_credentials
 from exposcan.probes.web.dicomweb import dcm4chee, dicomweb, wado
@@ -73,7 +73,7 @@ async def probe_web(
     try:
         async with asyncio.timeout_at(deadline):
             await _plan(probe, ledger if ledger is not None else CredentialLedger())
-    except Stop:
+    except EndpointEnded:
         pass
     except TimeoutError:
         timed_out = True

@@ -16,7 +16,7 @@ from typing import Final
 
 from exposcan.net import Connection, NetError, open_connection
 from exposcan.net.tls import CLIENT_CERTIFICATE_ALERTS, client_context
-from exposcan.probes.web.answer import Answer, Failure, Stop, is_login_redirect
+from exposcan.probes.web.answer import Answer, EndpointEnded, Failure, is_login_redirect
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.facts import Baseline
 from exposcan.probes.web.observation import RequestRecord
@@ -49,7 +49,8 @@ def _plain_to_https(answer: Answer) -> bool:
 
 
 async def establish(probe: Conversation) -> None:
-    """The baseline request (a random path), on the right scheme; :class:`Stop` if none."""
+    """The baseline request (a random path), on the right scheme; :class:`EndpointEnded`
+    when neither scheme answered."""
     path = f"/exposcan-{secrets.token_hex(8)}"
     origin, log = probe.origin, probe.log
     first, second = schemes_for(origin.port)
@@ -65,7 +66,7 @@ async def establish(probe: Conversation) -> None:
         if not wrong.wrong_scheme:
             if wrong.client_certificate_required:
                 await _tls_handshake(probe)  # for the certificate's facts
-            raise Stop
+            raise EndpointEnded
     if wrong is not None:
         origin.scheme = second
         answer = await probe.get(path, "baseline")
@@ -82,7 +83,7 @@ async def establish(probe: Conversation) -> None:
                 Status.CONNECTION_CLOSED is wrong.status is again.status
             ):
                 await _tls_handshake(probe)
-            raise Stop
+            raise EndpointEnded
         origin.fallback = True
     assert answer is not None
     login = is_login_redirect(answer)
