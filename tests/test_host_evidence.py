@@ -27,6 +27,9 @@ from exposcan.errors import OutputError
 from exposcan.probe import HostEvidence
 from exposcan.report import read_jsonl
 from exposcan.report.resume import load_resume
+from tests.conftest import scope_text
+from tests.peers import *  # noqa: F403 - the Orthanc fixtures
+from tests.peers import Peer
 from tests.web_peers import HOST, WebPeers
 
 DCMTK_UID = "1.2.276.0.7230010.3.0.3.6.7"
@@ -120,6 +123,28 @@ def dicom_row(path: Path, port: int) -> dict[str, Any]:
     return rows[0]
 
 
+async def cut_and_resume(
+    scope: Path, web_port: int, dicom_port: int, tmp_path: Path
+) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """The DICOM row of an uninterrupted scan, and of the same scan cut right after its
+    web endpoint's record (as a kill then leaves the JSONL, the source of truth) and
+    resumed; and the resumed report."""
+    whole = tmp_path / "whole.jsonl"
+    cmd = ["scan", "--scope", str(scope), "--rate", "50", "--per-host-rate", "50"]
+    await exposcan(*cmd, "-o", str(whole))
+    lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
+    parsed = [json.loads(line) for line in lines]
+    web_at = next(
+        i for i, r in enumerate(parsed) if r["record"] == "endpoint" and r["port"] == web_port
+    )
+    # Written before the endpoint that learnt it.
+    assert "evidence" in [r["record"] for r in parsed[:web_at]], parsed
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(lines[: web_at + 1]), encoding="utf-8")
+    await exposcan(*cmd, "-o", str(cut), "--resume")
+    return dicom_row(whole, dicom_port), dicom_row(cut, dicom_port), cut
+
+
 async def test_a_scan_cut_after_its_web_port_and_resumed_fingerprints_dicom_the_same(
     dcmtk_identity_scp: int, tmp_path: Path
 ) -> None:
@@ -128,33 +153,29 @@ async def test_a_scan_cut_after_its_web_port_and_resumed_fingerprints_dicom_the_
     try:
         orthanc = await peers.start("orthanc", orthanc_naming, dicom)
         scope = scope_file(tmp_path, [dicom], [orthanc.port])
-        whole = tmp_path / "whole.jsonl"
-        cmd = ["scan", "--scope", str(scope), "--rate", "50", "--per-host-rate", "50"]
-        await exposcan(*cmd, "-o", str(whole))
-        uninterrupted = dicom_row(whole, dicom)
-
-        # Interrupted after the web port: the report as a kill right after the web
-        # endpoint's record leaves it (the JSONL is the source of truth).
-        lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
-        kinds = [json.loads(line)["record"] for line in lines]
-        web_at = next(
-            i
-            for i, line in enumerate(lines)
-            if kinds[i] == "endpoint" and json.loads(line)["port"] == orthanc.port
-        )
-        assert "evidence" in kinds[:web_at], kinds  # written before the endpoint that learnt it
-        cut = tmp_path / "cut.jsonl"
-        cut.write_text("".join(lines[: web_at + 1]), encoding="utf-8")
-        await exposcan(*cmd, "-o", str(cut), "--resume")
-        resumed = dicom_row(cut, dicom)
+        uninterrupted, resumed, cut = await cut_and_resume(scope, orthanc.port, dicom, tmp_path)
     finally:
         await peers.close()
-
     assert uninterrupted["fingerprint"]["product"] == "Orthanc", uninterrupted
     assert uninterrupted["fingerprint"]["version"] == "1.12.4", uninterrupted
     assert resumed["fingerprint"] == uninterrupted["fingerprint"]
     assert resumed["exposure"] == uninterrupted["exposure"]
     assert [r["record"] for r in records(cut)].count("endpoint") == 2  # each once
+
+
+async def test_real_orthanc_cut_after_its_web_port_and_resumed(
+    orthanc_web_open: Peer, tmp_path: Path
+) -> None:
+    """Orthanc itself (its /system names DicomPort; A-ASSOCIATE says DCMTK)."""
+    peer = orthanc_web_open
+    assert peer.http_port is not None
+    scope = tmp_path / "scope.toml"
+    text = scope_text([peer.host], [peer.port]) + f"web_ports = [{peer.http_port}]\n"
+    scope.write_text(text, encoding="utf-8")
+    uninterrupted, resumed, _ = await cut_and_resume(scope, peer.http_port, peer.port, tmp_path)
+    assert uninterrupted["fingerprint"]["product"] == "Orthanc", uninterrupted
+    assert resumed["fingerprint"] == uninterrupted["fingerprint"]
+    assert resumed["exposure"] == uninterrupted["exposure"]
 
 
 def test_evidence_reads_back_as_it_was_written() -> None:

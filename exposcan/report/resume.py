@@ -32,6 +32,7 @@ from exposcan.engine import SkipKey, skip_key
 from exposcan.errors import OutputError
 from exposcan.files import show_path
 from exposcan.probe import HostEvidence
+from exposcan.probes.registry import PROBES
 from exposcan.report.lines import UnreadableReport, read_lines
 from exposcan.scope.reach import reached_address
 from exposcan.summary import SummaryBuilder
@@ -192,7 +193,7 @@ def endpoint_key(host: str, port: int, protocol: str) -> SkipKey:
 
 def in_scan(header: dict[str, Any], key: SkipKey) -> bool:
     """Whether the header's scan planned this endpoint's port for this kind of probe."""
-    planned = header.get("web_ports" if key[2] == "web" else "ports") or ()
+    planned = header.get(PROBES.ports_of(key[2])) or ()
     return isinstance(planned, list | tuple) and key[1] in planned
 
 
