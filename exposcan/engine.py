@@ -233,8 +233,13 @@ class Engine:
         clock: Clock = utc_now,
         gate: Gate | None = None,
         probes: Registry | None = None,
+        more_ports: PortLists | None = None,
         evidence: Iterable[HostEvidence] = (),
     ) -> None:
+        """``probes``: the registry to dispatch through (:data:`PROBES` unless given);
+        ``more_ports``: port lists beyond ``ports`` and ``web_ports``, by the name a
+        registration gives (``{"hl7_ports": (2575,)}``); ``evidence``: what an earlier
+        run's probes learnt about other endpoints (``--resume``)."""
         self.targets = targets
         self._skip = skip
         self.ports = ports
@@ -242,7 +247,7 @@ class Engine:
         self.options = options
         #: the probes this engine dispatches to (the registry's, unless given)
         self.probes: Registry = probes if probes is not None else PROBES
-        self._port_lists = port_lists(ports, web_ports)
+        self._port_lists = {**port_lists(ports, web_ports), **(more_ports or {})}
         self.total = endpoint_total(targets.count, self._port_lists, self.probes)
         self._on_progress = on_progress
         self._slots = asyncio.Semaphore(options.limits.concurrency)

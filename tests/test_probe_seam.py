@@ -133,7 +133,7 @@ def toy_registry(probe: BannerProbe) -> Registry:
     registry.register(
         Registration(
             "banner",
-            ports="ports",
+            ports="banner_ports",
             planned=Protocol.DIMSE,
             found=frozenset({Protocol.DIMSE}),
             load=probe,
@@ -151,9 +151,10 @@ async def test_a_registered_toy_probe_runs_through_the_engine_on_loopback() -> N
         )
         engine = Engine(
             TargetSet([(LOOPBACK, LOOPBACK + 1)], []),
-            (first, second),
+            (),  # no DICOM port: the toy's endpoints come from its own port list
             OPTIONS,
             probes=toy_registry(probe),
+            more_ports={"banner_ports": (first, second)},
         )
         assert engine.total == 2
         results = [result async for result in engine.run()]
@@ -177,17 +178,19 @@ async def test_the_toy_probe_is_resumed_by_its_own_kind() -> None:
         registry = toy_registry(probe)
         engine = Engine(
             TargetSet([(LOOPBACK, LOOPBACK + 1)], []),
-            (port,),
+            (),
             OPTIONS,
             probes=registry,
+            more_ports={"banner_ports": (port,)},
             skip={("127.0.0.1", port, "dicom")},  # another probe's key: not finished
         )
         assert len([r async for r in engine.run()]) == 1
         engine = Engine(
             TargetSet([(LOOPBACK, LOOPBACK + 1)], []),
-            (port,),
+            (),
             OPTIONS,
             probes=registry,
+            more_ports={"banner_ports": (port,)},
             skip={("127.0.0.1", port, "banner")},
         )
         assert [r async for r in engine.run()] == []
@@ -207,7 +210,7 @@ def test_the_registry_refuses_a_second_probe_for_a_kind_protocol_or_port_list() 
     registry = toy_registry(probe)
     for clash in (
         Registration("banner", "other", Protocol.HTTP, frozenset({Protocol.HTTP}), probe),
-        Registration("b2", "ports", Protocol.HTTP, frozenset({Protocol.HTTP}), probe),
+        Registration("b2", "banner_ports", Protocol.HTTP, frozenset({Protocol.HTTP}), probe),
         Registration(
             "b3", "other", Protocol.HTTP, frozenset({Protocol.HTTP, Protocol.DIMSE}), probe
         ),
@@ -219,9 +222,9 @@ def test_the_registry_refuses_a_second_probe_for_a_kind_protocol_or_port_list() 
 
 
 def test_one_endpoint_total_counts_every_probes_ports() -> None:
-    lists = {"ports": (104, 11112), "web_ports": (8042,), "unprobed": (1, 2, 3)}
-    assert endpoint_total(5, lists) == 15
-    assert endpoint_total(5, lists, toy_registry(BannerProbe())) == 10
+    lists = {"ports": (104, 11112), "web_ports": (8042,), "banner_ports": (1, 2, 3, 4)}
+    assert endpoint_total(5, lists) == 15  # no banner probe in the scan's registry
+    assert endpoint_total(5, lists, toy_registry(BannerProbe())) == 20
 
 
 def test_engine_source_names_no_probe() -> None:
