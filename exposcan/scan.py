@@ -35,6 +35,7 @@ from exposcan.scope import Resolver, Scope, TargetSet, load_scope, resolve_targe
 from exposcan.scope.authorisation import Clock, utc_now
 from exposcan.scope.ports import require_some
 from exposcan.summary import Summary, SummaryBuilder
+from exposcan.vocabulary import Exposure
 
 log = get_logger("exposcan")  # silent until structlog is configured
 
@@ -219,22 +220,27 @@ class ScanPlan:
 
 @dataclass(frozen=True, kw_only=True)
 class ScanReport:
-    """A finished scan: its header, every endpoint result, and the summary. What
-    :func:`scan` returns, and what :func:`exposcan.read_report` reads back from a JSONL
-    report (a resumed scan's summary merged over its runs: :mod:`exposcan.report.read`)."""
+    """A finished scan: its header, every endpoint result, the summary, and the host
+    evidence its probes learnt. What :func:`scan` returns, and what
+    :func:`exposcan.read_report` reads back from a JSONL report (a resumed scan's summary
+    merged over its runs: :mod:`exposcan.report.read`)."""
 
     header: dict[str, Any]
     results: tuple[EndpointResult, ...]
     summary: Summary
+    #: what one endpoint's probe learnt about another of its host (Orthanc's ``/system``
+    #: naming its DICOM port and product), in the order learnt, each record once
+    evidence: tuple[HostEvidence, ...] = ()
 
     def exposed(self) -> tuple[EndpointResult, ...]:
         """Endpoints where a stranger got at least as far as C-ECHO."""
-        return tuple(r for r in self.results if r.exposure.rank >= 2)
+        return tuple(r for r in self.results if r.exposure >= Exposure.ECHO)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scan": self.header,
             "endpoints": [r.to_dict() for r in self.results],
+            "evidence": [e.to_dict() for e in self.evidence],
             "summary": self.summary.to_dict(),
         }
 
@@ -346,7 +352,10 @@ async def scan(
         stopped=engine.stopped,
     )
     report = ScanReport(
-        header=plan.header(started_at=started), results=tuple(results), summary=summary
+        header=plan.header(started_at=started),
+        results=tuple(results),
+        summary=summary,
+        evidence=tuple(engine.learnt),
     )
     if summary.stopped is not None:
         raise plan.expired_error(summary.endpoints_not_started, summary=summary, report=report)

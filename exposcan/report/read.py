@@ -4,11 +4,14 @@ The report is input someone may have edited, cut or replaced, read as ``--resume
 reads it (:mod:`exposcan.report.resume`): by the one report reader
 (:func:`exposcan.report.lines.read_lines`: whole lines only, a torn last line cut, each
 line bounded and a JSON object), a scan record first and no second one, only the
-records a report holds after it (endpoint, resume, summary), every endpoint by address
-and a planned port. Each endpoint record becomes an :class:`EndpointResult` through
+records a report holds after it (endpoint, evidence, resume, summary), every endpoint by
+address and a planned port. Each endpoint record becomes an :class:`EndpointResult` through
 :meth:`~exposcan.results.EndpointResult.from_dict` (every field checked, text cleaned as
-a peer's is). Anything else is one :class:`~exposcan.errors.ReportError` line naming the
-file and the line, never another exception.
+a peer's is); each evidence record a :class:`~exposcan.probe.HostEvidence` as ``--resume``
+reads it (:func:`~exposcan.report.resume.evidence_record`), said by an endpoint the scan
+planned (its probe's kind and port), each record once. Anything else is one
+:class:`~exposcan.errors.ReportError` line naming the file and the line, never another
+exception.
 
 A resumed report holds several runs: the first from its scan record, each later one
 from a ``resume`` record, each ending with a summary unless it was killed. The summary
@@ -40,8 +43,9 @@ from exposcan.decoding import RecordError, build
 from exposcan.decoding import show as _show
 from exposcan.errors import ReportError
 from exposcan.files import show_path
+from exposcan.probe import HostEvidence
 from exposcan.report.lines import Line, UnreadableReport, read_lines
-from exposcan.report.resume import LATER_RECORDS, endpoint_key, in_scan
+from exposcan.report.resume import LATER_RECORDS, endpoint_key, evidence_record, in_scan
 from exposcan.results import EndpointResult
 from exposcan.scan import ScanReport
 from exposcan.summary import Summary, SummaryBuilder
@@ -61,6 +65,8 @@ class _Reading:
     name: str
     header: dict[str, Any] | None = None
     results: list[EndpointResult] = field(default_factory=list)
+    #: insertion-ordered: a record written again (its endpoint re-probed on resume) once
+    evidence: dict[HostEvidence, None] = field(default_factory=dict)
     seen: set[tuple[str, int, str]] = field(default_factory=set)
     runs: list[_Run] = field(default_factory=list)
 
@@ -79,6 +85,8 @@ class _Reading:
             self.runs.append(_Run())
         elif kind == "endpoint":
             self._endpoint(line, self.header)
+        elif kind == "evidence":
+            self._evidence(line, self.header)
         elif kind == "resume":
             self.runs.append(_Run())
         elif kind == "summary":
@@ -102,6 +110,23 @@ class _Reading:
         self.seen.add(key)
         self.results.append(result)
 
+    def _evidence(self, line: Line, header: dict[str, Any]) -> None:
+        try:
+            evidence = evidence_record(line.record)
+        except RecordError as exc:
+            raise self.fail(line, str(exc)) from None
+        try:  # the endpoint that said it: its probe's kind, and a port planned for it
+            said_in_scan = in_scan(header, (evidence.host, evidence.source_port, evidence.source))
+        except KeyError:  # no probe of that kind
+            said_in_scan = False
+        if not said_in_scan:
+            raise self.fail(
+                line,
+                f"evidence from {evidence.source} port {evidence.source_port} "
+                "is not from this scan",
+            )
+        self.evidence[evidence] = None
+
     def _summary(self, line: Line) -> Summary:
         try:
             summary = build(Summary, line.record, "summary")
@@ -113,7 +138,10 @@ class _Reading:
         if self.header is None:
             raise ReportError(f"cannot read report {self.name}: it holds no scan record")
         return ScanReport(
-            header=self.header, results=tuple(self.results), summary=self._merged(self.header)
+            header=self.header,
+            results=tuple(self.results),
+            summary=self._merged(self.header),
+            evidence=tuple(self.evidence),
         )
 
     def _merged(self, header: dict[str, Any]) -> Summary:
@@ -139,8 +167,9 @@ class _Reading:
 def read_report(path: str | os.PathLike[str]) -> ScanReport:
     """The scan a JSONL report holds: its scan record (``header``, as the file holds it),
     every endpoint as an :class:`~exposcan.results.EndpointResult` (in the order written,
-    each once), and the summary of the whole scan, merged over the runs of a resumed one
-    (see this module). Sends nothing; any problem with the file is one
+    each once), the host evidence (``evidence``: :class:`~exposcan.probe.HostEvidence`,
+    in the order written, each once), and the summary of the whole scan, merged over the
+    runs of a resumed one (see this module). Sends nothing; any problem with the file is one
     :class:`~exposcan.errors.ReportError`.
 
     Example (in a notebook)::

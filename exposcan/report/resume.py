@@ -156,13 +156,22 @@ def _add_evidence(
     state: ResumeState, record: dict[str, Any], targets: Container[str] | None, where: str
 ) -> None:
     try:
-        evidence = HostEvidence.from_dict(record)
+        evidence = evidence_record(record)
     except RecordError as exc:
         raise OutputError(f"cannot resume: {where}: {exc}") from None
-    host = _canonical(evidence.host)
-    if targets is not None and host not in targets:
-        raise OutputError(f"cannot resume: {where}: evidence about {host} is not in this scan")
-    state.evidence.append(replace(evidence, host=host))
+    if targets is not None and evidence.host not in targets:
+        raise OutputError(
+            f"cannot resume: {where}: evidence about {evidence.host} is not in this scan"
+        )
+    state.evidence.append(evidence)
+
+
+def evidence_record(record: dict[str, Any]) -> HostEvidence:
+    """A report's evidence record as ``--resume`` and :func:`exposcan.read_report` take
+    it: every field checked (a :class:`~exposcan.decoding.RecordError` otherwise), the
+    host named as the engine names it (:func:`endpoint_key`'s rule)."""
+    evidence = HostEvidence.from_dict(record)
+    return replace(evidence, host=_canonical(evidence.host))
 
 
 def _check_same_scan(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
