@@ -25,7 +25,7 @@ from exposcan.aetitles import (
 from exposcan.errors import OptionError
 from exposcan.options import Limits, ScanOptions
 from exposcan.vocabulary import Exposure
-from tests.peers import _require  # a missing peer package fails, as for every peer
+from tests.support.peers import _require  # a missing peer package fails, as for every peer
 
 # --- the packaged list ---------------------------------------------------------
 

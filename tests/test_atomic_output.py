@@ -18,7 +18,7 @@ import pytest
 
 from exposcan.files import STALE_AFTER_S, FileProblem, ReplacingFile, remove_abandoned
 from exposcan.lab import free_port
-from tests.oddfiles import RUN_TIMEOUT, HoldingPeer, cli, env, one_error_line, run, wait_for
+from tests.support.oddfiles import RUN_TIMEOUT, HoldingPeer, cli, env, one_error_line, run, wait_for
 
 EARLIER = b'{"an": "earlier report", "kept": true}\n'
 

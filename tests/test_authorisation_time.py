@@ -25,7 +25,7 @@ from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.scope import parse_scope, resolve_targets
 from exposcan.scope.authorisation import Authorisation
 from exposcan.summary import Summary
-from tests.conftest import scope_text as conftest_scope_text
+from tests.support.scope_files import scope_text as conftest_scope_text
 from tests.test_scope import assert_one_line, scope_text
 
 UTC = datetime.UTC

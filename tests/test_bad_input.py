@@ -1,5 +1,5 @@
 """Bad input and odd files: one line and exit 2 (a closed pipe: a quiet 141), never a hang
-or a traceback, and nothing sent. Every run is bounded (tests.oddfiles.RUN_TIMEOUT)."""
+or a traceback, and nothing sent. Every run is bounded (tests.support.oddfiles.RUN_TIMEOUT)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from exposcan.files import FileProblem, read_regular
 from exposcan.lab import free_port
 from exposcan.options import Timeouts
 from exposcan.report import read_jsonl
-from tests.oddfiles import (
+from tests.support.oddfiles import (
     KIND_WORDS,
     KINDS,
     RUN_TIMEOUT,

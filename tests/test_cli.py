@@ -351,7 +351,7 @@ def test_large_scope_with_allow_large_is_planned_not_refused():
     import asyncio
 
     import exposcan
-    from tests.conftest import scope_text
+    from tests.support.scope_files import scope_text
 
     scope = exposcan.parse_scope(scope_text(["127.0.0.0/8"], [104]))
     plan = asyncio.run(exposcan.prepare(scope, allow_large=True))
@@ -377,7 +377,7 @@ async def test_allow_large_threshold_is_2_to_the_20_endpoints(
     import exposcan
     from exposcan.errors import OptionError
     from exposcan.scan import LARGE_SCAN
-    from tests.conftest import scope_text
+    from tests.support.scope_files import scope_text
 
     assert LARGE_SCAN == 2**20
     port_list = [quiet.port, 104][:ports]

@@ -20,10 +20,9 @@ import pytest
 
 from exposcan.lab import free_port
 from exposcan.report import read_jsonl
-from tests import web_peers as wp
-from tests.synthetic import MARKER, find_synthetic
-from tests.web_peers import *  # noqa: F403 - the fixtures web_peers and web_tls
-from tests.web_peers import RETRIEVAL, WEB_SYNTHETIC, WebPeer
+from tests.support import web_peers as wp
+from tests.support.synthetic import MARKER, find_synthetic
+from tests.support.web_peers import RETRIEVAL, WEB_SYNTHETIC, WebPeer
 
 HOST = "127.0.0.1"
 FAST = ("--rate", "1000", "--per-host-rate", "1000", "--timeout", "5")

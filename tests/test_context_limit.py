@@ -17,17 +17,7 @@ import exposcan
 from exposcan.dicom import services
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.probes.dimse import CORE_MAP, SERVICE_MAP, STORAGE_MAP, probe_dimse
-
-try:
-    from tests.hostile import _commands, associate_ac, echo_rsp, find_rsp, pdu
-except ImportError:  # pragma: no cover - tests/ itself is on sys.path
-    from hostile import (  # type: ignore[no-redef]
-        _commands,
-        associate_ac,
-        echo_rsp,
-        find_rsp,
-        pdu,
-    )
+from tests.support.hostile import _commands, associate_ac, echo_rsp, find_rsp, pdu
 
 FAST = Timeouts(connect=1.0, read=1.0, release=0.5, endpoint=5.0)
 #: Room for either half of the map, not for the whole.
@@ -38,7 +28,7 @@ STORE_ONLY = {s.uid for s in services.SERVICES if s.kind is services.Kind.STORAG
 class CappedPeer:
     """Accepts at most ``cap`` contexts per request (all of them, Implicit VR LE);
     refuses a larger request with A-ASSOCIATE-RJ (2, 3, 2). Answers every DIMSE
-    request with success and no data set (``tests/hostile.py``'s responses), and
+    request with success and no data set (``tests/support/hostile.py``'s responses), and
     A-RELEASE-RQ with A-RELEASE-RP."""
 
     def __init__(self, cap: int, reject: tuple[int, int, int] = (2, 3, 2)) -> None:

@@ -24,8 +24,8 @@ from exposcan.options import ScanOptions, Timeouts
 from exposcan.probes.dimse import probe_dimse
 from exposcan.probes.web import make_web_session, probe_web
 from exposcan.vocabulary import Status
-from tests.badcerts import well_formed
-from tests.hostile import FIND_CONTEXTS, Stream, associate_ac, echo_rsp, hostile_peers
+from tests.support.badcerts import well_formed
+from tests.support.hostile import FIND_CONTEXTS, Stream, associate_ac, echo_rsp, hostile_peers
 
 HOST = "127.0.0.1"
 TIMEOUTS = Timeouts(connect=1, read=1.0, release=0.5, endpoint=8)

@@ -3,7 +3,7 @@ either hands out events (or None) or raises ProtocolError; never anything else,
 and it never buffers more than its limits allow.
 
 Inputs are random bytes, PDU-shaped random bytes, structured P-DATA-TF streams,
-and mutations of the golden PDUs of ``tests/pdu_bytes.py`` (byte flips, byte
+and mutations of the golden PDUs of ``tests/support/pdu_bytes.py`` (byte flips, byte
 sets, truncations, insertions, deletions, PDU/item/PDV length rewrites, item type
 confusion, concatenations). Each runs with warnings as errors (pytest's setting)
 and with warnings ignored (as in production, where pydicom only warns).
@@ -32,11 +32,7 @@ from exposcan.dicom import (
     propose,
 )
 from exposcan.dicom.state import State
-
-try:
-    from tests import pdu_bytes as golden
-except ImportError:  # pragma: no cover - tests/ itself is on sys.path
-    import pdu_bytes as golden  # type: ignore[no-redef]
+from tests.support import pdu_bytes as golden
 
 FUZZ = settings(
     max_examples=300,

@@ -1,7 +1,7 @@
 """Golden bytes: exposcan's DICOM upper layer against PDUs written out by hand.
 
 Encoding must equal the golden bytes exactly; decoding the golden bytes must give
-exactly the expected events. The bytes live in ``tests/pdu_bytes.py``.
+exactly the expected events. The bytes live in ``tests/support/pdu_bytes.py``.
 """
 
 from __future__ import annotations
@@ -34,11 +34,7 @@ from exposcan.dicom import (
     uids,
 )
 from exposcan.dicom.state import State
-
-try:
-    from tests import pdu_bytes as golden
-except ImportError:  # pragma: no cover - tests/ itself is on sys.path
-    import pdu_bytes as golden  # type: ignore[no-redef]
+from tests.support import pdu_bytes as golden
 
 VERIFICATION = "1.2.840.10008.1.1"
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
@@ -72,7 +68,7 @@ def events_of(association: Association, data: bytes) -> list[Event]:
 
 
 def test_identity_in_golden_bytes_is_exposcans() -> None:
-    """If this fails, exposcan's identity changed: update tests/pdu_bytes.py on purpose."""
+    """If this fails, exposcan's identity changed: update tests/support/pdu_bytes.py on purpose."""
     assert uids.IMPLEMENTATION_CLASS_UID == golden.EXPOSCAN_IMPLEMENTATION_CLASS_UID
     assert uids.IMPLEMENTATION_VERSION_NAME == golden.EXPOSCAN_IMPLEMENTATION_VERSION_NAME
     assert uids.CALLING_AE_TITLE == "EXPOSCAN"

@@ -30,11 +30,7 @@ from exposcan.dicom import (
     propose,
 )
 from exposcan.dicom.state import TRANSITIONS, Input, State
-
-try:
-    from tests import pdu_bytes as golden
-except ImportError:  # pragma: no cover - tests/ itself is on sys.path
-    import pdu_bytes as golden  # type: ignore[no-redef]
+from tests.support import pdu_bytes as golden
 
 S, In = State, Input
 

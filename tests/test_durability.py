@@ -19,7 +19,8 @@ import pytest
 import exposcan
 from exposcan.lab import free_port
 from exposcan.report import read_jsonl
-from tests.conftest import A_ABORT, bind_listeners, scope_text
+from tests.support.listeners import A_ABORT, bind_listeners
+from tests.support.scope_files import scope_text
 
 SILENT_HOSTS = 12
 ADDRESSES = tuple(f"127.0.3.{i}" for i in range(1, SILENT_HOSTS + 1))

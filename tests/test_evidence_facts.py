@@ -1,7 +1,7 @@
 """Issue 10, class 4: evidence keeps facts, never a peer's free text.
 
 Every place where a peer's own words could reach a result gets the synthetic patient
-marker (tests/synthetic.py): a login redirect's path and query, on this origin and on
+marker (tests/support/synthetic.py): a login redirect's path and query, on this origin and on
 another; an AE title an archive lists (and the QIDO-RS path built from it); a viewer's
 configured QIDO root; a ``WWW-Authenticate`` scheme and realm; Orthanc's ``/system``
 (Name, Version, DicomAet), its plugin's version and the ``Server`` header's version; a
@@ -29,9 +29,9 @@ import pytest
 import exposcan
 from exposcan.probes.web.redirects import same_origin
 from exposcan.report import read_jsonl, render_summary
-from tests.hostile import APP_CONTEXT, IMPLICIT, hostile_peers, item, pdu
-from tests.raw_http import Reply, raw_http_peer
-from tests.synthetic import MARKER
+from tests.support.hostile import APP_CONTEXT, IMPLICIT, hostile_peers, item, pdu
+from tests.support.raw_http import Reply, raw_http_peer
+from tests.support.synthetic import MARKER
 from tests.test_injection import FAST, FORMATS, dicom_script, echo_rsp, run_cli, scope_file
 
 PATIENT = f"{MARKER}^PATIENT001"

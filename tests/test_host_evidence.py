@@ -27,10 +27,9 @@ from exposcan.errors import OutputError
 from exposcan.probe import HostEvidence
 from exposcan.report import read_jsonl
 from exposcan.report.resume import load_resume
-from tests.conftest import scope_text
-from tests.peers import *  # noqa: F403 - the Orthanc fixtures
-from tests.peers import Peer
-from tests.web_peers import HOST, WebPeers
+from tests.support.peers import Peer
+from tests.support.scope_files import scope_text
+from tests.support.web_peers import HOST, WebPeers
 
 DCMTK_UID = "1.2.276.0.7230010.3.0.3.6.7"
 DCMTK_NAME = "OFFIS_DCMTK_367"

@@ -1,7 +1,7 @@
 """Hostile peers: each ends within its deadline, with a sensible status and exposure.
 
-Issue 5's list, scripted in tests/hostile.py and run over real loopback sockets; the
-combined scan adds two pynetdicom C-FIND SCPs (tests/conftest.py ``scp_factory``).
+Issue 5's list, scripted in tests/support/hostile.py and run over real loopback sockets; the
+combined scan adds two pynetdicom C-FIND SCPs (tests/support/scps.py ``scp_factory``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from exposcan.classify import classify_dimse
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.probes.dimse import probe_dimse
 from exposcan.vocabulary import Exposure, Status
-from tests.conftest import FindLog
-from tests.hostile import (
+from tests.support.hostile import (
     ABORT,
     FIND_CANCELLED,
     FIND_CONTEXTS,
@@ -31,8 +30,9 @@ from tests.hostile import (
     item,
     pdu,
 )
-from tests.memory import MIB, rss_peak_growth
-from tests.pynetdicom_quirks import close_reset_peer_sockets
+from tests.support.memory import MIB, rss_peak_growth
+from tests.support.pynetdicom_quirks import close_reset_peer_sockets
+from tests.support.scps import FindLog
 
 TIMEOUTS = Timeouts(connect=1, read=1.5, release=0.5, endpoint=3)
 OPTIONS = ScanOptions(timeouts=TIMEOUTS, ae_attempts=2)

@@ -35,8 +35,8 @@ from cryptography.x509.oid import NameOID
 import exposcan
 from exposcan.report import read_jsonl, render_summary
 from exposcan.report.csv_ import FORMULA_STARTS
-from tests.hostile import APP_CONTEXT, IMPLICIT, RELEASE_RP, hostile_peers, item, pdu
-from tests.raw_http import HOST, Reply, raw_http_peer
+from tests.support.hostile import APP_CONTEXT, IMPLICIT, RELEASE_RP, hostile_peers, item, pdu
+from tests.support.raw_http import HOST, Reply, raw_http_peer
 
 FORMATS = ("jsonl", "json", "csv", "sarif", "html")
 FAST = ("--rate", "1000", "--per-host-rate", "1000", "--timeout", "5")

@@ -17,9 +17,9 @@ import os
 import sys
 from pathlib import Path
 
-from tests.badcerts import variants
-from tests.conftest import scope_text
-from tests.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers
+from tests.support.badcerts import variants
+from tests.support.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers
+from tests.support.scope_files import scope_text
 
 DRIVER = r"""
 import logging, os, sys, threading, warnings

@@ -2,7 +2,7 @@
 
 tracemalloc counts every Python allocation in the process while one probe runs, the
 scripted peer's included (it writes one precomputed batch at a time). The C-FIND peers are
-scripted (tests/hostile.py) rather than pynetdicom SCPs so that what is measured is
+scripted (tests/support/hostile.py) rather than pynetdicom SCPs so that what is measured is
 exposcan, not a DICOM library's threads. Where a peer streams, it sends many times the bound:
 a probe that kept what it read would go over it.
 """
@@ -18,7 +18,7 @@ from exposcan.classify import classify_dimse
 from exposcan.options import ScanOptions, Timeouts
 from exposcan.probes.dimse import probe_dimse
 from exposcan.vocabulary import Exposure, Status
-from tests.hostile import (
+from tests.support.hostile import (
     FIND_CANCELLED,
     FIND_CONTEXTS,
     RELEASE_RP,
@@ -27,7 +27,7 @@ from tests.hostile import (
     echo_rsp,
     hostile_peers,
 )
-from tests.memory import MIB, python_peak_growth
+from tests.support.memory import MIB, python_peak_growth
 
 #: Peak Python allocation one probe may add: a few 64 KiB reads and their PDUs.
 BOUND = int(1.5 * MIB)

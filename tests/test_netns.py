@@ -1,4 +1,4 @@
-"""tests/netns.py: namespaces that hold only lo, a faithful forwarder into them, cleanup on
+"""tests/support/netns.py: namespaces that hold only lo, a faithful forwarder into them, cleanup on
 every path, and the audit of listeners beyond loopback.
 
 The scripted upstream runs inside a namespace the test creates (only ``lo``); every
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import netns
+from tests.support import netns
 
 pytestmark = pytest.mark.peers
 
@@ -390,7 +390,16 @@ def test_the_hook_fails_a_test_that_listens_beyond_loopback(tmp_path: Path) -> N
         "    loop = socket.create_server(('127.0.0.1', 0))\n"
     )
     with netns.isolated(1, tmp_path / "forward.log") as box:
-        argv = [sys.executable, "-m", "pytest", "-q", "-p", "tests.netns", "-p", "no:cacheprovider"]
+        argv = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "tests.support.netns",
+            "-p",
+            "no:cacheprovider",
+        ]
         done = subprocess.run(
             box.argv([*argv, str(tmp_path / "test_exposed.py")]),
             capture_output=True,

@@ -1,4 +1,4 @@
-"""The real peers of tests/peers.py behave as their ``Peer.expected`` says.
+"""The real peers of tests/support/peers.py behave as their ``Peer.expected`` says.
 
 Checked with DCMTK's own clients (echoscu, findscu, storescu), a pynetdicom association that
 only reads the A-ASSOCIATE-AC (which presentation contexts a stranger gets; nothing is sent),
@@ -31,20 +31,10 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-try:
-    from tests import netns
-    from tests.peers import *  # noqa: F403
-    from tests.peers import HOST, STRANGER_AE, Peer
-    from tests.synthetic import find_synthetic, make_studies
-    from tests.web_peers import *  # noqa: F403 - web_peers, web_tls, tls_client_cert_server
-    from tests.web_peers import WebPeer
-except ImportError:  # tests/ on sys.path instead of the repository root
-    import netns  # type: ignore[no-redef]
-    from peers import *  # type: ignore[no-redef]  # noqa: F403
-    from peers import HOST, STRANGER_AE, Peer  # type: ignore[no-redef]
-    from synthetic import find_synthetic, make_studies  # type: ignore[no-redef]
-    from web_peers import *  # type: ignore[no-redef]  # noqa: F403
-    from web_peers import WebPeer  # type: ignore[no-redef]
+from tests.support import netns
+from tests.support.peers import HOST, STRANGER_AE, Peer
+from tests.support.synthetic import find_synthetic, make_studies
+from tests.support.web_peers import WebPeer
 
 pytestmark = pytest.mark.peers
 
@@ -478,7 +468,7 @@ async def test_in_process_servers_listen_on_loopback_only(
 ) -> None:
     # Every kind of server the suite starts in this process or as a child of it, at once,
     # beside a real peer: none listens beyond loopback in this namespace.
-    from tests import web_peers as wp
+    from tests.support import web_peers as wp
 
     ports = [
         scp_factory(),

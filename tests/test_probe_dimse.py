@@ -11,9 +11,9 @@ from exposcan.lab import free_port
 from exposcan.options import ScanOptions, Timeouts
 from exposcan.probes.dimse import DimseObservation, probe_dimse
 from exposcan.vocabulary import Exposure, Status
-from tests.conftest import MARKER, FindLog
-from tests.memory import MIB, python_peak_growth
-from tests.pynetdicom_quirks import close_reset_peer_sockets
+from tests.support.memory import MIB, python_peak_growth
+from tests.support.pynetdicom_quirks import close_reset_peer_sockets
+from tests.support.scps import MARKER, FindLog
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 FAST = ScanOptions(timeouts=Timeouts(connect=1, read=1, release=1, endpoint=2))

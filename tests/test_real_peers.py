@@ -1,7 +1,7 @@
 """exposcan's verdicts against real servers: Debian's Orthanc and DCMTK, plain and TLS,
 and pynetdicom SCPs.
 
-The peers (tests/peers.py, tests/conftest.py) are started on free 127.0.0.1 ports with
+The peers (tests/support/peers.py, tests/support/scps.py) are started on free 127.0.0.1 ports with
 synthetic studies loaded. Each has an expected verdict; a last test scans all of them at
 once through the CLI with debug logs on, and searches every report format, the log and
 any exception text for every identifying value the fixtures created.
@@ -32,10 +32,9 @@ from exposcan.report import FORMATS, make_writer, render_summary
 from exposcan.results import EndpointResult, Finding, Fingerprint, Matches, TlsFacts
 from exposcan.summary import Summary
 from exposcan.vocabulary import Exposure, Protocol, Severity, Status
-from tests.conftest import MARKER, PATIENT_ROOT_FIND, SCP_MATCH_STRINGS, FindScp
-from tests.peers import *  # noqa: F403
-from tests.peers import Peer
-from tests.synthetic import SYNTHETIC_STRINGS
+from tests.support.peers import Peer
+from tests.support.scps import MARKER, PATIENT_ROOT_FIND, SCP_MATCH_STRINGS, FindScp
+from tests.support.synthetic import SYNTHETIC_STRINGS
 
 TIMEOUTS = Timeouts(connect=2, read=4, release=2, endpoint=20)
 OPTIONS = ScanOptions(limits=Limits(per_host_rate=20), timeouts=TIMEOUTS)

@@ -23,7 +23,7 @@ import exposcan
 import exposcan.probes.web.scheme as web_scheme
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.vocabulary import Protocol, Status
-from tests.conftest import scope_text
+from tests.support.scope_files import scope_text
 
 HOST = "127.0.0.1"
 TIMEOUTS = Timeouts(connect=1, read=1, release=0.5, endpoint=4)

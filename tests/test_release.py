@@ -2,7 +2,7 @@
 
 A peer that keeps sending P-DATA after our A-RELEASE-RQ (PS3.8 allows P-DATA there; we
 ignore it) used to reset a per-read timer with every PDU and so hold the association
-until the endpoint deadline. Scripted peers (tests/hostile.py) stream whole PDUs or drip
+until the endpoint deadline. Scripted peers (tests/support/hostile.py) stream whole PDUs or drip
 one byte at a time, forever; the probe must end near the release timeout and abort.
 """
 
@@ -17,7 +17,7 @@ from exposcan.classify import classify_dimse
 from exposcan.options import ScanOptions, Timeouts
 from exposcan.probes.dimse import probe_dimse
 from exposcan.vocabulary import Exposure, Status
-from tests.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers, pdu
+from tests.support.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers, pdu
 
 #: The endpoint deadline is far beyond the release window: ending near the window,
 #: not the deadline, is the point (generous bounds; this is no benchmark).

@@ -25,7 +25,7 @@ from exposcan.probes.web import UnsafePathError, check_path
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.dicomweb import DICOMWEB_ROOTS, PROXY_PREFIXES
 from exposcan.probes.web.safety import check_readings, readings, remove_dot_segments
-from tests.web_peers import RETRIEVAL
+from tests.support.web_peers import RETRIEVAL
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -198,7 +198,7 @@ async def test_a_selection_without_any_port_is_refused(
 def test_cli_refuses_unspecified_and_empty_selections(
     counting_listener: Any, tmp_path: Any
 ) -> None:
-    from tests.conftest import scope_text
+    from tests.support.scope_files import scope_text
 
     listener = counting_listener(("127.0.0.1",))
     cases = [

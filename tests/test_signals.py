@@ -17,7 +17,7 @@ import pytest
 
 from exposcan.report import read_jsonl
 from exposcan.shutdown import GRACE_S
-from tests.oddfiles import RUN_TIMEOUT, HoldingPeer, env, wait_for
+from tests.support.oddfiles import RUN_TIMEOUT, HoldingPeer, env, wait_for
 
 #: The promise: the process is gone this long after the signal.
 PROMISE_S = 2.0

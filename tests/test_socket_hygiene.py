@@ -1,7 +1,7 @@
 """Odd certificates still get a verdict, and no socket outlives its endpoint.
 
-TLS peers (DICOM over TLS, scripted in tests/hostile.py, and HTTPS, served by aiohttp)
-present each certificate of tests/badcerts.py that OpenSSL serves. A whole-certificate
+TLS peers (DICOM over TLS, scripted in tests/support/hostile.py, and HTTPS, served by aiohttp)
+present each certificate of tests/support/badcerts.py that OpenSSL serves. A whole-certificate
 parser raised on some of them: the endpoint ended as ``error`` ("internal error") and
 its socket stayed open until the whole scan ended. Now each endpoint's verdict is made
 (the DICOM exchange and the web plan go on over the TLS connection), and after each
@@ -20,13 +20,12 @@ from pathlib import Path
 import exposcan
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.vocabulary import Exposure, Status
-from tests import web_peers as wp
-from tests.badcerts import NOT_SERVED, variants
-from tests.conftest import scope_text
-from tests.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers
+from tests.support import web_peers as wp
+from tests.support.badcerts import NOT_SERVED, variants
+from tests.support.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers
+from tests.support.scope_files import scope_text
 from tests.test_hostile import HOSTILE
 from tests.test_tls_hardening import EXPECTED
-from tests.web_peers import *  # noqa: F403 - the web_peers fixture
 
 TIMEOUTS = Timeouts(connect=1, read=1.5, release=0.5, endpoint=4)
 LIMITS = Limits(concurrency=4, rate=1000, per_host_rate=1000, per_host_concurrency=4)

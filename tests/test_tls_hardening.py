@@ -1,7 +1,7 @@
 """Certificates the X.509 parser cannot read: facts degrade field by field, never raise.
 
 Unit level: :func:`exposcan.net.certificate.read_certificate` against cryptography on
-well-formed names (property-tested), the crafted odd certificates of tests/badcerts.py,
+well-formed names (property-tested), the crafted odd certificates of tests/support/badcerts.py,
 and mutated DER (it never raises, never warns: pytest runs with warnings as errors).
 The peers over real TLS are in tests/test_socket_hygiene.py.
 """
@@ -24,7 +24,7 @@ from exposcan.net.certificate import FIELDS, MAX_NAME_CHARS, CertificateFacts, r
 from exposcan.net.tls import facts_of
 from exposcan.results import TlsFacts
 from exposcan.tls_findings import tls_findings
-from tests.badcerts import NOT_SERVED, variants, well_formed
+from tests.support.badcerts import NOT_SERVED, variants, well_formed
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 #: What the mutation tests start from: one well-formed certificate and every variant.

@@ -21,8 +21,7 @@ from aiohttp import web
 
 from exposcan.options import ScanOptions, Timeouts
 from exposcan.probes.web import UnsafePathError, check_path, make_web_session, probe_web
-from tests.web_peers import *  # noqa: F403 - the web_peers fixture
-from tests.web_peers import RETRIEVAL, WebPeer, WebPeers
+from tests.support.web_peers import RETRIEVAL, WebPeer, WebPeers
 
 HOST = "127.0.0.1"
 QUICK = ScanOptions(timeouts=Timeouts(connect=1, read=1, release=1, endpoint=5))

@@ -1,6 +1,6 @@
 """Real Orthanc 1.10 with its DICOMweb plugin, remote access on, as a stranger sees it.
 
-Three instances (``tests/peers.py``, web variants): authentication off (``query``, with the
+Three instances (``tests/support/peers.py``, web variants): authentication off (``query``, with the
 study count, the plugin and Orthanc Explorer named), authentication on with a registered
 user (``protected``), and authentication on with no RegisteredUsers, where Orthanc's own
 default user orthanc/orthanc lets ``--try-default-credentials`` in, once per host.
@@ -29,10 +29,9 @@ from exposcan.probes.web import (
 )
 from exposcan.results import Verdict
 from exposcan.vocabulary import Exposure, Protocol, Severity, Status
-from tests.peers import *  # noqa: F403 - the Orthanc fixtures
-from tests.peers import Peer
-from tests.synthetic import MARKER, find_synthetic
-from tests.web_peers import RETRIEVAL
+from tests.support.peers import Peer
+from tests.support.synthetic import MARKER, find_synthetic
+from tests.support.web_peers import RETRIEVAL
 
 OPTIONS = ScanOptions(timeouts=Timeouts(connect=2, read=3, release=1, endpoint=8))
 #: CivetWeb's request line as Orthanc logs it in the "http" category (HttpServer.cpp).
@@ -193,7 +192,7 @@ async def test_web_api_names_the_product_behind_its_dicom_port(orthanc_web_open:
     One scan of both ports: the web port goes first and the DICOM row says Orthanc 1.10.1,
     on DCMTK, while a DICOM port the web API did not name keeps the toolkit alone."""
     import exposcan
-    from tests.conftest import scope_text
+    from tests.support.scope_files import scope_text
 
     peer = orthanc_web_open
     observation, _ = await scan(peer)

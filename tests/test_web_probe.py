@@ -42,12 +42,10 @@ from exposcan.probes.web import (
 from exposcan.results import EndpointResult, Verdict
 from exposcan.scope import parse_scope
 from exposcan.vocabulary import Exposure, Protocol, Severity, Status
-from tests import web_peers as wp
-from tests.peers import *  # noqa: F403
-from tests.peers import Peer
-from tests.synthetic import MARKER, find_synthetic
-from tests.web_peers import *  # noqa: F403 - the fixtures web_peers and web_tls
-from tests.web_peers import RETRIEVAL, WEB_SYNTHETIC, WebPeer
+from tests.support import web_peers as wp
+from tests.support.peers import Peer
+from tests.support.synthetic import MARKER, find_synthetic
+from tests.support.web_peers import RETRIEVAL, WEB_SYNTHETIC, WebPeer
 
 HOST = "127.0.0.1"
 QUICK = ScanOptions(timeouts=Timeouts(connect=1, read=1, release=1, endpoint=3))

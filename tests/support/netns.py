@@ -4,7 +4,7 @@ Orthanc, dcmqrscp and storescp have no bind address: started as they are, they l
 every interface of the machine. :func:`isolated` gives each one a fresh namespace
 ``exposcan-<pid>-<n>`` that holds only ``lo`` (``ip netns add``), started with ``ip netns
 exec``, and makes its ports reachable from the test process on 127.0.0.1 by a forwarder
-(``tests/netns_forward.py``) whose listeners are created here, in the root namespace, on
+(``tests/support/netns_forward.py``) whose listeners are created here, in the root namespace, on
 free ports, and whose upstream sockets are created inside the namespace on the same port
 numbers (so a server that names its own port, as Orthanc's ``/system`` does, names the port
 a test connects to). No nftables rule and no other interface is involved.
@@ -20,7 +20,7 @@ namespace.
 
 :func:`exposed_listeners` lists TCP listeners of the root namespace on a non-loopback
 address that belong to this process or its descendants; :func:`pytest_runtest_call` runs it
-after every test body when a conftest imports it.
+after every test body where this module is a plugin (tests/conftest.py ``pytest_plugins``).
 """
 
 from __future__ import annotations
@@ -459,7 +459,7 @@ def assert_no_exposed_listeners(when: str) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """After each test body (its servers still up): nothing the suite started listens on a
-    non-loopback address of the root namespace. Active where a conftest imports it."""
+    non-loopback address of the root namespace. Active where this module is a plugin."""
     result = yield
     assert_no_exposed_listeners(item.nodeid)
     return result

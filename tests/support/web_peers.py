@@ -55,18 +55,7 @@ from aiohttp import web
 from pydicom.uid import generate_uid
 
 from exposcan.lab import free_port
-
-try:
-    from tests.synthetic import MARKER
-except ImportError:  # tests/ on sys.path instead of the repository root
-    from synthetic import MARKER  # type: ignore[no-redef]
-
-__all__ = [
-    "connection_counter",
-    "tls_client_cert_server",
-    "web_peers",
-    "web_tls",
-]  # the fixtures, for ``from tests.web_peers import *``
+from tests.support.synthetic import MARKER
 
 HOST = "127.0.0.1"
 

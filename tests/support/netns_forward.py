@@ -1,6 +1,6 @@
 """A TCP forwarder from listeners of the root network namespace into a peer's namespace.
 
-Run by ``tests/netns.py`` as ``ip netns exec NAME python netns_forward.py CONTROL_FD
+Run by ``tests/support/netns.py`` as ``ip netns exec NAME python netns_forward.py CONTROL_FD
 LISTEN_FD:PORT ...``: each LISTEN_FD is a listening socket on 127.0.0.1 that the parent
 created in the root namespace (a socket's namespace is fixed when it is created, so it keeps
 accepting there), and every upstream socket this process creates is in the peer's namespace,

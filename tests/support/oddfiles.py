@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import A_ABORT
+from tests.support.listeners import A_ABORT
 
 #: The longest any one CLI run in these tests may take.
 RUN_TIMEOUT = 20

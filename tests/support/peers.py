@@ -2,7 +2,7 @@
 
 None of these servers can be told which address to bind: each listens on 0.0.0.0. So each
 fixture (module scope) runs its server in a network namespace of its own that holds only
-``lo`` (``tests/netns.py``), and a forwarder makes the server's ports reachable on 127.0.0.1
+``lo`` (``tests/support/netns.py``), and a forwarder makes the server's ports reachable on 127.0.0.1
 of the test's namespace under the same port numbers; nothing else of the machine can reach
 it. The fixture waits until the server listens inside its namespace (read from the
 namespace's own socket table, never a probe connection: some servers exit when a connection
@@ -31,8 +31,8 @@ with DCMTK's own clients. Common keys:
 ``fingerprint``
     implementation class UID and version name from the A-ASSOCIATE-AC.
 
-Use them from a test module with ``from tests.peers import *  # noqa: F403`` (``__all__``
-lists the fixtures and :class:`Peer`).
+tests/conftest.py loads this module as a plugin (``pytest_plugins``), so its fixtures are
+found by name; :class:`Peer`, :data:`HOST` and :data:`STRANGER_AE` are imported by name.
 """
 
 from __future__ import annotations
@@ -56,29 +56,8 @@ from typing import Any
 
 import pytest
 
-try:
-    from tests import netns
-    from tests.synthetic import make_studies
-except ImportError:  # tests/ on sys.path instead of the repository root
-    import netns  # type: ignore[no-redef]
-    from synthetic import make_studies  # type: ignore[no-redef]
-
-__all__ = [
-    "HOST",
-    "STRANGER_AE",
-    "Peer",
-    "dcmqrscp_stock",
-    "orthanc_default",
-    "orthanc_find_open",
-    "orthanc_guarded",
-    "orthanc_web_auth",
-    "orthanc_web_default_user",
-    "orthanc_web_open",
-    "peer_tls_certs",
-    "storescp_plain",
-    "storescp_tls",
-    "storescp_tls_client_cert",
-]
+from tests.support import netns
+from tests.support.synthetic import make_studies
 
 HOST = "127.0.0.1"
 #: A called AE title a stranger would try; no fixture configures it.
@@ -134,7 +113,7 @@ class Peer:
     http_port: int | None = None
     expected: Mapping[str, Any] = field(default_factory=dict)
     studies: int = 0
-    #: the synthetic files loaded into the peer (``tests/synthetic.py``)
+    #: the synthetic files loaded into the peer (``tests/support/synthetic.py``)
     files: tuple[Path, ...] = ()
     #: named files: ``workdir``, ``config``, ``log``, and for TLS ``server_cert``,
     #: ``client_cert``, ``client_key``
@@ -556,7 +535,7 @@ def _dcmqrscp_config(sample: str, port: int, areas: Mapping[str, Path]) -> str:
         if stripped.startswith("NetworkTCPPort"):
             line = f"NetworkTCPPort  = {port}"
         elif stripped.startswith(("UserName", "GroupName")):
-            line = f"# {line}  (disabled by tests/peers.py)"
+            line = f"# {line}  (disabled by tests/support/peers.py)"
         else:
             match = re.match(r"#\s*(\w+)\s+(\S+)\s+(RW|R|W)\s+(\(.*?\))\s+(ANY)\s*$", stripped)
             if match and match.group(1) in areas:
