@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from exposcan import findings as catalogue
 from exposcan.dicom import services
-from exposcan.dicom.services import Kind
+from exposcan.dicom.services import ServiceKind
 from exposcan.probes.aetitle_strategy import REASON_CALLED_AE, REASON_CALLING_AE
 from exposcan.probes.dimse_observation import Attempt, DimseObservation, FindOutcome
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
@@ -27,7 +27,7 @@ def reached(attempt: Attempt) -> Exposure:
     if attempt.accepted is not None:
         if any(f is not None and f.count > 0 for f in (attempt.find, attempt.worklist)):
             return Exposure.QUERY
-        if Kind.STORAGE in attempt.accepted_kinds():
+        if ServiceKind.STORAGE in attempt.accepted_kinds():
             return Exposure.STORE
         if attempt.echo_status == 0x0000:
             return Exposure.ECHO
@@ -202,7 +202,7 @@ def _service_findings(attempt: Attempt) -> list[Finding]:
     assert attempt.accepted is not None
     findings: list[Finding] = []
     who = f"called AE {attempt.called_ae_title!r}, calling AE {attempt.calling_ae_title!r}"
-    by_kind: dict[Kind, list[str]] = {}
+    by_kind: dict[ServiceKind, list[str]] = {}
     for context in attempt.accepted.accepted:
         kind = services.kind_of(context.abstract_syntax)
         if kind is not None:
@@ -210,22 +210,22 @@ def _service_findings(attempt: Attempt) -> list[Finding]:
     find = attempt.find
     if find is not None:
         findings.append(_find_finding(find, who))
-    if Kind.STORAGE in by_kind:
-        names = by_kind[Kind.STORAGE]
+    if ServiceKind.STORAGE in by_kind:
+        names = by_kind[ServiceKind.STORAGE]
         findings.append(
             catalogue.DICOM_STORAGE_ACCEPTED.found(
                 f"A-ASSOCIATE-AC for {who} accepted {len(names)} storage SOP class(es): "
                 f"{', '.join(names)} (nothing was sent)"
             )
         )
-    retrieve = by_kind.get(Kind.MOVE, []) + by_kind.get(Kind.GET, [])
+    retrieve = by_kind.get(ServiceKind.MOVE, []) + by_kind.get(ServiceKind.GET, [])
     if retrieve:
         findings.append(
             catalogue.DICOM_RETRIEVE_OFFERED.found(
                 f"A-ASSOCIATE-AC for {who} accepted {', '.join(retrieve)} (never exercised)"
             )
         )
-    if Kind.WORKLIST in by_kind:
+    if ServiceKind.WORKLIST in by_kind:
         findings.append(_worklist_finding(attempt.worklist, who))
     if attempt.echo_status == 0x0000:
         findings.append(

@@ -20,7 +20,8 @@ __all__ = ["LEGACY_VERSIONS", "tls_findings"]
 #: Versions a peer should no longer negotiate.
 LEGACY_VERSIONS: Final = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 
-Kind = Literal["dicom", "web"]
+#: Which probe met the TLS peer: it names the client certificate finding.
+TlsPeerKind = Literal["dicom", "web"]
 
 
 def expired(facts: TlsFacts, now: datetime | None = None) -> bool:
@@ -36,7 +37,7 @@ _CLIENT_CERTIFICATE: Final = {
 }
 
 
-def tls_findings(tls: TlsFacts | None, *, kind: Kind, detail: str | None) -> list[Finding]:
+def tls_findings(tls: TlsFacts | None, *, kind: TlsPeerKind, detail: str | None) -> list[Finding]:
     """Client certificate required, obsolete version, expired or self-signed certificate.
 
     ``detail`` is the handshake's failure reason, quoted when a client certificate was

@@ -15,7 +15,9 @@ from enum import StrEnum
 from exposcan.dicom import uids
 
 
-class Kind(StrEnum):
+class ServiceKind(StrEnum):
+    """What a DICOM service does (PS3.4): what its acceptance by a stranger means."""
+
     VERIFICATION = "verification"
     FIND = "find"
     MOVE = "move"
@@ -24,11 +26,15 @@ class Kind(StrEnum):
     STORAGE = "storage"
 
 
+#: The former name, still imported by tests (tests/test_real_peers.py, test_context_limit.py).
+Kind = ServiceKind
+
+
 @dataclass(frozen=True, slots=True)
 class Service:
     uid: str
     name: str
-    kind: Kind
+    kind: ServiceKind
 
 
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
@@ -36,29 +42,29 @@ PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
 WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
 
 SERVICES: tuple[Service, ...] = (
-    Service(uids.VERIFICATION, "verification", Kind.VERIFICATION),
-    Service(STUDY_ROOT_FIND, "study-root-find", Kind.FIND),
-    Service(PATIENT_ROOT_FIND, "patient-root-find", Kind.FIND),
-    Service(WORKLIST_FIND, "worklist-find", Kind.WORKLIST),
-    Service("1.2.840.10008.5.1.4.1.2.2.2", "study-root-move", Kind.MOVE),
-    Service("1.2.840.10008.5.1.4.1.2.1.2", "patient-root-move", Kind.MOVE),
-    Service("1.2.840.10008.5.1.4.1.2.2.3", "study-root-get", Kind.GET),
-    Service("1.2.840.10008.5.1.4.1.2.1.3", "patient-root-get", Kind.GET),
-    Service("1.2.840.10008.5.1.4.1.1.2", "ct-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.4", "mr-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.1", "cr-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.1.1", "dx-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.1.2", "mg-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.6.1", "us-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.7", "sc-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.481.1", "rt-image-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.481.2", "rt-dose-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.88.11", "basic-sr-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.88.22", "enhanced-sr-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.104.1", "pdf-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.128", "pet-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.20", "nm-storage", Kind.STORAGE),
-    Service("1.2.840.10008.5.1.4.1.1.12.1", "xa-storage", Kind.STORAGE),
+    Service(uids.VERIFICATION, "verification", ServiceKind.VERIFICATION),
+    Service(STUDY_ROOT_FIND, "study-root-find", ServiceKind.FIND),
+    Service(PATIENT_ROOT_FIND, "patient-root-find", ServiceKind.FIND),
+    Service(WORKLIST_FIND, "worklist-find", ServiceKind.WORKLIST),
+    Service("1.2.840.10008.5.1.4.1.2.2.2", "study-root-move", ServiceKind.MOVE),
+    Service("1.2.840.10008.5.1.4.1.2.1.2", "patient-root-move", ServiceKind.MOVE),
+    Service("1.2.840.10008.5.1.4.1.2.2.3", "study-root-get", ServiceKind.GET),
+    Service("1.2.840.10008.5.1.4.1.2.1.3", "patient-root-get", ServiceKind.GET),
+    Service("1.2.840.10008.5.1.4.1.1.2", "ct-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.4", "mr-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.1", "cr-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.1.1", "dx-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.1.2", "mg-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.6.1", "us-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.7", "sc-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.481.1", "rt-image-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.481.2", "rt-dose-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.88.11", "basic-sr-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.88.22", "enhanced-sr-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.104.1", "pdf-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.128", "pet-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.20", "nm-storage", ServiceKind.STORAGE),
+    Service("1.2.840.10008.5.1.4.1.1.12.1", "xa-storage", ServiceKind.STORAGE),
 )
 
 BY_UID = {service.uid: service for service in SERVICES}
@@ -69,6 +75,6 @@ def name_of(uid: str) -> str:
     return service.name if service else uid
 
 
-def kind_of(uid: str) -> Kind | None:
+def kind_of(uid: str) -> ServiceKind | None:
     service = BY_UID.get(uid)
     return service.kind if service else None

@@ -33,13 +33,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from exposcan.dicom import ProtocolError, UnknownPduType, propose, services, uids
-from exposcan.dicom.services import Kind
+from exposcan.dicom.services import ServiceKind
 from exposcan.net import Connection, NetError, open_connection
 from exposcan.net.tls import CLIENT_CERTIFICATE_ALERTS, client_context
 from exposcan.options import ScanOptions
@@ -67,7 +67,7 @@ from exposcan.results import TlsFacts
 from exposcan.vocabulary import AttemptPurpose, Protocol, Status
 
 if TYPE_CHECKING:
-    from exposcan.probe import Endpoint, HostEvidence
+    from exposcan.probe import Endpoint, HostEvidence, Permit
     from exposcan.results import Verdict
 
 __all__ = [
@@ -84,18 +84,17 @@ __all__ = [
     "DimseObservation",
     "DimseProbe",
     "FindOutcome",
-    "Permit",
     "probe_dimse",
 ]
-
-Permit = Callable[[], Awaitable[None]]
 
 #: The whole service map in one request; Verification alone (to test a random
 #: called title); and the map in two halves, for a peer that refuses the whole.
 SERVICE_MAP: Contexts = propose([s.uid for s in services.SERVICES])
 VERIFICATION_ONLY: Contexts = propose([uids.VERIFICATION])
-CORE_MAP: Contexts = propose([s.uid for s in services.SERVICES if s.kind is not Kind.STORAGE])
-STORAGE_MAP: Contexts = propose([s.uid for s in services.SERVICES if s.kind is Kind.STORAGE])
+CORE_MAP: Contexts = propose(
+    [s.uid for s in services.SERVICES if s.kind is not ServiceKind.STORAGE]
+)
+STORAGE_MAP: Contexts = propose([s.uid for s in services.SERVICES if s.kind is ServiceKind.STORAGE])
 _CONTEXTS: dict[ServiceMap, Contexts] = {
     ServiceMap.WHOLE: SERVICE_MAP,
     ServiceMap.CORE: CORE_MAP,

@@ -58,7 +58,7 @@ class Attempt:
     def spoke_dicom(self) -> bool:
         return bool(self.accepted or self.rejected or self.aborted)
 
-    def accepted_kinds(self) -> set[services.Kind]:
+    def accepted_kinds(self) -> set[services.ServiceKind]:
         if self.accepted is None:
             return set()
         return {

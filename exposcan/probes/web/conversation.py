@@ -27,6 +27,7 @@ import aiohttp
 from yarl import URL
 
 from exposcan.options import ScanOptions
+from exposcan.probe import Permit
 from exposcan.probes.web.answer import (
     LOGIN,
     Answer,
@@ -50,7 +51,6 @@ from exposcan.probes.web.safety import check_path
 from exposcan.probes.web.session import (
     CONNECTIONS,
     Held,
-    Permit,
     drop_connections,
     read_capped,
     tls_of,

@@ -30,6 +30,7 @@ from dataclasses import replace
 import aiohttp
 
 from exposcan.options import ScanOptions
+from exposcan.probe import Permit
 from exposcan.probes.web.answer import EndpointEnded
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.credentials import CredentialLedger, try_default_credentials
@@ -43,7 +44,6 @@ from exposcan.probes.web.observation import (
 )
 from exposcan.probes.web.orthanc import find_orthanc
 from exposcan.probes.web.scheme import establish, schemes_for
-from exposcan.probes.web.session import Permit
 from exposcan.probes.web.viewers import dcm4chee_ui, root, viewer_apis
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import Protocol, Status

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -35,15 +34,11 @@ __all__ = [
     "MAX_REQUESTS",
     "USER_AGENT",
     "Held",
-    "Permit",
     "drop_connections",
     "make_web_session",
     "read_capped",
     "tls_of",
 ]
-
-#: The engine's grant of one request (its rate limits); awaited before each one.
-Permit = Callable[[], Awaitable[None]]
 
 USER_AGENT: Final = f"exposcan/{__version__} (+authorised security scan)"
 #: At most this much of one response body is read; the rest is never received.
