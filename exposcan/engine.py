@@ -41,13 +41,11 @@ import time
 from collections import Counter
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Container,
     Iterable,
     Iterator,
     Mapping,
-    Sequence,
 )
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,9 +53,10 @@ from typing import Any
 from exposcan.limits import Gate, LocalGate
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
-from exposcan.probe import Endpoint, HostEvidence, Observation, ProbeRun
+from exposcan.probe import Endpoint, HostEvidence, ProbeRun
 from exposcan.probes.registry import PROBES, Registration, Registry, endpoint_total
-from exposcan.results import EndpointResult, Verdict
+from exposcan.probing import NotStarted, endpoint_result, probe_endpoint
+from exposcan.results import EndpointResult
 from exposcan.scope import Host, TargetSet
 from exposcan.scope.authorisation import Clock, utc_now
 from exposcan.vocabulary import Exposure, Protocol, Status
@@ -130,89 +129,11 @@ SkipKey = tuple[str, int, str]
 STOPPED_EXPIRED = "authorisation-expired"
 
 
-class NotStarted(Exception):
-    """An endpoint that was scheduled but never sent a packet (its start was refused)."""
-
-
 def skip_key(host: str, port: int, protocol: Protocol | str) -> SkipKey:
     """How a finished endpoint is recognised on resume: host, port and the kind of the
     probe whose results name ``protocol`` (``dicom``, ``web``: the registry's), so a port
     listed both as a DICOM and as a web port is two endpoints, not one."""
     return (host, port, PROBES.kind_of(protocol))
-
-
-def endpoint_result(
-    endpoint: Endpoint, observation: Observation, verdict: Verdict, *, attempts: int = 0
-) -> EndpointResult:
-    """The report row of one probed endpoint: the same builder for every probe."""
-    return EndpointResult(
-        host=endpoint.host,
-        port=endpoint.port,
-        protocol=observation.protocol,
-        hostname=endpoint.hostname,
-        status=verdict.status,
-        exposure=verdict.exposure,
-        ae_title=verdict.ae_title,
-        findings=verdict.findings,
-        fingerprint=verdict.fingerprint,
-        services=verdict.services,
-        matches=verdict.matches,
-        tls=observation.tls,
-        duration_s=observation.duration_s,
-        detail=verdict.detail,
-        attempts=attempts,
-    )
-
-
-def _permit(
-    gate: Gate, host: str, admit: Callable[[], bool] | None
-) -> Callable[[], Awaitable[None]]:
-    """The endpoint's permits; its first grant is its start, so ``admit`` is asked again
-    then (a grant can wait long behind the global rate) and False raises
-    :class:`NotStarted` before any packet."""
-    started = False
-
-    async def permit() -> None:
-        nonlocal started
-        await gate.permit(host)
-        if not started:
-            started = True
-            if admit is not None and not admit():
-                raise NotStarted
-
-    return permit
-
-
-@dataclass(frozen=True, slots=True)
-class Probed:
-    result: EndpointResult
-    #: what the observation said about other endpoints of its host
-    learnt: tuple[HostEvidence, ...] = ()
-
-
-async def probe_endpoint(
-    endpoint: Endpoint,
-    registration: Registration,
-    run: ProbeRun[Any],
-    gate: Gate,
-    *,
-    evidence: Callable[[], Sequence[HostEvidence]] = tuple,
-    admit: Callable[[], bool] | None = None,
-) -> Probed:
-    """Run the endpoint's probe within its host slot; judge what it saw.
-
-    ``evidence``: what other endpoints of the scan said about this one, read once this
-    probe is done (the host's web ports held its slot before it). ``admit``: asked
-    once the slot is held and again when the first connection is granted, before any
-    packet; False raises :class:`NotStarted`."""
-    probe = registration.probe()
-    async with gate.host(endpoint.host):
-        if admit is not None and not admit():
-            raise NotStarted
-        observation = await run.observe(endpoint, _permit(gate, endpoint.host, admit))
-    verdict = probe.verdict(observation, evidence())
-    result = endpoint_result(endpoint, observation, verdict, attempts=probe.attempts(observation))
-    return Probed(result, tuple(probe.learn(observation)))
 
 
 _DONE = object()
@@ -351,6 +272,7 @@ class Engine:
             result = _unprobed(endpoint, Status.OUT_OF_SCOPE, "address not in scope")
         else:
             try:
+                # A global of this module, looked up per endpoint: tests replace it here.
                 probed = await probe_endpoint(
                     endpoint,
                     registration,
