@@ -18,6 +18,7 @@ from aiohttp import web
 import exposcan
 from exposcan.errors import ReportError
 from exposcan.lab import free_port
+from exposcan.options import Limits, ScanOptions
 from exposcan.probe import HostEvidence
 from exposcan.report.jsonl import JsonlWriter
 
@@ -78,12 +79,13 @@ async def test_scan_reports_its_evidence_and_read_report_reads_it_back(
     scope: tuple[Path, int, int], tmp_path: Path
 ) -> None:
     path, web_port, dicom = scope
-    scanned = await exposcan.scan(path)
+    options = ScanOptions(limits=Limits(rate=50, per_host_rate=50))  # a dozen requests to one host
+    scanned = await exposcan.scan(path, options=options)
     assert scanned.evidence == (HostEvidence(HOST, dicom, "web", web_port, "Orthanc", "1.12.4"),)
     assert scanned.to_dict()["evidence"] == [scanned.evidence[0].to_dict()]
 
     out = tmp_path / "scan.jsonl"
-    plan = await exposcan.prepare(path)
+    plan = await exposcan.prepare(path, options=options)
     with out.open("w", encoding="utf-8") as stream:
         await plan.run(JsonlWriter(stream))
     assert exposcan.read_report(out).evidence == scanned.evidence
