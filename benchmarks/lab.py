@@ -72,6 +72,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+#: The repository root: the lab's PDUs come from the tests' one builder, tests/support/pdu.py
+#: (standard library only, nothing from exposcan), whether run as a script or loaded.
+if (_ROOT := str(Path(__file__).resolve().parent.parent)) not in sys.path:
+    sys.path.insert(1, _ROOT)
+from tests.support import pdu as wire
+
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 DEFAULT_NETWORK = "127.42.0.0/22"
 DEFAULT_PORT = 11112
@@ -137,50 +143,12 @@ ARTIM_S = 5.0
 _MAX_IN = 64 * 1024
 
 
-def _uid(value: str) -> bytes:
-    raw = value.encode("ascii")
-    return raw + b"\x00" if len(raw) % 2 else raw
-
-
-def _item(item_type: int, body: bytes) -> bytes:
-    return _ITEM.pack(item_type, len(body)) + body
-
-
-def _element(group: int, element: int, value: bytes) -> bytes:
-    return _ELEMENT.pack(group, element, len(value)) + value
-
-
-def command_set(
-    command: int,
-    sop_class: str,
-    message_id: int,
-    status: int,
-    *,
-    data_set: bool = False,
-) -> bytes:
-    """A response command set, PS3.7 §9.3 and Annex E (Implicit VR LE, group 0000)."""
-    body = (
-        _element(0, 0x0002, _uid(sop_class))
-        + _element(0, 0x0100, struct.pack("<H", command))
-        + _element(0, 0x0120, struct.pack("<H", message_id))
-        + _element(0, 0x0800, struct.pack("<H", 0x0000 if data_set else 0x0101))
-        + _element(0, 0x0900, struct.pack("<H", status))
-    )
-    return _element(0, 0x0000, struct.pack("<L", len(body))) + body
-
-
-def p_data(context_id: int, control: int, value: bytes) -> bytes:
-    """One P-DATA-TF with one PDV (PS3.8 §9.3.5; control: bit 0 command, bit 1 last)."""
-    pdv = struct.pack(">LBB", len(value) + 2, context_id, control) + value
-    return _PDU_HEADER.pack(0x04, len(pdv)) + pdv
-
-
 def synthetic_match(index: int, transfer_syntax: str) -> bytes:
     """A C-FIND identifier with a level and an invented UID: nothing about anyone."""
     level = b"STUDY "
-    uid = _uid(f"2.25.4711{index:08d}")
+    uid = wire.uid(f"2.25.4711{index:08d}")
     if transfer_syntax == IMPLICIT_LE:
-        return _element(0x0008, 0x0052, level) + _element(0x0020, 0x000D, uid)
+        return wire.element(0x0008, 0x0052, level) + wire.element(0x0020, 0x000D, uid)
     explicit = struct.Struct("<HH2sH")
     return (
         explicit.pack(0x0008, 0x0052, b"CS", len(level))
@@ -192,7 +160,7 @@ def synthetic_match(index: int, transfer_syntax: str) -> bytes:
 
 def _ac_variable(contexts: Sequence[tuple[int, str, tuple[str, ...]]], accepts: set[str]) -> bytes:
     """Variable items of an A-ASSOCIATE-AC (PS3.8 §9.3.3.2, Table 9-17)."""
-    items = [_item(0x10, APPLICATION_CONTEXT.encode())]
+    items = [wire.item(0x10, APPLICATION_CONTEXT.encode())]
     for context_id, abstract, syntaxes in contexts:
         chosen = next((ts for ts in (IMPLICIT_LE, EXPLICIT_LE) if ts in syntaxes), None)
         if abstract not in accepts:
@@ -201,14 +169,14 @@ def _ac_variable(contexts: Sequence[tuple[int, str, tuple[str, ...]]], accepts: 
             result, chosen = 4, syntaxes[0] if syntaxes else IMPLICIT_LE  # no transfer syntax
         else:
             result = 0
-        body = bytes((context_id, 0, result, 0)) + _item(0x40, chosen.encode())
-        items.append(_item(0x21, body))
+        body = bytes((context_id, 0, result, 0)) + wire.item(0x40, chosen.encode())
+        items.append(wire.item(0x21, body))
     user = (
-        _item(0x51, struct.pack(">L", MAX_PDU))
-        + _item(0x52, LAB_CLASS_UID.encode())
-        + _item(0x55, LAB_VERSION.encode())
+        wire.item(0x51, struct.pack(">L", MAX_PDU))
+        + wire.item(0x52, LAB_CLASS_UID.encode())
+        + wire.item(0x55, LAB_VERSION.encode())
     )
-    items.append(_item(0x50, user))
+    items.append(wire.item(0x50, user))
     return b"".join(items)
 
 
@@ -376,15 +344,12 @@ class Shared:
         if reply is None:
             parts = []
             for index in range(matches):
-                parts.append(
-                    p_data(
-                        context_id,
-                        0x03,
-                        command_set(0x8020, STUDY_ROOT_FIND, msg, 0xFF00, data_set=True),
-                    )
-                )
-                parts.append(p_data(context_id, 0x02, synthetic_match(index, transfer_syntax)))
-            parts.append(p_data(context_id, 0x03, command_set(0x8020, STUDY_ROOT_FIND, msg, 0)))
+                command = wire.response(0x8020, STUDY_ROOT_FIND, msg, 0xFF00, data_set_type=0)
+                identifier = synthetic_match(index, transfer_syntax)
+                parts.append(wire.p_data(wire.pdv(context_id, wire.COMMAND | wire.LAST, command)))
+                parts.append(wire.p_data(wire.pdv(context_id, wire.LAST, identifier)))
+            final = wire.response(0x8020, STUDY_ROOT_FIND, msg, 0)
+            parts.append(wire.p_data(wire.pdv(context_id, wire.COMMAND | wire.LAST, final)))
             reply = b"".join(parts)
             if len(self.find_cache) > 1024:
                 self.find_cache.clear()
@@ -495,7 +460,7 @@ class Responder(asyncio.Protocol):
             fixed = pdu[6:74]  # version, reserved, called and calling titles echoed back
             body = fixed + variable
             self.counters.associate_ac += 1
-            transport.write(_PDU_HEADER.pack(0x02, len(body)) + body)
+            transport.write(wire.pdu(0x02, body))
         elif pdu_type == 0x04:  # P-DATA-TF
             self.p_data(pdu)
         elif pdu_type == 0x05:  # A-RELEASE-RQ
@@ -553,9 +518,7 @@ class Responder(asyncio.Protocol):
         abstract, _, syntax = self.accepted[context_id].partition("|")
         if command == 0x0030 and abstract == VERIFICATION:  # C-ECHO-RQ
             self.counters.c_echo += 1
-            transport.write(
-                p_data(context_id, 0x03, command_set(0x8030, VERIFICATION, message_id, 0))
-            )
+            transport.write(wire.echo_rsp(message_id, context_id))
         elif command == 0x0020 and abstract == STUDY_ROOT_FIND:  # C-FIND-RQ
             self.counters.c_find += 1
             self.counters.find_matches_sent += self.host.matches

@@ -17,7 +17,8 @@ import exposcan
 from exposcan.dicom import services
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.probes.dimse import CORE_MAP, SERVICE_MAP, STORAGE_MAP, probe_dimse
-from tests.support.hostile import _commands, associate_ac, echo_rsp, find_rsp, pdu
+from tests.support.hostile import _commands, find_rsp
+from tests.support.pdu import associate_ac, echo_rsp, pdu
 
 FAST = Timeouts(connect=1.0, read=1.0, release=0.5, endpoint=5.0)
 #: Room for either half of the map, not for the whole.

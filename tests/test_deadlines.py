@@ -25,7 +25,8 @@ from exposcan.probes.dimse import probe_dimse
 from exposcan.probes.web import make_web_session, probe_web
 from exposcan.vocabulary import Status
 from tests.support.badcerts import well_formed
-from tests.support.hostile import FIND_CONTEXTS, Stream, associate_ac, echo_rsp, hostile_peers
+from tests.support.hostile import FIND_CONTEXTS, Stream, hostile_peers
+from tests.support.pdu import associate_ac, echo_rsp
 
 HOST = "127.0.0.1"
 TIMEOUTS = Timeouts(connect=1, read=1.0, release=0.5, endpoint=8)

@@ -33,6 +33,8 @@ from exposcan.dicom import (
 )
 from exposcan.dicom.state import State
 from tests.support import pdu_bytes as golden
+from tests.support.pdu import pdu
+from tests.support.pdu import pdv as pdv_item
 
 FUZZ = settings(
     max_examples=300,
@@ -152,10 +154,6 @@ sizes_st = st.one_of(
 )
 
 
-def pdu(pdu_type: int, body: bytes, length: int | None = None) -> bytes:
-    return struct.pack(">BBL", pdu_type, 0, len(body) if length is None else length) + body
-
-
 @st.composite
 def pdu_shaped(draw: st.DrawFn) -> bytes:
     """A PDU header (mostly with a known type and a true length) and random body."""
@@ -200,7 +198,7 @@ def pdv(draw: st.DrawFn) -> bytes:
     length = len(value) + 2
     if draw(st.integers(0, 9)) == 0:
         length = draw(st.sampled_from([0, 1, 2, length - 1, length + 1, 2**32 - 1]))
-    return struct.pack(">LBB", max(length, 0), context_id, control) + value
+    return pdv_item(context_id, control, value, length=max(length, 0))
 
 
 p_data_stream_st = st.lists(

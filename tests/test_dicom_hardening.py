@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from exposcan.dicom import Association, ProtocolError
-from tests.test_dicom_sansio import COMMAND, ECHO_RSP, LAST, established, p_data, pdv
+from tests.support.pdu import COMMAND, LAST, p_data, pdv
+from tests.test_dicom_sansio import ECHO_RSP, established
 
 
 def test_pdv_on_a_context_never_accepted_is_a_protocol_error():

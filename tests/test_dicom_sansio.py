@@ -31,6 +31,7 @@ from exposcan.dicom import (
 )
 from exposcan.dicom.state import TRANSITIONS, Input, State
 from tests.support import pdu_bytes as golden
+from tests.support.pdu import COMMAND, LAST, associate_ac, element, item, p_data, pdu, pdv, us
 
 S, In = State, Input
 
@@ -43,17 +44,7 @@ JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 LIVE_STATES = [s for s in State if s is not S.CLOSED]
 
 
-# -- byte builders (independent of the code under test) ---------------------------
-
-
-def item(item_type: int, body: bytes) -> bytes:
-    """An item or sub-item: type, reserved, 2-byte length (PS3.8 §9.3.1)."""
-    return struct.pack(">BxH", item_type, len(body)) + body
-
-
-def pdu(pdu_type: int, body: bytes) -> bytes:
-    """A PDU: type, reserved, 4-byte length (PS3.8 §9.3.1)."""
-    return struct.pack(">BxL", pdu_type, len(body)) + body
+# -- byte builders (tests/support/pdu.py, independent of the code under test) -------
 
 
 def build_ac(
@@ -63,44 +54,16 @@ def build_ac(
     user_items: bytes = b"",
     raw_context_items: bytes | None = None,
 ) -> bytes:
-    """An A-ASSOCIATE-AC (PS3.8 Table 9-17) from (context id, result, transfer syntax)."""
-    if contexts is None:
-        contexts = [(1, 0, IMPLICIT_VR_LE.encode())]
-    fixed = b"\x00\x01\x00\x00" + b"ANY-SCP".ljust(16) + b"EXPOSCAN".ljust(16) + bytes(32)
-    application = item(0x10, b"1.2.840.10008.3.1.1.1")
-    if raw_context_items is None:
-        raw_context_items = b"".join(
-            item(0x21, bytes([context_id, 0, result, 0]) + item(0x40, ts))
-            for context_id, result, ts in contexts
-        )
-    user = b""
-    if max_length is not None:
-        user += item(0x51, struct.pack(">L", max_length))
-    user += item(0x52, b"1.2.826.0.1.3680043.9.3811.3.0.4") + item(0x55, b"PYNETDICOM_304")
-    user += user_items
-    return pdu(0x02, fixed + application + raw_context_items + item(0x50, user))
-
-
-def pdv(context_id: int, control: int, value: bytes) -> bytes:
-    """A presentation data value item (PS3.8 Table 9-23, Annex E.2)."""
-    return struct.pack(">LBB", len(value) + 2, context_id, control) + value
-
-
-def p_data(*pdvs: bytes) -> bytes:
-    return pdu(0x04, b"".join(pdvs))
-
-
-def element(group: int, elem: int, value: bytes) -> bytes:
-    """An Implicit VR Little Endian element (PS3.5 §7.1.3)."""
-    return struct.pack("<HHL", group, elem, len(value)) + value
-
-
-def us(value: int) -> bytes:
-    return struct.pack("<H", value)
-
-
-COMMAND = 0x01
-LAST = 0x02
+    """The golden peer's A-ASSOCIATE-AC (PS3.8 Table 9-17): pynetdicom's identity, and
+    (context id, result, transfer syntax) triples."""
+    return associate_ac(
+        contexts=contexts or [(1, 0, IMPLICIT_VR_LE.encode())],
+        max_length=max_length,
+        implementation_uid=golden.PEER_IMPLEMENTATION_CLASS_UID.encode(),
+        version_name=golden.PEER_IMPLEMENTATION_VERSION_NAME.encode(),
+        user_items=user_items,
+        raw_context_items=raw_context_items,
+    )
 
 
 # -- driving helpers ---------------------------------------------------------------
@@ -568,7 +531,7 @@ def test_header_announcing_4_gib_is_refused_after_6_bytes(
     pdu_type: int, make: Callable[[], Association]
 ) -> None:
     association = make()
-    header = struct.pack(">BxL", pdu_type, 2**32 - 1)
+    header = pdu(pdu_type, b"", length=2**32 - 1)
     for index in range(5):
         association.receive_data(header[index : index + 1])
         assert association.next_event() is None
@@ -591,7 +554,7 @@ def test_p_data_exactly_at_our_max_length_is_accepted() -> None:
 @pytest.mark.parametrize("max_pdu_length", [16384, 4096, 1000])
 def test_p_data_larger_than_our_max_length_is_refused_at_its_header(max_pdu_length: int) -> None:
     association = established(max_pdu_length=max_pdu_length)
-    header = struct.pack(">BxL", 0x04, max_pdu_length + 1)
+    header = pdu(0x04, b"", length=max_pdu_length + 1)
     message = expect_protocol_error(association, header)
     assert str(max_pdu_length + 1) in message
     assert association._framer.buffered <= 6
@@ -604,14 +567,14 @@ def test_p_data_larger_than_our_max_length_is_refused_at_its_header(max_pdu_leng
 )
 def test_association_pdu_over_its_cap_is_refused_at_its_header(pdu_type: int, length: int) -> None:
     association = awaiting_ac()
-    expect_protocol_error(association, struct.pack(">BxL", pdu_type, length))
+    expect_protocol_error(association, pdu(pdu_type, b"", length=length))
     assert association._framer.buffered <= 6
 
 
 @pytest.mark.parametrize("pdu_type", [0x05, 0x06, 0x07])
 def test_small_pdus_over_1_kib_are_refused(pdu_type: int) -> None:
     association = in_state(S.AWAITING_RELEASE_RP)
-    expect_protocol_error(association, struct.pack(">BxL", pdu_type, 1025))
+    expect_protocol_error(association, pdu(pdu_type, b"", length=1025))
 
 
 # -- protocol errors: A-ASSOCIATE-AC ------------------------------------------------
@@ -856,14 +819,14 @@ ECHO_RSP = golden.C_ECHO_RSP_COMMAND_SET
     [
         pytest.param(pdu(0x04, b"\x00\x00\x00"), id="pdv-header-3-bytes"),
         pytest.param(pdu(0x04, b"\x00\x00\x00\x50\x01"), id="pdv-header-5-bytes"),
-        pytest.param(pdu(0x04, struct.pack(">LBB", 0, 1, 3)), id="pdv-length-0"),
-        pytest.param(pdu(0x04, struct.pack(">LBB", 1, 1, 3)), id="pdv-length-1"),
+        pytest.param(pdu(0x04, pdv(1, 3, b"", length=0)), id="pdv-length-0"),
+        pytest.param(pdu(0x04, pdv(1, 3, b"", length=1)), id="pdv-length-1"),
         pytest.param(
-            pdu(0x04, struct.pack(">LBB", len(ECHO_RSP) + 3, 1, 3) + ECHO_RSP),
+            pdu(0x04, pdv(1, 3, ECHO_RSP, length=len(ECHO_RSP) + 3)),
             id="pdv-overruns-p-data",
         ),
         pytest.param(
-            pdu(0x04, struct.pack(">LBB", 2**32 - 1, 1, 3) + ECHO_RSP),
+            pdu(0x04, pdv(1, 3, ECHO_RSP, length=2**32 - 1)),
             id="pdv-length-4-gib",
         ),
         pytest.param(p_data(pdv(1, COMMAND | LAST, ECHO_RSP) + b"\x00\x00"), id="trailing-2-bytes"),

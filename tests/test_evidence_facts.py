@@ -29,7 +29,8 @@ import pytest
 import exposcan
 from exposcan.probes.web.redirects import same_origin
 from exposcan.report import read_jsonl, render_summary
-from tests.support.hostile import APP_CONTEXT, IMPLICIT, hostile_peers, item, pdu
+from tests.support.hostile import hostile_peers
+from tests.support.pdu import APP_CONTEXT, IMPLICIT, item, pdu
 from tests.support.raw_http import Reply, raw_http_peer
 from tests.support.synthetic import MARKER
 from tests.test_injection import FAST, FORMATS, dicom_script, echo_rsp, run_cli, scope_file

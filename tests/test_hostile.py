@@ -24,13 +24,10 @@ from tests.support.hostile import (
     FIND_CONTEXTS,
     RELEASE_RP,
     Stream,
-    associate_ac,
-    echo_rsp,
     hostile_peers,
-    item,
-    pdu,
 )
 from tests.support.memory import MIB, rss_peak_growth
+from tests.support.pdu import associate_ac, echo_rsp, item, pdu
 from tests.support.pynetdicom_quirks import close_reset_peer_sockets
 from tests.support.scps import FindLog
 

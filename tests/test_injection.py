@@ -20,7 +20,6 @@ import io
 import json
 import os
 import ssl
-import struct
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,7 +34,17 @@ from cryptography.x509.oid import NameOID
 import exposcan
 from exposcan.report import read_jsonl, render_summary
 from exposcan.report.csv_ import FORMULA_STARTS
-from tests.support.hostile import APP_CONTEXT, IMPLICIT, RELEASE_RP, hostile_peers, item, pdu
+from tests.support.hostile import RELEASE_RP, hostile_peers
+from tests.support.pdu import (
+    COMMAND,
+    LAST,
+    VERIFICATION,
+    associate_ac,
+    element,
+    p_data,
+    pdv,
+    response,
+)
 from tests.support.raw_http import HOST, Reply, raw_http_peer
 
 FORMATS = ("jsonl", "json", "csv", "sarif", "html")
@@ -60,31 +69,15 @@ def hostile_ac(*, uid: bytes, name: bytes) -> bytes:
     """A-ASSOCIATE-AC (PS3.8 Table 9-17) accepting context 1 (Verification), with the
     user information sub-items 0x51 (maximum length), 0x52 (implementation class UID) and
     0x55 (implementation version name, PS3.7 D.3.3.2) carrying ``uid`` and ``name``."""
-    fixed = struct.pack(">HH", 1, 0) + b"ANY-SCP".ljust(16) + b"EXPOSCAN".ljust(16) + bytes(32)
-    items = item(0x10, APP_CONTEXT) + item(0x21, bytes([1, 0, 0, 0]) + item(0x40, IMPLICIT))
-    sub = item(0x51, struct.pack(">L", 16382)) + item(0x52, uid) + item(0x55, name)
-    return pdu(0x02, fixed + items + item(0x50, sub))
-
-
-def element(tag: int, value: bytes) -> bytes:
-    """A command element, Implicit VR Little Endian (PS3.5 §7.1.3), group 0000."""
-    return struct.pack("<HHL", 0x0000, tag, len(value)) + value
+    return associate_ac(implementation_uid=uid, version_name=name)
 
 
 def echo_rsp(comment: bytes = b"") -> bytes:
     """C-ECHO-RSP (PS3.7 §9.3.5.2), message 1 on context 1, with an Error Comment
     (0000,0902) of the peer's choosing when ``comment`` is given."""
-    body = (
-        element(0x0002, b"1.2.840.10008.1.1\x00")
-        + element(0x0100, struct.pack("<H", 0x8030))
-        + element(0x0120, struct.pack("<H", 1))
-        + element(0x0800, struct.pack("<H", 0x0101))
-        + element(0x0900, struct.pack("<H", 0))
-        + (element(0x0902, comment + b" " * (len(comment) % 2)) if comment else b"")
-    )
-    command = element(0x0000, struct.pack("<L", len(body))) + body
-    pdv = struct.pack(">L", len(command) + 2) + bytes([1, 0x03]) + command
-    return pdu(0x04, pdv)
+    padded = comment + b" " * (len(comment) % 2)
+    extra = element(0x0000, 0x0902, padded) if comment else b""
+    return p_data(pdv(1, COMMAND | LAST, response(0x8030, VERIFICATION, 1, 0, extra=extra)))
 
 
 def dicom_script(ac: bytes, echo: bytes) -> list[tuple[Any, ...]]:

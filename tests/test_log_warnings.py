@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from tests.support.badcerts import variants
-from tests.support.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers
+from tests.support.hostile import RELEASE_RP, hostile_peers
+from tests.support.pdu import associate_ac, echo_rsp
 from tests.support.scope_files import scope_text
 
 DRIVER = r"""

@@ -18,16 +18,9 @@ from exposcan.classify import classify_dimse
 from exposcan.options import ScanOptions, Timeouts
 from exposcan.probes.dimse import probe_dimse
 from exposcan.vocabulary import Exposure, Status
-from tests.support.hostile import (
-    FIND_CANCELLED,
-    FIND_CONTEXTS,
-    RELEASE_RP,
-    Stream,
-    associate_ac,
-    echo_rsp,
-    hostile_peers,
-)
+from tests.support.hostile import FIND_CANCELLED, FIND_CONTEXTS, RELEASE_RP, Stream, hostile_peers
 from tests.support.memory import MIB, python_peak_growth
+from tests.support.pdu import associate_ac, echo_rsp
 
 #: Peak Python allocation one probe may add: a few 64 KiB reads and their PDUs.
 BOUND = int(1.5 * MIB)

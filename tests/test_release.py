@@ -17,7 +17,8 @@ from exposcan.classify import classify_dimse
 from exposcan.options import ScanOptions, Timeouts
 from exposcan.probes.dimse import probe_dimse
 from exposcan.vocabulary import Exposure, Status
-from tests.support.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers, pdu
+from tests.support.hostile import RELEASE_RP, hostile_peers
+from tests.support.pdu import associate_ac, echo_rsp, pdu
 
 #: The endpoint deadline is far beyond the release window: ending near the window,
 #: not the deadline, is the point (generous bounds; this is no benchmark).

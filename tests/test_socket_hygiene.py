@@ -22,7 +22,8 @@ from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.vocabulary import Exposure, Status
 from tests.support import web_peers as wp
 from tests.support.badcerts import NOT_SERVED, variants
-from tests.support.hostile import RELEASE_RP, associate_ac, echo_rsp, hostile_peers
+from tests.support.hostile import RELEASE_RP, hostile_peers
+from tests.support.pdu import associate_ac, echo_rsp
 from tests.support.scope_files import scope_text
 from tests.test_hostile import HOSTILE
 from tests.test_tls_hardening import EXPECTED

@@ -37,78 +37,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-IMPLICIT = b"1.2.840.10008.1.2"
-APP_CONTEXT = b"1.2.840.10008.3.1.1.1"
-
-
-def item(item_type: int, body: bytes) -> bytes:
-    """PS3.8 §9.3.1: type, reserved, 2-byte length, body."""
-    return struct.pack(">BxH", item_type, len(body)) + body
-
-
-def pdu(pdu_type: int, body: bytes) -> bytes:
-    return struct.pack(">BxL", pdu_type, len(body)) + body
-
-
-def associate_ac(
-    *,
-    contexts: Sequence[tuple[int, int]] = ((1, 0),),
-    max_length: int | None = 16382,
-    version: int = 1,
-    include_app_context: bool = True,
-    include_user_info: bool = True,
-) -> bytes:
-    """A-ASSOCIATE-AC (PS3.8 Table 9-17) with (context id, result) pairs."""
-    fixed = (
-        struct.pack(">HH", version, 0) + b"ANY-SCP".ljust(16) + b"EXPOSCAN".ljust(16) + bytes(32)
-    )
-    items = item(0x10, APP_CONTEXT) if include_app_context else b""
-    for context_id, result in contexts:
-        items += item(0x21, bytes([context_id, 0, result, 0]) + item(0x40, IMPLICIT))
-    if include_user_info:
-        sub = b"" if max_length is None else item(0x51, struct.pack(">L", max_length))
-        sub += item(0x52, b"1.2.3.4.5.6")
-        items += item(0x50, sub)
-    return pdu(0x02, fixed + items)
-
-
-def _element(tag: int, value: bytes, group: int = 0x0000) -> bytes:
-    """One Implicit VR Little Endian element (PS3.5 §7.1.3)."""
-    return struct.pack("<HHL", group, tag, len(value)) + value
-
-
-def _command_set(*elements: bytes) -> bytes:
-    """A command set (PS3.7 §6.3.1) led by its Command Group Length (0000,0000)."""
-    body = b"".join(elements)
-    return _element(0x0000, struct.pack("<L", len(body))) + body
-
-
-def _pdv(context_id: int, control: int, value: bytes) -> bytes:
-    """A presentation data value item (PS3.8 Table 9-23, control header Annex E.2)."""
-    return struct.pack(">L", len(value) + 2) + bytes([context_id, control]) + value
-
-
-def _us(value: int) -> bytes:
-    return struct.pack("<H", value)
-
-
-def echo_rsp(message_id: int = 1, context_id: int = 1) -> bytes:
-    """C-ECHO-RSP (PS3.7 §9.3.5.2) in one P-DATA-TF, Implicit VR Little Endian."""
-    command = _command_set(
-        _element(0x0002, b"1.2.840.10008.1.1\x00"),
-        _element(0x0100, _us(0x8030)),
-        _element(0x0120, _us(message_id)),
-        _element(0x0800, _us(0x0101)),
-        _element(0x0900, _us(0)),
-    )
-    return pdu(0x04, _pdv(context_id, 0x03, command))
-
-
-STUDY_ROOT_FIND = b"1.2.840.10008.5.1.4.1.2.2.1\x00"  # PS3.4 Annex C.6.2, NUL padded
-#: A synthetic study-level identifier: Query/Retrieve Level and a made-up Study UID.
-MATCH_IDENTIFIER = _element(0x0052, b"STUDY ", group=0x0008) + _element(
-    0x000D, b"1.2.3.4\x00", group=0x0020
+from tests.support.pdu import (
+    COMMAND,
+    LAST,
+    NO_DATA_SET,
+    element,
+    pdu,
+    pdv,
+    response,
+    us,
 )
+
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # PS3.4 Annex C.6.2
+#: A synthetic study-level identifier: Query/Retrieve Level and a made-up Study UID.
+MATCH_IDENTIFIER = element(0x0008, 0x0052, b"STUDY ") + element(0x0020, 0x000D, b"1.2.3.4\x00")
 FIND_PENDING = 0xFF00
 FIND_CANCELLED = 0xFE00
 
@@ -120,19 +62,14 @@ def find_rsp(
     pending) the identifier of one match in a second PDV, made ``padding`` bytes longer by
     an Image Comments (0020,4000) element of filler."""
     pending = status in (0xFF00, 0xFF01)
-    command = _command_set(
-        _element(0x0002, STUDY_ROOT_FIND),
-        _element(0x0100, _us(0x8020)),
-        _element(0x0120, _us(message_id)),
-        _element(0x0800, _us(0x0001 if pending else 0x0101)),
-        _element(0x0900, _us(status)),
-    )
-    body = _pdv(context_id, 0x03, command)
+    data_set_type = 0x0001 if pending else NO_DATA_SET
+    command = response(0x8020, STUDY_ROOT_FIND, message_id, status, data_set_type=data_set_type)
+    body = pdv(context_id, COMMAND | LAST, command)
     if pending:
         identifier = MATCH_IDENTIFIER
         if padding:
-            identifier += _element(0x4000, b"Z" * (padding + padding % 2), group=0x0020)
-        body += _pdv(context_id, 0x02, identifier)
+            identifier += element(0x0020, 0x4000, b"Z" * (padding + padding % 2))
+        body += pdv(context_id, LAST, identifier)
     return pdu(0x04, body)
 
 
@@ -200,7 +137,7 @@ async def _recv_find(reader: asyncio.StreamReader) -> tuple[int, int] | None:
             field = elements.get(0x0100)
             if field is not None and struct.unpack("<H", field)[0] == C_FIND_RQ:
                 request = (context_id, struct.unpack("<H", elements[0x0110])[0])
-                if elements.get(0x0800) == _us(0x0101):
+                if elements.get(0x0800) == us(NO_DATA_SET):
                     return request  # no identifier follows (not what exposcan sends)
             elif request is not None and not control & 1 and control & 2:
                 return request  # the identifier's last fragment
