@@ -69,7 +69,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lab import EXPOSURE_RANK, Lab
+from lab import Lab, exposed
+
+from exposcan.vocabulary import Exposure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ALL_TOOLS = ("exposcan-1", "exposcan", "nmap", "pynetdicom", "minimal", "connect")
@@ -82,7 +84,7 @@ NMAP = "/usr/bin/nmap"
 
 
 def clip(exposure: str, tool: str) -> str:
-    if tool in ECHO_VOCABULARY and EXPOSURE_RANK[exposure] > EXPOSURE_RANK["echo"]:
+    if tool in ECHO_VOCABULARY and Exposure(exposure) > Exposure.ECHO:
         return "echo"
     return exposure
 
@@ -125,8 +127,7 @@ def score(tool: str, verdicts: dict[str, str], lab: Lab) -> Score:
             result.correct += 1
             continue
         result.mistakes[f"{host.kind}->{said}"] += 1
-        exposed_truth = EXPOSURE_RANK[truth] >= EXPOSURE_RANK["echo"]
-        exposed_said = EXPOSURE_RANK.get(said, -1) >= EXPOSURE_RANK["echo"]
+        exposed_truth, exposed_said = exposed(truth), exposed(said)
         if exposed_said and not exposed_truth:
             result.false_exposed += 1
         elif exposed_truth and not exposed_said:
@@ -749,12 +750,10 @@ def _truth(report: dict[str, Any], name: str) -> dict[str, str]:
 
 def _exposure_errors(tool: str, row: dict[str, Any], truth: dict[str, str]) -> set[str]:
     """Hosts called exposed that are not, or exposed hosts not called exposed."""
-    echo = EXPOSURE_RANK["echo"]
     return {
         address
         for address, exposure in truth.items()
-        if (EXPOSURE_RANK.get(row["verdicts"].get(address, "none"), -1) >= echo)
-        != (EXPOSURE_RANK[clip(exposure, tool)] >= echo)
+        if exposed(row["verdicts"].get(address, "none")) != exposed(clip(exposure, tool))
     }
 
 

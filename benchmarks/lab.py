@@ -73,9 +73,11 @@ from pathlib import Path
 from typing import Any
 
 #: The repository root: the lab's PDUs come from the tests' one builder, tests/support/pdu.py
-#: (standard library only, nothing from exposcan), whether run as a script or loaded.
+#: (standard library only, nothing from exposcan), whether run as a script or loaded;
+#: its exposure words are exposcan's ordered vocabulary.
 if (_ROOT := str(Path(__file__).resolve().parent.parent)) not in sys.path:
     sys.path.insert(1, _ROOT)
+from exposcan.vocabulary import Exposure
 from tests.support import pdu as wire
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -107,7 +109,15 @@ FIRST_ASSOCIATION = {**EXPOSURE, "stock": "protected"}
 #: Product-default titles the ``stock`` hosts use (the first shipped defaults
 #: exposcan's stock list tries after ANY-SCP; any careful scanner knows them).
 STOCK_TITLES = ("ORTHANC", "DCM4CHEE", "STORESCP")
-EXPOSURE_RANK = {"none": 0, "protected": 1, "echo": 2, "store": 3, "query": 4}
+#: exposcan's words for how far a stranger got (its ordered :class:`Exposure`).
+EXPOSURES = frozenset(str(e) for e in Exposure)
+
+
+def exposed(word: str) -> bool:
+    """Whether a verdict word says a stranger got at least as far as C-ECHO; a word
+    outside exposcan's vocabulary (another tool's failure) says not."""
+    return word in EXPOSURES and Exposure(word) >= Exposure.ECHO
+
 
 # -- wire constants (PS3.8 §9.3, PS3.7 §9.3 and Annex E) ----------------------
 
