@@ -13,14 +13,13 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from pynetdicom import AE, evt
+from pynetdicom import evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from exposcan.errors import OutputError
@@ -29,6 +28,7 @@ from exposcan.report import read_jsonl
 from exposcan.report.resume import load_resume
 from tests.support.peers import Peer
 from tests.support.scope_files import scope_text
+from tests.support.scps import ScpLauncher
 from tests.support.web_peers import HOST, WebPeers
 
 DCMTK_UID = "1.2.276.0.7230010.3.0.3.6.7"
@@ -36,20 +36,15 @@ DCMTK_NAME = "OFFIS_DCMTK_367"
 
 
 @pytest.fixture
-def dcmtk_identity_scp() -> Iterator[int]:
+def dcmtk_identity_scp(scp_launcher: ScpLauncher) -> int:
     """A Verification SCP answering with DCMTK's identity (Orthanc's, seen from DICOM)."""
-    ae = AE(ae_title="ORTHANC")
-    ae.implementation_class_uid = DCMTK_UID
-    ae.implementation_version_name = DCMTK_NAME
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
-    ae.add_supported_context(Verification)
-    server = ae.start_server(
-        (HOST, 0), block=False, evt_handlers=[(evt.EVT_C_ECHO, lambda event: 0x0000)]
+    server = scp_launcher.start(
+        "ORTHANC",
+        contexts=(Verification,),
+        handlers=[(evt.EVT_C_ECHO, lambda event: 0x0000)],
+        implementation=(DCMTK_UID, DCMTK_NAME),
     )
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
+    return int(server.server_address[1])
 
 
 def orthanc_naming(dicom_port: int) -> web.Application:

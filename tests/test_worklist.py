@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
-from pynetdicom import AE, evt
+from pynetdicom import evt
 
 from exposcan.classify import classify_dimse
 from exposcan.dicom import dimse, services, uids
 from exposcan.options import ScanOptions, Timeouts
 from exposcan.probes.dimse import probe_dimse
 from exposcan.vocabulary import Exposure
+from tests.support.scps import ScpLauncher
 
 FAST = Timeouts(connect=2.0, read=2.0, release=1.0, endpoint=8.0)
 MARKER = "ZZWORKLIST"
@@ -49,16 +50,13 @@ def _scheduled(index: int) -> Dataset:
 
 
 @pytest.fixture
-def worklist_scp() -> Iterator[Any]:
-    servers: list[Any] = []
-
-    def start(items: int, *, study_root_matches: int | None = None, delay: float = 0.0) -> Any:
-        ae = AE(ae_title="RIS")
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
-        ae.add_supported_context(uids.VERIFICATION)
-        ae.add_supported_context(services.WORKLIST_FIND)
+def worklist_scp(scp_launcher: ScpLauncher) -> Callable[..., WorklistScp]:
+    def start(
+        items: int, *, study_root_matches: int | None = None, delay: float = 0.0
+    ) -> WorklistScp:
+        offered = [uids.VERIFICATION, services.WORKLIST_FIND]
         if study_root_matches is not None:
-            ae.add_supported_context(STUDY_ROOT_FIND)
+            offered.append(STUDY_ROOT_FIND)
         server_log = WorklistScp(port=0, items=items)
 
         def on_find(event: Any) -> Iterator[tuple[int, Dataset | None]]:
@@ -78,18 +76,15 @@ def worklist_scp() -> Iterator[Any]:
             server_log.cancelled.append(False)
             yield 0x0000, None
 
-        server = ae.start_server(
-            ("127.0.0.1", 0),
-            block=False,
-            evt_handlers=[(evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_FIND, on_find)],
+        server = scp_launcher.start(
+            "RIS",
+            contexts=offered,
+            handlers=[(evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_FIND, on_find)],
         )
-        servers.append(server)
         server_log.port = server.server_address[1]
         return server_log
 
-    yield start
-    for server in servers:
-        server.shutdown()
+    return start
 
 
 def _probe(port: int, **options: Any) -> Any:

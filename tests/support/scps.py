@@ -1,11 +1,15 @@
-"""pynetdicom SCPs on free 127.0.0.1 ports, always shut down: the fixtures
-``scp_factory`` (Verification, optionally a scripted Study Root FIND) and
-``find_scp_factory`` (recorded C-FIND matches whose every identifying value is known)."""
+"""pynetdicom SCPs on free 127.0.0.1 ports, always shut down.
+
+:class:`ScpLauncher` (the fixture ``scp_launcher``) is the suite's one way to start one;
+on it are built the fixtures ``scp_factory`` (Verification, optionally a scripted Study
+Root FIND) and ``find_scp_factory`` (recorded C-FIND matches whose every identifying value
+is known). exposcan's own demo lab (``exposcan.lab``) starts its SCPs itself: it is package
+code and the tests use it as it ships."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,15 +45,63 @@ def synthetic_match(index: int) -> Any:
     return match
 
 
+class ScpLauncher:
+    """Starts pynetdicom SCPs on 127.0.0.1 (a free port each), with short timeouts (so a
+    scan that misbehaves cannot hold a test) and at most four associations at once;
+    :meth:`close` shuts down every one it started."""
+
+    def __init__(self) -> None:
+        self.servers: list[Any] = []
+
+    def start(
+        self,
+        ae_title: str,
+        *,
+        contexts: Sequence[str],
+        handlers: Sequence[tuple[Any, Any]],
+        require_called_aet: bool = False,
+        require_calling_aet: Sequence[str] = (),
+        implementation: tuple[str, str] | None = None,
+    ) -> Any:
+        """A running server (``server_address[1]`` is its port) offering ``contexts`` as
+        SCP, ``handlers`` its pynetdicom event handlers; ``implementation`` is the class UID
+        and version name it announces instead of pynetdicom's."""
+        ae = AE(ae_title=ae_title)
+        ae.require_called_aet = require_called_aet
+        ae.require_calling_aet = list(require_calling_aet)
+        if implementation is not None:
+            ae.implementation_class_uid, ae.implementation_version_name = implementation
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
+        ae.maximum_associations = 4
+        for uid in contexts:
+            ae.add_supported_context(uid)
+        server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=list(handlers))
+        self.servers.append(server)
+        return server
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+        self.servers.clear()
+
+
 @pytest.fixture
-def scp_factory() -> Iterator[Callable[..., Any]]:
+def scp_launcher() -> Iterator[ScpLauncher]:
+    launcher = ScpLauncher()
+    try:
+        yield launcher
+    finally:
+        launcher.close()
+
+
+@pytest.fixture
+def scp_factory(scp_launcher: ScpLauncher) -> Callable[..., int]:
     """Start pynetdicom SCPs on free loopback ports; returns their port.
 
     ``find_matches=N`` adds Study Root FIND that streams N synthetic matches
     (patients carry the ``MARKER``); ``honour_cancel=False`` keeps streaming
     after C-CANCEL. ``find_log`` records what the SCP saw.
     """
-    servers: list[Any] = []
 
     def start(
         ae_title: str = "TEST-SCP",
@@ -64,13 +116,6 @@ def scp_factory() -> Iterator[Callable[..., Any]]:
         find_log: FindLog | None = None,
         find_delay: float = 0.001,
     ) -> int:
-        ae = AE(ae_title=ae_title)
-        ae.require_called_aet = require_called_aet
-        ae.require_calling_aet = list(require_calling_aet)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
-        ae.maximum_associations = 4
-        for uid in contexts:
-            ae.add_supported_context(uid)
         log = find_log if find_log is not None else FindLog()
 
         def on_find(event: Any) -> Any:
@@ -90,17 +135,21 @@ def scp_factory() -> Iterator[Callable[..., Any]]:
                 yield 0xFF00, synthetic_match(index)
             yield 0x0000, None
 
+        offered = list(contexts)
         handlers = [(evt.EVT_C_ECHO, lambda event: echo_status)]
         if find_matches is not None or find_status is not None:
-            ae.add_supported_context(STUDY_ROOT_FIND)
+            offered.append(STUDY_ROOT_FIND)
             handlers.append((evt.EVT_C_FIND, on_find))
-        server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
-        servers.append(server)
+        server = scp_launcher.start(
+            ae_title,
+            contexts=offered,
+            handlers=handlers,
+            require_called_aet=require_called_aet,
+            require_calling_aet=require_calling_aet,
+        )
         return int(server.server_address[1])
 
-    yield start
-    for server in servers:
-        server.shutdown()
+    return start
 
 
 # --------------------------------------------------------------------------- recorded C-FIND SCPs
@@ -151,14 +200,13 @@ def recorded_matches(count: int, level: str, *, start: int = 0) -> tuple[list[An
 
 
 @pytest.fixture
-def find_scp_factory() -> Iterator[Callable[..., FindScp]]:
+def find_scp_factory(scp_launcher: ScpLauncher) -> Callable[..., FindScp]:
     """pynetdicom SCPs that offer Verification and the given Q/R FIND models only.
 
     Each answers C-FIND with ``matches`` pending responses built before it starts (so
     every identifying value is known to the leak checks: :data:`SCP_MATCH_STRINGS`),
     at the level the request asks for, and stops at C-CANCEL. Always shut down.
     """
-    servers: list[Any] = []
 
     def start(
         *,
@@ -174,12 +222,6 @@ def find_scp_factory() -> Iterator[Callable[..., FindScp]]:
             strings |= seen
         SCP_MATCH_STRINGS.update(strings)
         log = FindLog()
-        ae = AE(ae_title=ae_title)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
-        ae.maximum_associations = 4
-        ae.add_supported_context(VERIFICATION)
-        for model in models:
-            ae.add_supported_context(model)
 
         def on_find(event: Any) -> Any:
             level = str(event.identifier.QueryRetrieveLevel)
@@ -196,12 +238,11 @@ def find_scp_factory() -> Iterator[Callable[..., FindScp]]:
                 yield 0xFF00, match
             yield 0x0000, None
 
-        server = ae.start_server(
-            ("127.0.0.1", 0),
-            block=False,
-            evt_handlers=[(evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_FIND, on_find)],
+        server = scp_launcher.start(
+            ae_title,
+            contexts=(VERIFICATION, *models),
+            handlers=[(evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_FIND, on_find)],
         )
-        servers.append(server)
         return FindScp(
             port=int(server.server_address[1]),
             ae_title=ae_title,
@@ -211,6 +252,4 @@ def find_scp_factory() -> Iterator[Callable[..., FindScp]]:
             strings=frozenset(strings),
         )
 
-    yield start
-    for server in servers:
-        server.shutdown()
+    return start
