@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from exposcan._version import __version__
 
 if TYPE_CHECKING:
-    from exposcan.engine import Endpoint, Progress
+    from exposcan.engine import Endpoint
     from exposcan.errors import (
         AuthorisationError,
         AuthorisationExpired,
@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from exposcan.options import Limits, ScanOptions, Timeouts
     from exposcan.report.read import read_report
     from exposcan.results import EndpointResult, Finding, Fingerprint, Matches, TlsFacts
-    from exposcan.scan import ScanPlan, ScanReport, prepare, scan, scan_iter
+    from exposcan.scan import ScanPlan, prepare, scan, scan_iter
     from exposcan.scope import Scope, load_scope, parse_scope
-    from exposcan.summary import Summary
+    from exposcan.summary import Progress, ScanReport, Summary
     from exposcan.vocabulary import Exposure, Protocol, Severity, Status
 
 #: Where each public name lives. Imported on first use (PEP 562): the console script
@@ -54,7 +54,7 @@ _PUBLIC: dict[str, str] = {
     "ScopeError": "exposcan.errors",
     "UserError": "exposcan.errors",
     "Endpoint": "exposcan.engine",
-    "Progress": "exposcan.engine",
+    "Progress": "exposcan.summary",
     "Limits": "exposcan.options",
     "ScanOptions": "exposcan.options",
     "Timeouts": "exposcan.options",
@@ -65,7 +65,7 @@ _PUBLIC: dict[str, str] = {
     "Matches": "exposcan.results",
     "TlsFacts": "exposcan.results",
     "ScanPlan": "exposcan.scan",
-    "ScanReport": "exposcan.scan",
+    "ScanReport": "exposcan.summary",
     "prepare": "exposcan.scan",
     "scan": "exposcan.scan",
     "scan_iter": "exposcan.scan",

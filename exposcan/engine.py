@@ -47,19 +47,26 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from dataclasses import dataclass, field
 from typing import Any
 
 from exposcan.limits import Gate, LocalGate
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
 from exposcan.probe import Endpoint, HostEvidence, ProbeRun
-from exposcan.probes.registry import PROBES, Registration, Registry, endpoint_total
+from exposcan.probes.registry import (
+    PROBES,
+    Registration,
+    Registry,
+    SkipKey,
+    endpoint_total,
+    skip_key,
+)
 from exposcan.probing import NotStarted, endpoint_result, probe_endpoint
 from exposcan.results import EndpointResult
 from exposcan.scope import Host, TargetSet
 from exposcan.scope.authorisation import Clock, utc_now
-from exposcan.vocabulary import Exposure, Protocol, Status
+from exposcan.summary import Progress
+from exposcan.vocabulary import Exposure, Status
 
 __all__ = [
     "STOPPED_EXPIRED",
@@ -76,17 +83,6 @@ __all__ = [
 ]
 
 log = get_logger("exposcan.engine")  # silent until structlog is configured
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Progress:
-    """A snapshot after each finished endpoint."""
-
-    total: int
-    done: int
-    in_flight: int
-    elapsed_s: float
-    by_exposure: dict[str, int] = field(default_factory=dict, hash=False)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -123,17 +119,8 @@ def _planned_ports(lists: PortLists, probes: Registry) -> Iterator[tuple[Registr
             yield registration, port
 
 
-SkipKey = tuple[str, int, str]
-
 #: Why a scan stopped before its last endpoint (the summary's ``stopped``).
 STOPPED_EXPIRED = "authorisation-expired"
-
-
-def skip_key(host: str, port: int, protocol: Protocol | str) -> SkipKey:
-    """How a finished endpoint is recognised on resume: host, port and the kind of the
-    probe whose results name ``protocol`` (``dicom``, ``web``: the registry's), so a port
-    listed both as a DICOM and as a web port is two endpoints, not one."""
-    return (host, port, PROBES.kind_of(protocol))
 
 
 _DONE = object()

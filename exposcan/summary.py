@@ -1,4 +1,7 @@
-"""The end-of-scan summary: counts by exposure, status and finding, nothing else.
+"""What a scan adds up to: the end-of-scan summary (counts by exposure, status and
+finding, nothing else), the progress snapshot after each endpoint, and the
+:class:`ScanReport` that :func:`exposcan.scan` returns and :func:`exposcan.read_report`
+reads back. No engine here: reading a report loads none.
 
 ``stopped`` says why a scan ended before its last endpoint although nobody
 interrupted it: ``"authorisation-expired"`` (no endpoint was started after the
@@ -13,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from exposcan.probe import HostEvidence
 from exposcan.results import EndpointResult
 from exposcan.vocabulary import Exposure
 
@@ -98,4 +102,42 @@ class Summary:
             "status": dict(self.status),
             "findings": dict(self.findings),
             **stopped,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Progress:
+    """A snapshot after each finished endpoint."""
+
+    total: int
+    done: int
+    in_flight: int
+    elapsed_s: float
+    by_exposure: dict[str, int] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanReport:
+    """A finished scan: its header, every endpoint result, the summary, and the host
+    evidence its probes learnt. What :func:`scan` returns, and what
+    :func:`exposcan.read_report` reads back from a JSONL report (a resumed scan's summary
+    merged over its runs: :mod:`exposcan.report.read`)."""
+
+    header: dict[str, Any]
+    results: tuple[EndpointResult, ...]
+    summary: Summary
+    #: what one endpoint's probe learnt about another of its host (Orthanc's ``/system``
+    #: naming its DICOM port and product), in the order learnt, each record once
+    evidence: tuple[HostEvidence, ...] = ()
+
+    def exposed(self) -> tuple[EndpointResult, ...]:
+        """Endpoints where a stranger got at least as far as C-ECHO."""
+        return tuple(r for r in self.results if r.exposure >= Exposure.ECHO)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scan": self.header,
+            "endpoints": [r.to_dict() for r in self.results],
+            "evidence": [e.to_dict() for e in self.evidence],
+            "summary": self.summary.to_dict(),
         }

@@ -39,3 +39,19 @@ def test_the_io_names_are_real_modules():
     code = "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in IO)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "module", ["exposcan.report.read", "exposcan.report.resume", "exposcan.report.terminal"]
+)
+def test_reading_a_report_loads_no_engine_and_no_io(module):
+    # Issue 11: report/resume.py imported the engine (for the resume key); converting,
+    # diffing or resuming a report must not load the scanner.
+    code = (
+        f"import sys, {module}\n"
+        f"io = {(*IO, 'exposcan.engine', 'exposcan.scan')!r}\n"
+        "print(sorted(m for m in sys.modules if m.startswith(io)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", f"{module} loads {proc.stdout.strip()}"

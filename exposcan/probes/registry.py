@@ -23,7 +23,15 @@ from exposcan.vocabulary import Protocol
 if TYPE_CHECKING:
     from exposcan.probe import EndpointProbe
 
-__all__ = ["PROBES", "Registration", "Registry", "endpoint_total", "register"]
+__all__ = [
+    "PROBES",
+    "Registration",
+    "Registry",
+    "SkipKey",
+    "endpoint_total",
+    "register",
+    "skip_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +132,14 @@ register(
         load="exposcan.probes.dimse:PROBE",
     )
 )
+
+
+SkipKey = tuple[str, int, str]
+
+
+def skip_key(host: str, port: int, protocol: Protocol | str) -> SkipKey:
+    """How a finished endpoint is recognised on resume: host, port and the kind of the
+    probe whose results name ``protocol`` (``dicom``, ``web``: the registry's), so a port
+    listed both as a DICOM and as a web port is two endpoints, not one. Here, not in the
+    engine: ``--resume`` and :func:`exposcan.read_report` read reports without loading it."""
+    return (host, port, PROBES.kind_of(protocol))

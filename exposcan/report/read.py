@@ -47,8 +47,7 @@ from exposcan.probe import HostEvidence
 from exposcan.report.lines import Line, UnreadableReport, read_lines
 from exposcan.report.resume import LATER_RECORDS, endpoint_key, evidence_record, in_scan
 from exposcan.results import EndpointResult
-from exposcan.scan import ScanReport
-from exposcan.summary import Summary, SummaryBuilder
+from exposcan.summary import ScanReport, Summary, SummaryBuilder
 
 __all__ = ["read_report"]
 

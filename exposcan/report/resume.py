@@ -28,11 +28,10 @@ from typing import Any
 
 from exposcan.decoding import RecordError, is_address, is_finding_id
 from exposcan.decoding import show as _show
-from exposcan.engine import SkipKey, skip_key
 from exposcan.errors import OutputError
 from exposcan.files import show_path
 from exposcan.probe import HostEvidence
-from exposcan.probes.registry import PROBES
+from exposcan.probes.registry import PROBES, SkipKey, skip_key
 from exposcan.report.lines import UnreadableReport, read_lines
 from exposcan.scope.reach import reached_address
 from exposcan.summary import SummaryBuilder
@@ -69,7 +68,7 @@ class Previous:
 class ResumeState:
     path: str
     header: dict[str, Any]
-    #: (host, port, kind): see :func:`exposcan.engine.skip_key`
+    #: (host, port, kind): see :func:`exposcan.probes.registry.skip_key`
     finished: set[SkipKey] = field(default_factory=set)
     previous: list[Previous] = field(default_factory=list)
     #: what the earlier runs' probes learnt about other endpoints of their hosts (Orthanc's

@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from typing import IO
 
 from exposcan import peertext
-from exposcan.engine import Progress
 from exposcan.results import EndpointResult
-from exposcan.summary import Summary
+from exposcan.summary import Progress, Summary
 from exposcan.vocabulary import Exposure
 
 _COLOURS = {
