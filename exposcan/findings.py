@@ -373,7 +373,7 @@ def markdown() -> str:
         "# Findings",
         "",
         "<!-- Generated from exposcan/findings.py by `python -m exposcan.findings > "
-        "docs/findings.md`; tests/test_findings_catalogue.py checks it is current. -->",
+        "docs/findings.md`; tests/unit/test_findings_catalogue.py checks it is current. -->",
         "",
         "Every finding exposcan reports has one entry here: a stable id, one severity and a",
         "fixed title. What a peer said is in the finding's evidence, never in its title.",

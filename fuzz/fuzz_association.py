@@ -7,7 +7,7 @@ Any bytes from a peer, in any chunking, in the two states a peer controls
     python fuzz/fuzz_association.py -max_total_time=60       # a minute
     python fuzz/fuzz_association.py -runs=100000 corpus_dir/  # keep a corpus
 
-tests/test_fuzz_atheris.py runs it for a few seconds in the suite.
+tests/unit/test_fuzz_atheris.py runs it for a few seconds in the suite.
 """
 
 from __future__ import annotations

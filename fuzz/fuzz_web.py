@@ -20,7 +20,7 @@ Two parts per input:
     python fuzz/fuzz_web.py -max_total_time=60       # a minute
     python fuzz/fuzz_web.py -runs=100000 corpus_dir/  # keep a corpus
 
-tests/test_fuzz_atheris.py runs it for a few seconds in the suite.
+tests/unit/test_fuzz_atheris.py runs it for a few seconds in the suite.
 """
 
 from __future__ import annotations

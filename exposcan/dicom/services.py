@@ -26,7 +26,7 @@ class ServiceKind(StrEnum):
     STORAGE = "storage"
 
 
-#: The former name, still imported by tests (tests/test_real_peers.py, test_context_limit.py).
+#: The former name, still imported by tests (tests/peers/test_real_peers.py, test_context_limit.py).
 Kind = ServiceKind
 
 

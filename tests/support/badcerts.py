@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -184,3 +185,18 @@ def variants() -> dict[str, Crafted]:
 def well_formed() -> Crafted:
     key = ec.generate_private_key(ec.SECP256R1())
     return Crafted(build(key), key)
+
+
+#: variant -> (fields that cannot be read, facts that still read)
+EXPECTED: dict[str, tuple[set[str], dict[str, Any]]] = {
+    "t61-latin1": (set(), {"subject": "CN=H\u00f4pital!", "self_signed": True}),
+    "ia5-high-octets": ({"subject", "issuer"}, {"self_signed": True, "key_bits": 256}),
+    "issuer-only": ({"issuer", "self_signed"}, {"subject": "CN=OKOKOKOK"}),
+    "sequence-value": (set(), {"subject": "CN=#30080201010201010500"}),
+    "printable-escape": (set(), {"subject": "CN=\x1b[31m@*!"}),
+    "negative-serial": (set(), {"subject": "CN=ZZZZZZZZ", "key_bits": 256}),
+    "month-13": ({"not_before"}, {"subject": "CN=ZZZZZZZZ", "not_before": None}),
+    "bad-extension": (set(), {"subject": "CN=ZZZZZZZZ", "self_signed": True}),
+    "utf8-invalid": ({"subject", "issuer"}, {"self_signed": True, "key_bits": 256}),
+    "bmp-odd-length": ({"issuer", "self_signed"}, {"subject": "CN=OKOKOKOK"}),
+}

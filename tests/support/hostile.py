@@ -97,6 +97,13 @@ class Stream:
 
 
 RELEASE_RP = pdu(0x06, bytes(4))
+
+
+def dicom_script(ac: bytes, echo: bytes) -> list[tuple[Any, ...]]:
+    """A peer that accepts with ``ac``, answers the C-ECHO with ``echo`` and releases."""
+    return [("recv",), ("send", ac), ("recv",), ("send", echo), ("recv",), ("send", RELEASE_RP)]
+
+
 ABORT = pdu(0x07, bytes([0, 0, 0, 0]))
 RJ_CALLED = pdu(0x03, bytes([0, 1, 1, 7]))
 

@@ -89,9 +89,13 @@ def p_data(*pdvs: bytes) -> bytes:
     return pdu(0x04, b"".join(pdvs))
 
 
-def echo_rsp(message_id: int = 1, context_id: int = 1) -> bytes:
-    """C-ECHO-RSP (PS3.7 §9.3.5.2), success, in one P-DATA-TF."""
-    return p_data(pdv(context_id, COMMAND | LAST, response(0x8030, VERIFICATION, message_id, 0)))
+def echo_rsp(message_id: int = 1, context_id: int = 1, *, comment: bytes = b"") -> bytes:
+    """C-ECHO-RSP (PS3.7 §9.3.5.2), success, in one P-DATA-TF, with an Error Comment
+    (0000,0902) of the peer's choosing when ``comment`` is given (padded to even length)."""
+    padded = comment + b" " * (len(comment) % 2)
+    extra = element(0x0000, 0x0902, padded) if comment else b""
+    command = response(0x8030, VERIFICATION, message_id, 0, extra=extra)
+    return p_data(pdv(context_id, COMMAND | LAST, command))
 
 
 def associate_ac(

@@ -12,7 +12,7 @@ teardown stops the server's whole process group (SIGTERM, bounded wait, SIGKILL)
 forwarder, then deletes the namespace. A missing binary fails the test with the ``apt-get``
 line that installs it.
 
-``Peer.expected`` records what a stranger observes, checked by ``tests/test_peers_smoke.py``
+``Peer.expected`` records what a stranger observes, checked by ``tests/peers/test_peers_smoke.py``
 with DCMTK's own clients. Common keys:
 
 ``exposure``

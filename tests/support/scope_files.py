@@ -1,4 +1,5 @@
-"""Scope files for tests: :func:`scope_text` and the fixture ``write_scope``."""
+"""Scope files for tests: :func:`scope_text`, :func:`scope_file` (DICOM and web ports)
+and the fixture ``write_scope``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.raw_http import HOST
 
 
 def scope_text(
@@ -28,6 +31,23 @@ def scope_text(
         + f"exclude = {exclude or []!r}\n".replace("'", '"')
         + f"ports = {ports!r}\n"
     )
+
+
+def scope_file(tmp_path: Path, ports: list[int], web_ports: list[int]) -> Path:
+    """A scope of the raw HTTP peers' host with DICOM ``ports`` and ``web_ports``."""
+    path = tmp_path / "scope.toml"
+    path.write_text(
+        "[authorisation]\n"
+        'owner = "exposcan tests"\n'
+        'reference = "TEST-INJECTION"\n'
+        f"expires = {(date.today() + timedelta(days=7)).isoformat()}\n"
+        "[scope]\n"
+        f'include = ["{HOST}"]\n'
+        f"ports = {ports}\n"
+        f"web_ports = {web_ports}\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 @pytest.fixture

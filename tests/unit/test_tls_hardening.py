@@ -3,7 +3,7 @@
 Unit level: :func:`exposcan.net.certificate.read_certificate` against cryptography on
 well-formed names (property-tested), the crafted odd certificates of tests/support/badcerts.py,
 and mutated DER (it never raises, never warns: pytest runs with warnings as errors).
-The peers over real TLS are in tests/test_socket_hygiene.py.
+The peers over real TLS are in tests/network/test_socket_hygiene.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from exposcan.net.certificate import FIELDS, MAX_NAME_CHARS, CertificateFacts, r
 from exposcan.net.tls import facts_of
 from exposcan.results import TlsFacts
 from exposcan.tls_findings import tls_findings
-from tests.support.badcerts import NOT_SERVED, variants, well_formed
+from tests.support.badcerts import EXPECTED, NOT_SERVED, variants, well_formed
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 #: What the mutation tests start from: one well-formed certificate and every variant.
@@ -130,21 +130,6 @@ def test_rsa_key_and_the_builders_own_certificate():
     assert read_certificate(der).key_bits == 2048
     plain = well_formed()
     assert read_certificate(plain.der) == _as_cryptography_reads(plain.der)
-
-
-#: variant -> (fields that cannot be read, facts that still read)
-EXPECTED: dict[str, tuple[set[str], dict[str, Any]]] = {
-    "t61-latin1": (set(), {"subject": "CN=H\u00f4pital!", "self_signed": True}),
-    "ia5-high-octets": ({"subject", "issuer"}, {"self_signed": True, "key_bits": 256}),
-    "issuer-only": ({"issuer", "self_signed"}, {"subject": "CN=OKOKOKOK"}),
-    "sequence-value": (set(), {"subject": "CN=#30080201010201010500"}),
-    "printable-escape": (set(), {"subject": "CN=\x1b[31m@*!"}),
-    "negative-serial": (set(), {"subject": "CN=ZZZZZZZZ", "key_bits": 256}),
-    "month-13": ({"not_before"}, {"subject": "CN=ZZZZZZZZ", "not_before": None}),
-    "bad-extension": (set(), {"subject": "CN=ZZZZZZZZ", "self_signed": True}),
-    "utf8-invalid": ({"subject", "issuer"}, {"self_signed": True, "key_bits": 256}),
-    "bmp-odd-length": ({"issuer", "self_signed"}, {"subject": "CN=OKOKOKOK"}),
-}
 
 
 def test_every_variant_is_expected():

@@ -31,6 +31,7 @@ from exposcan.dicom import (
 )
 from exposcan.dicom.state import TRANSITIONS, Input, State
 from tests.support import pdu_bytes as golden
+from tests.support.associations import awaiting_ac, drain, established, feed
 from tests.support.pdu import COMMAND, LAST, associate_ac, element, item, p_data, pdu, pdv, us
 
 S, In = State, Input
@@ -69,26 +70,6 @@ def build_ac(
 # -- driving helpers ---------------------------------------------------------------
 
 
-def drain(association: Association) -> list[Event]:
-    events: list[Event] = []
-    while (event := association.next_event()) is not None:
-        events.append(event)
-        assert len(events) < 10_000
-    return events
-
-
-def feed(association: Association, data: bytes, chunk: int | None = None) -> list[Event]:
-    """Feed ``data`` in chunks of ``chunk`` bytes (all at once if None), draining events."""
-    if chunk is None:
-        association.receive_data(data)
-        return drain(association)
-    events: list[Event] = []
-    for start in range(0, len(data), chunk):
-        association.receive_data(data[start : start + chunk])
-        events += drain(association)
-    return events
-
-
 def feed_bytewise_expecting_nothing_until_the_end(
     association: Association, data: bytes
 ) -> list[Event]:
@@ -100,21 +81,6 @@ def feed_bytewise_expecting_nothing_until_the_end(
         assert association.state is state
     association.receive_data(data[-1:])
     return drain(association)
-
-
-def awaiting_ac(max_pdu_length: int = 16384) -> Association:
-    association = Association(max_pdu_length=max_pdu_length)
-    association.request(
-        called_ae_title="ANY-SCP", calling_ae_title="EXPOSCAN", contexts=propose([VERIFICATION])
-    )
-    return association
-
-
-def established(max_pdu_length: int = 16384) -> Association:
-    association = awaiting_ac(max_pdu_length)
-    [event] = feed(association, golden.ASSOCIATE_AC_IMPLICIT_VR_LE)
-    assert isinstance(event, AssociationAccepted)
-    return association
 
 
 def in_state(state: State) -> Association:

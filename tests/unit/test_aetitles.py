@@ -164,7 +164,7 @@ def test_toml_file_by_suffix_and_by_content(tmp_path: Path) -> None:
 
 
 def test_the_packaged_file_is_a_valid_user_file() -> None:
-    packaged = Path(__file__).parents[1] / "exposcan" / "data" / "ae_titles.toml"
+    packaged = Path(__file__).parents[2] / "exposcan" / "data" / "ae_titles.toml"
     assert load_ae_titles(packaged) == stock_titles()
 
 

@@ -25,8 +25,9 @@ from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.scope import parse_scope, resolve_targets
 from exposcan.scope.authorisation import Authorisation
 from exposcan.summary import Summary
+from tests.support.fakes import FakeClock
 from tests.support.scope_files import scope_text as conftest_scope_text
-from tests.test_scope import assert_one_line, scope_text
+from tests.support.scope_toml import assert_one_line, scope_text
 
 UTC = datetime.UTC
 FAST = Timeouts(connect=1, read=2, release=0.5, endpoint=3)
@@ -35,20 +36,6 @@ FAST = Timeouts(connect=1, read=2, release=0.5, endpoint=3)
 def options(concurrency: int) -> ScanOptions:
     limits = Limits(concurrency=concurrency, rate=100, per_host_rate=100)
     return ScanOptions(limits=limits, timeouts=FAST)
-
-
-class FakeClock:
-    """Now is what the test says; ``expire()`` jumps a day past any test expiry."""
-
-    def __init__(self) -> None:
-        self.now = datetime.datetime.now(UTC)
-        self.expires = self.now + datetime.timedelta(hours=1)
-
-    def __call__(self) -> datetime.datetime:
-        return self.now
-
-    def expire(self) -> None:
-        self.now = self.expires + datetime.timedelta(days=1)
 
 
 # --------------------------------------------------------------------------- parsing

@@ -1,6 +1,6 @@
 """Waits a trickling peer cannot stretch: each ends at a deadline fixed when it starts.
 
-The siblings of the release wait (tests/test_release.py): a per-read timer that every
+The siblings of the release wait (tests/network/test_release.py): a per-read timer that every
 arriving byte resets lets a peer that drips one byte just inside the timer hold the
 wait until the endpoint deadline. Here peers drip the A-ASSOCIATE-AC, the C-ECHO-RSP,
 the C-FIND responses after C-CANCEL, the TLS handshake (DICOM and HTTPS), and HTTP

@@ -21,12 +21,11 @@ import exposcan
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.vocabulary import Exposure, Status
 from tests.support import web_peers as wp
-from tests.support.badcerts import NOT_SERVED, variants
+from tests.support.badcerts import EXPECTED, NOT_SERVED, variants
 from tests.support.hostile import RELEASE_RP, hostile_peers
+from tests.support.hostile_cases import HOSTILE
 from tests.support.pdu import associate_ac, echo_rsp
 from tests.support.scope_files import scope_text
-from tests.test_hostile import HOSTILE
-from tests.test_tls_hardening import EXPECTED
 
 TIMEOUTS = Timeouts(connect=1, read=1.5, release=0.5, endpoint=4)
 LIMITS = Limits(concurrency=4, rate=1000, per_host_rate=1000, per_host_concurrency=4)
@@ -176,7 +175,7 @@ async def test_peers_that_never_answer_close_notify_do_not_hold_sockets(tmp_path
 
 
 async def test_no_socket_outlives_its_endpoint_in_a_hostile_scan(tmp_path):
-    """Every scripted hostile peer of tests/test_hostile.py in one scan (tarpits, resets,
+    """Every scripted hostile peer of tests/network/test_hostile.py in one scan (tarpits, resets,
     garbage, endless C-FIND): after each result, no socket to that port is left."""
     scripts = {name: script for name, (script, _, _) in HOSTILE.items()}
     async with hostile_peers(scripts) as ports:

@@ -14,7 +14,7 @@ from types import ModuleType
 
 from exposcan.lab import free_port
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _load(name: str) -> ModuleType:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -18,19 +17,7 @@ import pytest
 
 from exposcan.lab import free_port
 from exposcan.report import read_jsonl
-
-
-def run(
-    *args: str, timeout: float = 60, env: dict[str, str] | None = None, prefix=("-m", "exposcan")
-):
-    return subprocess.run(
-        [sys.executable, *prefix, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONWARNINGS": "error", **(env or {})},
-        check=False,
-    )
+from tests.support.cli_child import run
 
 
 class QuietListener:

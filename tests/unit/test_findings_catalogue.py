@@ -25,7 +25,7 @@ from exposcan.summary import Summary
 from exposcan.tls_findings import tls_findings
 from exposcan.vocabulary import Exposure, Protocol, Severity, Status
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "exposcan"
 
 #: What each remediation must name to be the remediation of its id, and what it must not

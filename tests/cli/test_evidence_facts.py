@@ -13,7 +13,7 @@ are there instead.
 
 The implementation version name is not on this list: it is the peer's identity string
 (PS3.7 D.3.3.2, at most 16 characters, fixed per build), reported cleaned like a
-certificate's subject (tests/test_injection.py), not free text a request can fill.
+certificate's subject (tests/cli/test_injection.py), not free text a request can fill.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ import pytest
 import exposcan
 from exposcan.probes.web.redirects import same_origin
 from exposcan.report import read_jsonl, render_summary
-from tests.support.hostile import hostile_peers
-from tests.support.pdu import APP_CONTEXT, IMPLICIT, item, pdu
+from tests.support.cli_child import FAST, FORMATS, run_cli
+from tests.support.hostile import dicom_script, hostile_peers
+from tests.support.pdu import APP_CONTEXT, IMPLICIT, echo_rsp, item, pdu
 from tests.support.raw_http import Reply, raw_http_peer
+from tests.support.scope_files import scope_file
 from tests.support.synthetic import MARKER
-from tests.test_injection import FAST, FORMATS, dicom_script, echo_rsp, run_cli, scope_file
 
 PATIENT = f"{MARKER}^PATIENT001"
 #: A login URL as portals write them: the page the user wanted, in the path and the query.
@@ -123,7 +124,9 @@ def marker_ac() -> bytes:
 
 @pytest.fixture
 async def peers(tmp_path: Path) -> AsyncIterator[tuple[Path, dict[str, int]]]:
-    scripts = {"dicom": dicom_script(marker_ac(), echo_rsp(f"{PATIENT} not found".encode()))}
+    scripts = {
+        "dicom": dicom_script(marker_ac(), echo_rsp(comment=f"{PATIENT} not found".encode()))
+    }
     async with hostile_peers(scripts) as dicom:
         ports = {"dicom": dicom["dicom"]}
         async with contextlib.AsyncExitStack() as stack:

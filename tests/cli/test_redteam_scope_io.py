@@ -21,7 +21,7 @@ import pytest
 import exposcan
 from exposcan.errors import AuthorisationExpired
 from exposcan.options import Limits, ScanOptions, Timeouts
-from tests.test_authorisation_time import FakeClock
+from tests.support.fakes import FakeClock
 
 FAST = Timeouts(connect=1, read=1, release=0.5, endpoint=2)
 

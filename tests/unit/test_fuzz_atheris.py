@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-FUZZ = Path(__file__).parent.parent / "fuzz"
+FUZZ = Path(__file__).parents[2] / "fuzz"
 
 
 @pytest.mark.parametrize(

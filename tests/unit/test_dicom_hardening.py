@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from exposcan.dicom import Association, ProtocolError
+from tests.support.associations import established
 from tests.support.pdu import COMMAND, LAST, p_data, pdv
-from tests.test_dicom_sansio import ECHO_RSP, established
+from tests.support.pdu_bytes import C_ECHO_RSP_COMMAND_SET as ECHO_RSP
 
 
 def test_pdv_on_a_context_never_accepted_is_a_protocol_error():

@@ -2,7 +2,7 @@
 
 Pure unit tests: no socket is opened here (TEST-NET and documentation prefixes
 appear only as values). The adversarial tests that prove nothing arrived are in
-tests/test_scope_reached.py.
+tests/cli/test_scope_reached.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from exposcan.scope import Scope, TargetSet, parse_scope, resolve_targets
 from exposcan.scope.entries import inet_aton, parse_entry
 from exposcan.scope.reach import exclude_pieces, reached_address
 from exposcan.scope.targets import Host
-from tests.test_scope import FAR_FUTURE, FakeResolver, assert_one_line, make_scope, scope_text
+from tests.support.fakes import FakeResolver
+from tests.support.scope_toml import FAR_FUTURE, assert_one_line, make_scope, scope_text
 
 from exposcan.scope.authorisation import Authorisation  # isort: skip
 

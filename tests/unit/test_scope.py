@@ -46,79 +46,14 @@ from exposcan.scope import (
     resolve_targets,
     select_ports,
 )
-
-FAR_FUTURE = datetime.date(2999, 12, 31)
-
+from tests.support.fakes import FakeResolver
+from tests.support.scope_toml import FAR_FUTURE, assert_one_line, make_scope, scope_text
 
 # --------------------------------------------------------------------------- helpers
 
 
-class FakeResolver:
-    """A resolver from a dict; records every lookup; unknown names do not resolve."""
-
-    def __init__(self, table: dict[str, Sequence[str]] | None = None) -> None:
-        self.table = dict(table or {})
-        self.calls: list[str] = []
-
-    async def __call__(self, hostname: str) -> Sequence[str]:
-        self.calls.append(hostname)
-        await asyncio.sleep(0)
-        if hostname not in self.table:
-            raise ScopeError(f"hostname {hostname!r} does not resolve")
-        return self.table[hostname]
-
-
-def toml_list(values: Sequence[object]) -> str:
-    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
-
-
-def scope_text(
-    include: Sequence[str] = ("10.20.0.0/16",),
-    exclude: Sequence[str] | None = None,
-    *,
-    ports: Sequence[int] | None = None,
-    web_ports: Sequence[int] | None = None,
-    expires: str = "2999-12-31",
-    owner: str = "Example Hospital IT Security",
-    reference: str = "CHG-2026-0042",
-) -> str:
-    lines = [
-        "[authorisation]",
-        f"owner = {json.dumps(owner)}",
-        f"reference = {json.dumps(reference)}",
-        f"expires = {expires}",
-        "",
-        "[scope]",
-        f"include = {toml_list(include)}",
-    ]
-    if exclude is not None:
-        lines.append(f"exclude = {toml_list(exclude)}")
-    if ports is not None:
-        lines.append(f"ports = {toml_list(ports)}")
-    if web_ports is not None:
-        lines.append(f"web_ports = {toml_list(web_ports)}")
-    return "\n".join(lines) + "\n"
-
-
-def make_scope(
-    include: Sequence[str] = ("10.20.0.0/16",),
-    exclude: Sequence[str] = (),
-    *,
-    source: str = "scope.toml",
-) -> Scope:
-    return parse_scope(scope_text(include, exclude), source=source)
-
-
 def addresses(targets: TargetSet) -> list[str]:
     return [host.address for host in targets]
-
-
-def assert_one_line(exc: BaseException) -> str:
-    message = str(exc)
-    assert message
-    assert "\n" not in message
-    assert "Traceback" not in message
-    return message
 
 
 # --------------------------------------------------------------------------- parsing

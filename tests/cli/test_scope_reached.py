@@ -21,8 +21,8 @@ from exposcan.errors import OutOfScopeError, PortListError, ScopeError
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.scope.targets import TargetSet
 from exposcan.vocabulary import Status
-from tests.test_cli import run
-from tests.test_scope import FakeResolver
+from tests.support.cli_child import run
+from tests.support.fakes import FakeResolver
 
 FAST = Timeouts(connect=1, read=1, release=0.5, endpoint=2)
 QUICK = ScanOptions(limits=Limits(concurrency=4, rate=100, per_host_rate=100), timeouts=FAST)

@@ -13,17 +13,13 @@ are dropped, and what is kept is the cleaned text.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime
 import io
 import json
-import os
 import ssl
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -34,21 +30,14 @@ from cryptography.x509.oid import NameOID
 import exposcan
 from exposcan.report import read_jsonl, render_summary
 from exposcan.report.csv_ import FORMULA_STARTS
-from tests.support.hostile import RELEASE_RP, hostile_peers
+from tests.support.cli_child import FAST, FORMATS, run_cli
+from tests.support.hostile import dicom_script, hostile_peers
 from tests.support.pdu import (
-    COMMAND,
-    LAST,
-    VERIFICATION,
     associate_ac,
-    element,
-    p_data,
-    pdv,
-    response,
+    echo_rsp,
 )
-from tests.support.raw_http import HOST, Reply, raw_http_peer
-
-FORMATS = ("jsonl", "json", "csv", "sarif", "html")
-FAST = ("--rate", "1000", "--per-host-rate", "1000", "--timeout", "5")
+from tests.support.raw_http import Reply, raw_http_peer
+from tests.support.scope_files import scope_file
 
 #: Characters that must never reach a report raw (a line break is the format's own).
 FORBIDDEN = (
@@ -70,18 +59,6 @@ def hostile_ac(*, uid: bytes, name: bytes) -> bytes:
     user information sub-items 0x51 (maximum length), 0x52 (implementation class UID) and
     0x55 (implementation version name, PS3.7 D.3.3.2) carrying ``uid`` and ``name``."""
     return associate_ac(implementation_uid=uid, version_name=name)
-
-
-def echo_rsp(comment: bytes = b"") -> bytes:
-    """C-ECHO-RSP (PS3.7 §9.3.5.2), message 1 on context 1, with an Error Comment
-    (0000,0902) of the peer's choosing when ``comment`` is given."""
-    padded = comment + b" " * (len(comment) % 2)
-    extra = element(0x0000, 0x0902, padded) if comment else b""
-    return p_data(pdv(1, COMMAND | LAST, response(0x8030, VERIFICATION, 1, 0, extra=extra)))
-
-
-def dicom_script(ac: bytes, echo: bytes) -> list[tuple[Any, ...]]:
-    return [("recv",), ("send", ac), ("recv",), ("send", echo), ("recv",), ("send", RELEASE_RP)]
 
 
 HOSTILE_NAME = FORMULA.encode()[:10] + HOSTILE_UTF8  # "=HYPERLINK" then the escapes
@@ -137,43 +114,6 @@ def orthanc_routes(dicom_port: int) -> dict[str, Reply]:
 #: Server header: Orthanc's own banner, then a formula and the escapes as raw bytes (but
 #: the bare CR: no HTTP parser takes one in a header, so the answer would not be HTTP).
 SERVER = b"Orthanc/1.12.1 " + FORMULA.encode() + HOSTILE_UTF8.replace(b"\r", b"")
-
-
-def scope_file(tmp_path: Path, ports: list[int], web_ports: list[int]) -> Path:
-    path = tmp_path / "scope.toml"
-    path.write_text(
-        "[authorisation]\n"
-        'owner = "exposcan tests"\n'
-        'reference = "TEST-INJECTION"\n'
-        f"expires = {(datetime.date.today() + datetime.timedelta(days=7)).isoformat()}\n"
-        "[scope]\n"
-        f'include = ["{HOST}"]\n'
-        f"ports = {ports}\n"
-        f"web_ports = {web_ports}\n",
-        encoding="utf-8",
-    )
-    return path
-
-
-async def run_cli(*args: str, timeout: float = 60) -> tuple[int, str, str]:
-    """The CLI as a child process, so the peers keep running in this test's loop."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "exposcan",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode("utf-8"), err.decode("utf-8")
 
 
 def assert_no_raw(text: str, what: str) -> None:

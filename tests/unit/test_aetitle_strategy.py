@@ -1,6 +1,6 @@
 """The AE-title strategy walked through every path with attempt records built here:
-no sockets, no event loop. The socket-level behaviour is tests/test_probe_dimse.py,
-tests/test_context_limit.py and tests/test_aetitles.py."""
+no sockets, no event loop. The socket-level behaviour is tests/network/test_probe_dimse.py,
+tests/network/test_context_limit.py and tests/unit/test_aetitles.py."""
 
 from __future__ import annotations
 

@@ -406,7 +406,7 @@ def test_the_hook_fails_a_test_that_listens_beyond_loopback(tmp_path: Path) -> N
             text=True,
             timeout=60,
             cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
             check=False,
         )
     out = done.stdout + done.stderr

@@ -1,0 +1,1 @@
+"""The command line end to end: exit codes, output files, signals, hostile input."""

@@ -1,0 +1,1 @@
+"""Library tests against scripted or in-process peers on loopback."""

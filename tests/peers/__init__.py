@@ -1,0 +1,1 @@
+"""Real peers (Orthanc, DCMTK, pynetdicom SCPs) and network namespaces."""

@@ -1,0 +1,1 @@
+"""Pure tests: no sockets, no subprocess; bytes, verdicts, scope and catalogue logic."""
