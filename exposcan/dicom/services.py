@@ -26,10 +26,6 @@ class ServiceKind(StrEnum):
     STORAGE = "storage"
 
 
-#: The former name, still imported by tests (tests/peers/test_real_peers.py, test_context_limit.py).
-Kind = ServiceKind
-
-
 @dataclass(frozen=True, slots=True)
 class Service:
     uid: str

@@ -23,7 +23,7 @@ from tests.support.pdu import associate_ac, echo_rsp, pdu
 FAST = Timeouts(connect=1.0, read=1.0, release=0.5, endpoint=5.0)
 #: Room for either half of the map, not for the whole.
 HALF = max(len(CORE_MAP), len(STORAGE_MAP))
-STORE_ONLY = {s.uid for s in services.SERVICES if s.kind is services.Kind.STORAGE}
+STORE_ONLY = {s.uid for s in services.SERVICES if s.kind is services.ServiceKind.STORAGE}
 
 
 class CappedPeer:

@@ -40,7 +40,7 @@ TIMEOUTS = Timeouts(connect=2, read=4, release=2, endpoint=20)
 OPTIONS = ScanOptions(limits=Limits(per_host_rate=20), timeouts=TIMEOUTS)
 
 _KINDS = {s.name: s.kind for s in services.SERVICES}
-STORAGE = frozenset(n for n, k in _KINDS.items() if k is services.Kind.STORAGE)
+STORAGE = frozenset(n for n, k in _KINDS.items() if k is services.ServiceKind.STORAGE)
 #: What Orthanc and dcmqrscp accept from a stranger: everything proposed but worklist.
 QR_ARCHIVE = frozenset(_KINDS) - {"worklist-find"}
 #: storescp: Verification and storage, no query/retrieve.
