@@ -7,12 +7,9 @@ a child process (asyncio subprocess, bounded by a timeout, killed if it overruns
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import os
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import pytest
 from exposcan.lab import free_port
 from exposcan.report import read_jsonl
 from tests.support import web_peers as wp
+from tests.support.cli_child import run_cli as exposcan
 from tests.support.synthetic import MARKER, find_synthetic
 from tests.support.web_peers import RETRIEVAL, WEB_SYNTHETIC, WebPeer
 
@@ -43,27 +41,6 @@ def scope_file(tmp_path: Path, ports: list[int], web_ports: list[int]) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-async def exposcan(*args: str, timeout: float = 60) -> tuple[int, str, str]:
-    """Run the CLI without blocking the loop that serves the imitation peers."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "exposcan",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def assert_clean(text: str, what: str) -> None:
