@@ -139,6 +139,7 @@ async def test_console_rendering_escapes_foreign_text_too(tmp_path):
 
 LIBRARY = r"""
 import asyncio, sys, warnings
+import pydicom  # it imports numpy when installed, and numpy adds filters of its own
 filters, shown = list(warnings.filters), warnings.showwarning
 import exposcan, exposcan.cli, exposcan.logs, exposcan.probes.web
 import exposcan.engine as engine

@@ -1,0 +1,33 @@
+"""``exposcan demo``: scan an embedded lab on 127.0.0.1 and show what exposcan is for."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from exposcan.cli.common import EXIT_OK, WRITE_ERRORS, write_failed
+from exposcan.errors import OutputError
+from exposcan.report.writer import ReportOutput
+
+NAME = "demo"
+
+
+def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    commands.add_parser(
+        "demo", parents=[common], help="scan an embedded lab on 127.0.0.1 and show the result"
+    )
+
+
+async def run(args: argparse.Namespace, tty: bool) -> int:
+    from exposcan.lab import run_demo
+
+    if sys.stdout is None:  # started with fd 1 closed (>&-), as open_output says for a scan
+        raise OutputError("cannot write the demo to stdout: it is closed")
+    try:
+        await run_demo(sys.stdout, colour=sys.stdout.isatty())
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRORS:  # the lab's own (a port in use): not ours to word
+            raise
+        return write_failed(ReportOutput(sys.stdout, "stdout"), exc)
+    return EXIT_OK
