@@ -100,7 +100,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SIGPIPE
     finally:
         interrupts.restore()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
