@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from exposcan.limits import Gate
@@ -26,7 +27,12 @@ class NotStarted(Exception):
 
 
 def endpoint_result(
-    endpoint: Endpoint, observation: Observation, verdict: Verdict, *, attempts: int = 0
+    endpoint: Endpoint,
+    observation: Observation,
+    verdict: Verdict,
+    *,
+    attempts: int = 0,
+    probed_at: str | None = None,
 ) -> EndpointResult:
     """The report row of one probed endpoint: the same builder for every probe."""
     return EndpointResult(
@@ -45,7 +51,13 @@ def endpoint_result(
         duration_s=observation.duration_s,
         detail=verdict.detail,
         attempts=attempts,
+        probed_at=probed_at,
     )
+
+
+def now_iso() -> str:
+    """The wall clock in UTC as reports write it (ISO 8601, to the millisecond)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _permit(gate: Gate, host: str, admit: Callable[[], bool] | None) -> Permit:
@@ -91,7 +103,10 @@ async def probe_endpoint(
     async with gate.host(endpoint.host):
         if admit is not None and not admit():
             raise NotStarted
+        probed_at = now_iso()
         observation = await run.observe(endpoint, _permit(gate, endpoint.host, admit))
     verdict = probe.verdict(observation, evidence())
-    result = endpoint_result(endpoint, observation, verdict, attempts=probe.attempts(observation))
+    result = endpoint_result(
+        endpoint, observation, verdict, attempts=probe.attempts(observation), probed_at=probed_at
+    )
     return Probed(result, tuple(probe.learn(observation)))

@@ -89,6 +89,7 @@ class _Serialisable:
 
 #: Bounds per text field, in code points (evidence lists SOP class names: it is longer).
 _FINDING_LIMITS: Final = {"id": 64, "title": 256, "evidence": 4096, "remediation": 1024}
+_ACCEPTED_LIMITS: Final = {"reason": 512, "expires": 32}
 _FINGERPRINT_LIMITS: Final = {
     "implementation_class_uid": 64,
     "implementation_version_name": 64,
@@ -106,7 +107,28 @@ _TLS_LIMITS: Final = {
     "unreadable": 128,  # field names of ours; cleaned too, as it is read back from reports
 }
 _ENDPOINT_LIMITS: Final = {"host": 64}
-_ENDPOINT_OPTIONAL_LIMITS: Final = {"hostname": 253, "ae_title": 64, "detail": 512}
+_ENDPOINT_OPTIONAL_LIMITS: Final = {
+    "hostname": 253,
+    "ae_title": 64,
+    "detail": 512,
+    "probed_at": 40,
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AcceptedRisk(_Serialisable):
+    """Why a finding is accepted, from the accepted-risk file, and until when.
+
+    An accepted finding is still reported, in every format, marked as accepted; gates
+    (``--fail-on``) and the diff's "new" count leave it out until ``expires`` (an ISO
+    date, the end of that day in UTC) has passed."""
+
+    reason: str
+    expires: str | None = None
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, {"reason": _ACCEPTED_LIMITS["reason"]})
+        _clean_optional(self, {"expires": _ACCEPTED_LIMITS["expires"]})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -118,6 +140,8 @@ class Finding(_Serialisable):
     title: str
     evidence: str
     remediation: str = ""
+    #: set when an accepted-risk entry covers this finding on this endpoint
+    accepted: AcceptedRisk | None = None
 
     def __post_init__(self) -> None:
         _clean_fields(self, _FINDING_LIMITS)
@@ -211,6 +235,8 @@ class EndpointResult(_Serialisable):
     duration_s: float = 0.0
     detail: str | None = None
     attempts: int = 0
+    #: when its probe started (UTC, ISO 8601 to the millisecond); ``None`` if it never did
+    probed_at: str | None = None
 
     def __post_init__(self) -> None:
         _clean_fields(self, _ENDPOINT_LIMITS)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +52,21 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def new_scan_id() -> str:
+    return str(uuid.uuid4())
+
+
+def scan_id_of(record: dict[str, Any]) -> str | None:
+    """The scan id a report's record holds, if it is one (a file is input: a UUID only)."""
+    value = record.get("scan_id")
+    if not isinstance(value, str) or len(value) != 36:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class ScanPlan:
     """An authorised, fully resolved scan that has not sent anything yet."""
@@ -69,13 +85,20 @@ class ScanPlan:
         """Every host on every port of every registered probe (the engine's count too)."""
         return endpoint_total(self.targets.count, port_lists(self.ports, self.web_ports))
 
-    def header(self, *, started_at: str | None = None) -> dict[str, Any]:
-        """The report's first record: what ran, on what authority, with which options."""
+    def header(
+        self, *, started_at: str | None = None, scan_id: str | None = None
+    ) -> dict[str, Any]:
+        """The report's first record: what ran, on what authority, with which options.
+
+        ``scan_id`` (a UUID, new unless given) names the scan in every record and output;
+        a resumed scan keeps its first run's."""
         return {
             "record": "scan",
+            "scan_id": scan_id or new_scan_id(),
             "tool": "exposcan",
             "version": __version__,
             "started_at": started_at or _now(),
+            "site": self.scope.site,
             "scope": {
                 "source": self.scope.source,
                 "digest": self.scope.digest,
@@ -83,6 +106,8 @@ class ScanPlan:
                 "reference": self.scope.authorisation.reference,
                 # The full instant: a date in the scope file is the end of that day, UTC.
                 "expires": self.scope.authorisation.expires_at.isoformat(),
+                "include": list(self.scope.include),
+                "exclude": list(self.scope.exclude),
             },
             "targets": list(self.requested),
             "hosts": self.targets.count,
@@ -161,7 +186,14 @@ class ScanPlan:
         else:
             count_previous(builder, resume)
             writer.start(
-                {"record": "resume", "started_at": started, "finished": len(resume.finished)}
+                {
+                    "record": "resume",
+                    # a report written before scan ids had none: this run names it
+                    "scan_id": scan_id_of(resume.header) or new_scan_id(),
+                    "site": self.scope.site,
+                    "started_at": started,
+                    "finished": len(resume.finished),
+                }
             )
         log.info("scan_started", endpoints=self.total, resumed=resume is not None)
         interrupted = True

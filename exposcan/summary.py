@@ -38,11 +38,13 @@ class SummaryBuilder:
         )
 
     def add_counts(self, *, exposure: str, status: str, findings: list[str]) -> None:
+        # Plain str keys whether a result or a report's record counted (StrEnum members
+        # would make the dicts' keys of two kinds, and their reprs noisy in a notebook).
         self.done += 1
-        self.counts_exposure[exposure] += 1
-        self.counts_status[status] += 1
+        self.counts_exposure[str(exposure)] += 1
+        self.counts_status[str(status)] += 1
         for finding in findings:
-            self.counts_finding[finding] += 1
+            self.counts_finding[str(finding)] += 1
 
     def build(
         self,

@@ -97,6 +97,7 @@ class _Syncer:
 class JsonlWriter:
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
+        self._stamp: dict[str, Any] = {}
         # Syncing only makes sense for a file on disk, not a pipe or a terminal.
         self._syncer: _Syncer | None = None
         with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -105,7 +106,7 @@ class JsonlWriter:
                 self._syncer = _Syncer(fileno)
 
     def _write(self, record: dict[str, Any], *, sync_now: bool = False) -> None:
-        self._stream.write(dumps(record) + "\n")
+        self._stream.write(dumps({**record, **self._stamp}) + "\n")
         self._stream.flush()
         if self._syncer is not None:
             if sync_now:
@@ -116,7 +117,12 @@ class JsonlWriter:
                 raise self._syncer.error
 
     def start(self, header: dict[str, Any]) -> None:
+        """The scan (or resume) record; its ``scan_id`` and ``site`` go on every later line,
+        so a line cut out of the report (grep, a SIEM) still says which scan and site."""
         self._write(header, sync_now=True)
+        self._stamp = {
+            key: header[key] for key in ("scan_id", "site") if header.get(key) is not None
+        }
 
     def endpoint(self, result: EndpointResult) -> None:
         self._write({"record": "endpoint", **result.to_dict()})

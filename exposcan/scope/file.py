@@ -40,7 +40,9 @@ DEFAULT_WEB_PORTS: Final[tuple[int, ...]] = ()
 #: A scope file larger than this is refused rather than read (DESIGN.md, principle 5).
 MAX_SCOPE_FILE_BYTES: Final = 4 * 1024 * 1024
 
-_SCOPE_KEYS: Final = ("include", "exclude", "ports", "web_ports")
+_SCOPE_KEYS: Final = ("include", "exclude", "ports", "web_ports", "site")
+#: A site or client label (an MSP's client, a hospital's campus) is a name, not a document.
+MAX_SITE_CHARS: Final = 64
 _TOP_KEYS: Final = ("authorisation", "scope")
 
 
@@ -57,6 +59,8 @@ class Scope:
     exclude: tuple[str, ...] = ()
     ports: tuple[int, ...] = DEFAULT_PORTS
     web_ports: tuple[int, ...] = DEFAULT_WEB_PORTS
+    #: ``[scope] site``: the site or client label every record and report carries
+    site: str | None = None
     source: str = "<string>"
     digest: str = field(init=False)
 
@@ -73,13 +77,16 @@ class Scope:
         object.__setattr__(self, "digest", f"sha256:{digest}")
 
     def _content(self) -> dict[str, Any]:
-        return {
+        content: dict[str, Any] = {
             "authorisation": self.authorisation.to_dict(),
             "include": list(self.include),
             "exclude": list(self.exclude),
             "ports": list(self.ports),
             "web_ports": list(self.web_ports),
         }
+        if self.site is not None:  # a scope without one keeps the digest it always had
+            content["site"] = self.site
+        return content
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: dates as ISO strings, tuples as lists."""
@@ -159,8 +166,25 @@ def parse_scope(text: str, *, source: str = "<string>") -> Scope:
         exclude=tuple(entry.text for entry in exclude),
         ports=ports,
         web_ports=web_ports,
+        site=_parse_site(section.get("site"), source),
         source=source,
     )
+
+
+def _parse_site(value: object, source: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ScopeError(
+            f"[scope] site of scope file {source} must be a string, not {type_name(value)}"
+        )
+    text = " ".join(value.split())
+    if not text or not text.isprintable() or len(text) > MAX_SITE_CHARS:
+        raise ScopeError(
+            f"[scope] site of scope file {source} must be a printable label of 1 to "
+            f"{MAX_SITE_CHARS} characters"
+        )
+    return text
 
 
 def _parse_ports(value: object, key: str, source: str) -> tuple[int, ...]:
