@@ -304,6 +304,7 @@ async def scan_iter(
     on_progress: ProgressCallback | None = None,
     resolver: Resolver | None = None,
     clock: Clock | None = None,
+    allow_large: bool = False,
 ) -> AsyncIterator[EndpointResult]:
     """Yield each endpoint's result as soon as it is known; raise
     :class:`~exposcan.errors.AuthorisationExpired` after the last one if the
@@ -315,7 +316,9 @@ async def scan_iter(
             if result.exposure >= exposcan.Exposure.ECHO:
                 print(result.host, result.port, result.exposure)
     """
-    plan = await prepare(scope, targets, options=options, resolver=resolver, clock=clock)
+    plan = await prepare(
+        scope, targets, options=options, resolver=resolver, clock=clock, allow_large=allow_large
+    )
     async for result in plan.results(on_progress=on_progress):
         yield result
 
@@ -328,12 +331,14 @@ async def scan(
     on_progress: ProgressCallback | None = None,
     resolver: Resolver | None = None,
     clock: Clock | None = None,
+    allow_large: bool = False,
 ) -> ScanReport:
     """Scan the scope (or the given targets inside it) and return every result.
 
     If the authorisation expires during the scan, no endpoint is started after it
     and :class:`~exposcan.errors.AuthorisationExpired` is raised once those in
     flight have finished; its ``report`` holds what was scanned until then.
+    ``allow_large``: allow more than :data:`LARGE_SCAN` endpoints (a typo guard).
 
     Example::
 
@@ -341,7 +346,9 @@ async def scan(
         for result in report.exposed():
             print(result.to_dict())
     """
-    plan = await prepare(scope, targets, options=options, resolver=resolver, clock=clock)
+    plan = await prepare(
+        scope, targets, options=options, resolver=resolver, clock=clock, allow_large=allow_large
+    )
     started, since = _now(), time.monotonic()
     builder = SummaryBuilder(started_at=started, total=plan.total)
     results: list[EndpointResult] = []
