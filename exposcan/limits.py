@@ -166,9 +166,11 @@ class LocalGate:
     are those in use plus those used within the last window.
     """
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, *, global_window: SlidingWindow | None = None) -> None:
+        """``global_window``: the window the global rate is kept in, if not one of its
+        own for ``limits.rate`` (one shared by several scans of this process)."""
         self._limits = limits
-        self._global = SlidingWindow.for_rate(limits.rate)
+        self._global = global_window or SlidingWindow.for_rate(limits.rate)
         self._hosts: OrderedDict[str, _HostSlot] = OrderedDict()
         #: permits granted so far
         self.granted = 0
