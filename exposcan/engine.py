@@ -47,7 +47,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import Any
+from typing import Any, Protocol
 
 from exposcan.limits import Gate, LocalGate
 from exposcan.logs import get_logger
@@ -71,7 +71,9 @@ from exposcan.vocabulary import Exposure, Status
 __all__ = [
     "STOPPED_EXPIRED",
     "Endpoint",
+    "EndpointSource",
     "Engine",
+    "Grid",
     "NotStarted",
     "Progress",
     "ProgressCallback",
@@ -119,6 +121,39 @@ def _planned_ports(lists: PortLists, probes: Registry) -> Iterator[tuple[Registr
             yield registration, port
 
 
+class EndpointSource(Protocol):
+    """What a scan probes, in order (the seam between a plan and the scheduler): every host
+    on every port (:class:`Grid`), or a list another tool found open
+    (:class:`~exposcan.scope.endpoints.EndpointList`)."""
+
+    def total(self, probes: Registry) -> int: ...
+    def uses(self, registration: Registration) -> bool: ...
+    def walk(self, probes: Registry) -> Iterator[tuple[Registration, Endpoint]]: ...
+
+
+class Grid:
+    """Every host of a target set on every port of the plan's lists (:func:`iter_endpoints`'
+    order)."""
+
+    def __init__(self, targets: TargetSet, lists: PortLists) -> None:
+        self.targets, self.lists = targets, lists
+
+    def total(self, probes: Registry) -> int:
+        return endpoint_total(self.targets.count, self.lists, probes)
+
+    def uses(self, registration: Registration) -> bool:
+        return bool(self.lists.get(registration.ports))
+
+    def walk(self, probes: Registry) -> Iterator[tuple[Registration, Endpoint]]:
+        for registration, port in _planned_ports(self.lists, probes):
+            host: Host
+            for host in self.targets:
+                yield (
+                    registration,
+                    Endpoint(host.address, port, registration.planned, host.hostname),
+                )
+
+
 #: Why a scan stopped before its last endpoint (the summary's ``stopped``).
 STOPPED_EXPIRED = "authorisation-expired"
 
@@ -143,8 +178,11 @@ class Engine:
         probes: Registry | None = None,
         more_ports: PortLists | None = None,
         evidence: Iterable[HostEvidence] = (),
+        endpoints: EndpointSource | None = None,
     ) -> None:
-        """``probes``: the registry to dispatch through (:data:`PROBES` unless given);
+        """``endpoints``: what to probe instead of every host of ``targets`` on every port
+        (a listed scan; ``targets`` still holds its hosts, checked again before each one);
+        ``probes``: the registry to dispatch through (:data:`PROBES` unless given);
         ``more_ports``: port lists beyond ``ports`` and ``web_ports``, by the name a
         registration gives (``{"hl7_ports": (2575,)}``); ``evidence``: what an earlier
         run's probes learnt about other endpoints (``--resume``)."""
@@ -156,7 +194,10 @@ class Engine:
         #: the probes this engine dispatches to (the registry's, unless given)
         self.probes: Registry = probes if probes is not None else PROBES
         self._port_lists = {**port_lists(ports, web_ports), **(more_ports or {})}
-        self.total = endpoint_total(targets.count, self._port_lists, self.probes)
+        self._source: EndpointSource = (
+            endpoints if endpoints is not None else Grid(targets, self._port_lists)
+        )
+        self.total = self._source.total(self.probes)
         self._on_progress = on_progress
         self._slots = asyncio.Semaphore(options.limits.concurrency)
         self._results: asyncio.Queue[EndpointResult | object] = asyncio.Queue()
@@ -197,7 +238,7 @@ class Engine:
         async with contextlib.AsyncExitStack() as stack:
             gate = self.gate
             for registration in self.probes:
-                if self._port_lists.get(registration.ports):
+                if self._source.uses(registration):
                     # What the probe holds for the scan (the web probe: one session, whose
                     # connector enforces the same limits; one credential ledger).
                     start = registration.probe().start(self.options)
@@ -241,16 +282,11 @@ class Engine:
             self._results.put_nowait(_DONE)
 
     def _plan(self) -> Iterator[tuple[Registration, Endpoint]]:
-        """The endpoints still to probe, lazily, in :func:`iter_endpoints`' order."""
-        for registration, port in _planned_ports(self._port_lists, self.probes):
-            host: Host
-            for host in self.targets:
-                if (host.address, port, registration.kind) in self._skip:
-                    continue  # finished by the run being resumed
-                yield (
-                    registration,
-                    Endpoint(host.address, port, registration.planned, host.hostname),
-                )
+        """The endpoints still to probe, lazily, in the source's order."""
+        for registration, endpoint in self._source.walk(self.probes):
+            if (endpoint.host, endpoint.port, registration.kind) in self._skip:
+                continue  # finished by the run being resumed
+            yield registration, endpoint
 
     async def _work(self, endpoint: Endpoint, registration: Registration, gate: Gate) -> None:
         # Defence in depth: never leave the scope. ``in`` judges the reached address

@@ -33,7 +33,9 @@ from exposcan.report.resume import ResumeState, count_previous
 from exposcan.report.writer import EvidenceWriter, ReportWriter
 from exposcan.results import EndpointResult
 from exposcan.scope import Resolver, Scope, TargetSet, load_scope, resolve_targets, select_ports
-from exposcan.scope.authorisation import Clock, utc_now
+from exposcan.scope.authorisation import Clock, expiry_warning, utc_now
+from exposcan.scope.endpoints import EndpointList, Pair, plan_endpoints
+from exposcan.scope.imports import ImportedEndpoints
 from exposcan.scope.ports import require_some
 from exposcan.summary import ScanReport, Summary, SummaryBuilder
 
@@ -77,12 +79,17 @@ class ScanPlan:
     ports: tuple[int, ...]
     options: ScanOptions
     web_ports: tuple[int, ...] = ()
+    #: the endpoints to probe instead of every host on every port (``prepare(endpoints=)``)
+    endpoints: EndpointList | None = None
     #: what "now" is for the authorisation's expiry (the wall clock, UTC)
     clock: Clock = field(default=utc_now, compare=False, repr=False)
 
     @property
     def total(self) -> int:
-        """Every host on every port of every registered probe (the engine's count too)."""
+        """Every host on every port of every registered probe, or every listed endpoint
+        (the engine's count too)."""
+        if self.endpoints is not None:
+            return self.endpoints.total()
         return endpoint_total(self.targets.count, port_lists(self.ports, self.web_ports))
 
     def header(
@@ -91,7 +98,9 @@ class ScanPlan:
         """The report's first record: what ran, on what authority, with which options.
 
         ``scan_id`` (a UUID, new unless given) names the scan in every record and output;
-        a resumed scan keeps its first run's."""
+        a resumed scan keeps its first run's. A listed scan's ``endpoints_from`` names its
+        list (format, digest, counts): ``--resume`` compares it like the ports."""
+        listed = {} if self.endpoints is None else {"endpoints_from": self.endpoints.header()}
         return {
             "record": "scan",
             "scan_id": scan_id or new_scan_id(),
@@ -114,8 +123,14 @@ class ScanPlan:
             "ports": list(self.ports),
             "web_ports": list(self.web_ports),
             "endpoints": self.total,
+            **listed,
             "options": self.options.to_dict(),
         }
+
+    def expiry_warning(self, days: float = 14) -> str | None:
+        """The one-line warning when the authorisation expires within ``days`` of now (the
+        plan's clock), else None; :func:`prepare` logs it (``authorisation_expires_soon``)."""
+        return expiry_warning(self.scope.authorisation, self.clock(), days=days)
 
     def engine(
         self,
@@ -136,6 +151,7 @@ class ScanPlan:
             expires_at=self.scope.authorisation.expires_at,
             clock=self.clock,
             evidence=evidence,
+            endpoints=self.endpoints,
         )
 
     def expired_error(
@@ -260,8 +276,15 @@ async def prepare(
     resolver: Resolver | None = None,
     clock: Clock | None = None,
     allow_large: bool = False,
+    endpoints: Iterable[Pair] | ImportedEndpoints | None = None,
 ) -> ScanPlan:
     """Check the authorisation, resolve and check every target, pick the ports.
+
+    ``endpoints``: probe only these (address, port) pairs (an nmap or masscan sweep's
+    open ports, :mod:`exposcan.scope.imports`) instead of every target on every port;
+    each host is checked against the scope as a target is, and each port goes to the
+    probes whose selected ports hold it (others are ignored and counted:
+    :mod:`exposcan.scope.endpoints`). Not with ``targets``.
 
     Raises a :class:`~exposcan.errors.UserError` for anything the user can fix
     (a selection with no port at all is one); sends no packet in any case.
@@ -275,16 +298,37 @@ async def prepare(
     ports = select_ports(options.ports, scope.ports, option="--ports")
     web_ports = select_ports(options.web_ports, scope.web_ports, option="--web-ports")
     require_some(ports, web_ports, requested=options.ports, requested_web=options.web_ports)
-    target_set = await resolve_targets(scope, list(targets or ()), resolver=resolver, now=clock())
+    listed: EndpointList | None = None
+    if endpoints is None:
+        target_set = await resolve_targets(
+            scope, list(targets or ()), resolver=resolver, now=clock()
+        )
+    else:
+        if targets:
+            raise OptionError(
+                "give targets or a list of endpoints (--from-nmap, --from-masscan), not both"
+            )
+        target_set, listed = await plan_endpoints(
+            scope, endpoints, port_lists(ports, web_ports), resolver=resolver, now=clock()
+        )
     plan = ScanPlan(
         scope=scope,
         targets=target_set,
         requested=tuple(targets or ()),
         ports=ports,
         web_ports=web_ports,
+        endpoints=listed,
         options=options,
         clock=clock,
     )
+    warning = plan.expiry_warning()
+    if warning is not None:
+        log.warning(
+            "authorisation_expires_soon",
+            reference=scope.authorisation.reference,
+            expires_at=scope.authorisation.expires_at.isoformat(),
+            message=warning,
+        )
     total = plan.total
     if total > LARGE_SCAN and not allow_large:
         raise OptionError(
@@ -305,6 +349,7 @@ async def scan_iter(
     resolver: Resolver | None = None,
     clock: Clock | None = None,
     allow_large: bool = False,
+    endpoints: Iterable[Pair] | ImportedEndpoints | None = None,
 ) -> AsyncIterator[EndpointResult]:
     """Yield each endpoint's result as soon as it is known; raise
     :class:`~exposcan.errors.AuthorisationExpired` after the last one if the
@@ -317,7 +362,13 @@ async def scan_iter(
                 print(result.host, result.port, result.exposure)
     """
     plan = await prepare(
-        scope, targets, options=options, resolver=resolver, clock=clock, allow_large=allow_large
+        scope,
+        targets,
+        options=options,
+        resolver=resolver,
+        clock=clock,
+        allow_large=allow_large,
+        endpoints=endpoints,
     )
     async for result in plan.results(on_progress=on_progress):
         yield result
@@ -332,13 +383,15 @@ async def scan(
     resolver: Resolver | None = None,
     clock: Clock | None = None,
     allow_large: bool = False,
+    endpoints: Iterable[Pair] | ImportedEndpoints | None = None,
 ) -> ScanReport:
     """Scan the scope (or the given targets inside it) and return every result.
 
     If the authorisation expires during the scan, no endpoint is started after it
     and :class:`~exposcan.errors.AuthorisationExpired` is raised once those in
     flight have finished; its ``report`` holds what was scanned until then.
-    ``allow_large``: allow more than :data:`LARGE_SCAN` endpoints (a typo guard).
+    ``allow_large``: allow more than :data:`LARGE_SCAN` endpoints (a typo guard);
+    ``endpoints``: probe only these (address, port) pairs (see :func:`prepare`).
 
     Example::
 
@@ -347,7 +400,13 @@ async def scan(
             print(result.to_dict())
     """
     plan = await prepare(
-        scope, targets, options=options, resolver=resolver, clock=clock, allow_large=allow_large
+        scope,
+        targets,
+        options=options,
+        resolver=resolver,
+        clock=clock,
+        allow_large=allow_large,
+        endpoints=endpoints,
     )
     started, since = _now(), time.monotonic()
     builder = SummaryBuilder(started_at=started, total=plan.total)

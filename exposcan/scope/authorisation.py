@@ -29,7 +29,14 @@ from typing import Any, Final
 from exposcan.errors import AuthorisationError
 from exposcan.scope.messages import reject_unknown, show, type_name
 
-__all__ = ["Authorisation", "Clock", "parse_authorisation", "utc_now"]
+__all__ = [
+    "EXPIRY_WARNING_DAYS",
+    "Authorisation",
+    "Clock",
+    "expiry_warning",
+    "parse_authorisation",
+    "utc_now",
+]
 
 Clock = Callable[[], datetime.datetime]
 """Returns the current instant as an aware :class:`datetime.datetime`."""
@@ -94,6 +101,13 @@ class Authorisation:
                 f"(scope file {self.source})"
             )
 
+    def expires_within(self, now: datetime.datetime | None = None, days: float = 14) -> bool:
+        """Whether the authorisation still holds at ``now`` but not ``days`` later."""
+        instant = _instant(now)
+        return not self.expired(instant) and self.expires_at - instant <= datetime.timedelta(
+            days=days
+        )
+
     def describe(self) -> str:
         """The expiry for a message: the instant, and the date as written for a date."""
         at = self.expires_at.isoformat()
@@ -108,6 +122,37 @@ class Authorisation:
             "reference": self.reference,
             "expires": self.expires.isoformat(),
         }
+
+
+#: A scan started this close to its authorisation's expiry warns (a weekly job then warns
+#: twice before the one that would be refused).
+EXPIRY_WARNING_DAYS: Final = 14
+
+
+def expiry_warning(
+    authorisation: Authorisation,
+    now: datetime.datetime | None = None,
+    *,
+    days: float = EXPIRY_WARNING_DAYS,
+) -> str | None:
+    """The one line to warn with when ``now`` is within ``days`` of the expiry, else None
+    (an expired authorisation is refused, not warned about: :meth:`Authorisation.check`)."""
+    instant = _instant(now)
+    if not authorisation.expires_within(instant, days):
+        return None
+    left = authorisation.expires_at - instant
+    if left >= datetime.timedelta(days=1):
+        count, unit = left.days, "day"
+    elif left >= datetime.timedelta(hours=1):
+        count, unit = left.seconds // 3600, "hour"
+    else:
+        count, unit = 0, ""
+    when = f"in {count} {unit}{'' if count == 1 else 's'}" if count else "within the hour"
+    at = authorisation.expires_at.isoformat(timespec="seconds")
+    return (
+        f"authorisation {authorisation.reference} expires {when} ({at}): "
+        "renew it before the next scheduled scan"
+    )
 
 
 def _instant(now: datetime.datetime | None) -> datetime.datetime:

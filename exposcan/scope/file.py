@@ -22,6 +22,7 @@ from exposcan.files import show_path
 from exposcan.scope.authorisation import Authorisation, parse_authorisation
 from exposcan.scope.entries import Entry, EntryError, parse_entry
 from exposcan.scope.messages import reject_unknown, show, type_name
+from exposcan.scope.ports import PortTokenError, add_ports, parse_port_token
 from exposcan.scope.reach import reach_literal
 
 __all__ = [
@@ -188,17 +189,28 @@ def _parse_site(value: object, source: str) -> str | None:
 
 
 def _parse_ports(value: object, key: str, source: str) -> tuple[int, ...]:
+    """Port numbers, or strings as ``--ports`` takes them (``"11112"``, ``"4242-4250"``, a
+    comma list): bounded by the port space like ``--ports``, in the file's order."""
     if not isinstance(value, list):
         raise ScopeError(
-            f"[scope] {key} of scope file {source} must be a list of port numbers, "
+            f"[scope] {key} of scope file {source} must be a list of port numbers or ranges, "
             f"not {type_name(value)}"
         )
     ports: dict[int, None] = {}
     for item in value:
+        if isinstance(item, str):
+            try:
+                for token in item.split(","):
+                    add_ports(ports, parse_port_token(token))
+            except PortTokenError as exc:
+                raise ScopeError(
+                    f"bad port {show(item)} in {key} of scope file {source} ({exc})"
+                ) from None
+            continue
         if isinstance(item, bool) or not isinstance(item, int):
             raise ScopeError(
                 f"bad port {show(item)} in {key} of scope file {source} "
-                f"({type_name(item)}, not a port number)"
+                f'({type_name(item)}, not a port number or a range like "4242-4250")'
             )
         if not 1 <= item <= 65535:
             raise ScopeError(f"bad port {item} in {key} of scope file {source} (ports are 1-65535)")

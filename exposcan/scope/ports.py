@@ -8,37 +8,61 @@ from typing import Final
 from exposcan.errors import PortListError
 from exposcan.scope.messages import show
 
-__all__ = ["parse_port_list", "require_some", "select_ports"]
+__all__ = [
+    "PortTokenError",
+    "add_ports",
+    "parse_port_list",
+    "parse_port_token",
+    "require_some",
+    "select_ports",
+]
 
 _PORT_RE: Final = re.compile(r"[0-9]{1,5}")
 _RANGE_RE: Final = re.compile(r"([0-9]{1,5})\s*-\s*([0-9]{1,5})")
 
 
+class PortTokenError(ValueError):
+    """Why one entry of a port list is not a port or a range (the reason only)."""
+
+
+def parse_port_token(token: str) -> range:
+    """One entry, ``104`` or ``11000-11010``, as the ports it names; :class:`PortTokenError`
+    (with the reason) otherwise. A range is bounded by the port space (1-65535), so no
+    entry names more than 65,535 ports."""
+    token = token.strip()
+    if not token:
+        raise PortTokenError("empty entry")
+    if _PORT_RE.fullmatch(token):
+        low = high = int(token)
+    elif match := _RANGE_RE.fullmatch(token):
+        low, high = int(match.group(1)), int(match.group(2))
+        if low > high:
+            raise PortTokenError(f"range {token} is reversed")
+    else:
+        raise PortTokenError(f"{show(token, 40)} is not a port or a range")
+    for port in (low, high):
+        if not 1 <= port <= 65535:
+            raise PortTokenError(f"port {port} is not in 1-65535")
+    return range(low, high + 1)
+
+
+def add_ports(ports: dict[int, None], named: range) -> None:
+    """Add ``named`` to ``ports`` in order, without repeats; once every port is in, adding is
+    free (a list of many wide ranges costs no more than one)."""
+    if len(ports) < 65535:
+        ports.update(dict.fromkeys(named))
+
+
 def parse_port_list(text: str, *, option: str = "--ports") -> tuple[int, ...]:
     """Parse ``104,4242,11000-11010``: sorted, without repeats; ``""`` means no ports."""
-
-    def bad(reason: str) -> PortListError:
-        return PortListError(f"bad port list for {option}: {show(text)} ({reason})")
-
     if not text.strip():
         return ()
-    ports: set[int] = set()
+    ports: dict[int, None] = {}
     for raw in text.split(","):
-        token = raw.strip()
-        if not token:
-            raise bad("empty entry")
-        if _PORT_RE.fullmatch(token):
-            low = high = int(token)
-        elif match := _RANGE_RE.fullmatch(token):
-            low, high = int(match.group(1)), int(match.group(2))
-            if low > high:
-                raise bad(f"range {token} is reversed")
-        else:
-            raise bad(f"{show(token, 40)} is not a port or a range")
-        for port in (low, high):
-            if not 1 <= port <= 65535:
-                raise bad(f"port {port} is not in 1-65535")
-        ports.update(range(low, high + 1))
+        try:
+            add_ports(ports, parse_port_token(raw))
+        except PortTokenError as exc:
+            raise PortListError(f"bad port list for {option}: {show(text)} ({exc})") from None
     return tuple(sorted(ports))
 
 

@@ -1,0 +1,101 @@
+"""``-iL``, ``--from-nmap`` and ``--from-masscan`` on ``exposcan scan``'s own parser
+(issue 12, item 12): the options :mod:`exposcan.cli.target_args` adds, parsed as the
+scan command parses them, into what :func:`exposcan.scan.prepare` takes. In-process:
+the child-process test comes with the scan command's wiring."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import pytest
+
+from exposcan.cli import build_parser
+from exposcan.cli.target_args import add_arguments, input_files, targets_from
+from exposcan.errors import OptionError, OutOfScopeError, UserError
+from exposcan.scan import prepare
+from exposcan.scope.imports import TargetFileError
+from tests.support.scope_toml import assert_one_line, scope_text
+from tests.unit.test_target_imports import MASSCAN_JSON, NMAP_XML
+
+
+def scan_parser() -> argparse.ArgumentParser:
+    """The real ``scan`` subparser, with the target options added as the wiring adds them
+    (an option clash with the scan command's own would raise here)."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    scan = commands.choices["scan"]
+    if not any("--from-nmap" in a.option_strings for a in scan._actions):
+        add_arguments(scan)
+    return parser
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return scan_parser().parse_args(["scan", "--scope", "s.toml", *argv])
+
+
+@pytest.fixture
+def scope_file(tmp_path: Path) -> Path:
+    path = tmp_path / "s.toml"
+    text = scope_text(["127.0.0.0/29"], ports=[104, 11112], web_ports=[8042])
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_target_lists_merge_with_positional_targets(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("127.0.0.2\n# c\n127.0.0.1\n", encoding="utf-8")
+    args = parse("127.0.0.1", "-iL", str(tmp_path / "a.txt"), "--target-list", "-")
+    got = targets_from(args, stdin=io.BytesIO(b"127.0.0.4/31\n127.0.0.2\n"))
+    assert got.targets == ["127.0.0.1", "127.0.0.2", "127.0.0.4/31"]
+    assert got.endpoints is None
+    assert input_files(args) == [(str(tmp_path / "a.txt"), "a target list")]
+
+
+async def test_target_list_feeds_the_scope_check(tmp_path: Path, scope_file: Path) -> None:
+    (tmp_path / "a.txt").write_text("127.0.0.1\n127.0.0.9\n", encoding="utf-8")
+    got = targets_from(parse("-iL", str(tmp_path / "a.txt")))
+    with pytest.raises(OutOfScopeError) as caught:
+        await prepare(scope_file, got.targets, endpoints=got.endpoints)
+    assert "target 127.0.0.9 is outside the scope" in assert_one_line(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("flag", "name", "text"),
+    [("--from-nmap", "n.xml", NMAP_XML), ("--from-masscan", "m.json", MASSCAN_JSON)],
+)
+async def test_sweeps_become_the_plan(
+    tmp_path: Path, scope_file: Path, flag: str, name: str, text: str
+) -> None:
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    args = parse(flag, str(tmp_path / name))
+    got = targets_from(args)
+    assert got.targets == []
+    assert got.endpoints is not None
+    plan = await prepare(scope_file, got.targets, endpoints=got.endpoints)
+    header = plan.header()
+    assert header["endpoints_from"]["format"] == got.endpoints.origin
+    assert (
+        header["endpoints"]
+        == plan.total
+        == len({(h, p) for h, p in got.endpoints} - {("127.0.0.2", 22)})
+    )
+    assert input_files(args)[0][0] == str(tmp_path / name)
+
+
+def test_bad_input_is_one_user_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "n.xml").write_text(NMAP_XML, encoding="utf-8")
+    with pytest.raises(OptionError) as caught:
+        targets_from(parse("127.0.0.1", "--from-nmap", str(tmp_path / "n.xml")))
+    assert "do not also give TARGETs or -iL" in assert_one_line(caught.value)
+    with pytest.raises(OptionError):
+        targets_from(parse("-iL", "-", "-iL", "-"), stdin=io.BytesIO(b""))
+    with pytest.raises(TargetFileError) as missing:
+        targets_from(parse("--from-masscan", str(tmp_path / "none.json")))
+    assert isinstance(missing.value, UserError)
+    assert assert_one_line(missing.value).startswith("cannot read masscan JSON ")
+    with pytest.raises(UserError) as usage:  # the scan parser's: one line, exit 2
+        parse("--from-nmap", "a.xml", "--from-masscan", "b.json")
+    assert "--from-masscan: not allowed with argument --from-nmap" in str(usage.value)
