@@ -1,20 +1,27 @@
 """``-iL``, ``--from-nmap`` and ``--from-masscan`` on ``exposcan scan``'s own parser
 (issue 12, item 12): the options :mod:`exposcan.cli.target_args` adds, parsed as the
-scan command parses them, into what :func:`exposcan.scan.prepare` takes. In-process:
-the child-process test comes with the scan command's wiring."""
+scan command parses them, into what :func:`exposcan.scan.prepare` takes; and a real nmap
+sweep of the loopback lab probed as listed. In-process: the child-process test comes with
+the scan command's wiring."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+import exposcan
 from exposcan.cli import build_parser
 from exposcan.cli.target_args import add_arguments, input_files, targets_from
 from exposcan.errors import OptionError, OutOfScopeError, UserError
+from exposcan.lab import running_lab
 from exposcan.scan import prepare
+from exposcan.scope import parse_scope
 from exposcan.scope.imports import TargetFileError
 from tests.support.scope_toml import assert_one_line, scope_text
 from tests.unit.test_target_imports import MASSCAN_JSON, NMAP_XML
@@ -99,3 +106,34 @@ def test_bad_input_is_one_user_error_line(
     with pytest.raises(UserError) as usage:  # the scan parser's: one line, exit 2
         parse("--from-nmap", "a.xml", "--from-masscan", "b.json")
     assert "--from-masscan: not allowed with argument --from-nmap" in str(usage.value)
+
+
+async def test_a_real_nmap_sweep_of_the_lab_is_probed_as_listed(tmp_path: Path) -> None:
+    """nmap's own -oX of the loopback lab (Debian's nmap: a failure, never a skip, when it
+    is missing), through --from-nmap's reader into a scan: every open port probed once,
+    as the lab expects, the closed one never."""
+    nmap = shutil.which("nmap")
+    if nmap is None:
+        pytest.fail("nmap missing: apt-get install nmap")
+    with running_lab() as lab:
+        dicom = [s for s in lab.services if s.protocol == "dimse"]
+        sweep = tmp_path / "sweep.xml"
+        ports = ",".join(str(s.port) for s in dicom)
+        await asyncio.to_thread(
+            subprocess.run,
+            [nmap, "-sT", "-Pn", "-n", "-p", ports, "-oX", str(sweep), lab.host],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        args = parse("--from-nmap", str(sweep))
+        got = targets_from(args)
+        scope = parse_scope(lab.scope_toml(), source="lab.toml")
+        report = await exposcan.scan(scope, endpoints=got.endpoints, options=lab.scan_options())
+    expected = {s.port: s.expected for s in dicom if s.expected != "none"}
+    assert got.endpoints is not None
+    assert sorted(port for _, port in got.endpoints) == sorted(expected)
+    assert {r.port: str(r.exposure) for r in report.results} == expected
+    assert report.header["endpoints"] == report.summary.endpoints_done == len(expected)
+    assert report.header["endpoints_from"]["format"] == "nmap-xml"
+    assert lab.forbidden.total == 0
