@@ -6,6 +6,10 @@ The public API is what a notebook uses::
     report = await exposcan.scan("scope.toml")
     report.summary.exposure        # {'none': 12, 'protected': 3, 'echo': 1, ...}
     report = exposcan.read_report("scan.jsonl")   # a JSONL report, read back
+    report.write("scan.html", format="html")      # in any report format
+    frame = report.to_frame()                     # pandas, one row per endpoint
+    with exposcan.notebook.progress() as show:    # an opt-in progress display
+        report = await exposcan.scan("scope.toml", on_progress=show)
 
 Nothing here configures logging; the CLI does that for itself.
 """
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from exposcan._version import __version__
 
 if TYPE_CHECKING:
+    from exposcan import notebook
     from exposcan.engine import Endpoint
     from exposcan.errors import (
         AuthorisationError,
@@ -78,6 +83,8 @@ _PUBLIC: dict[str, str] = {
     "Severity": "exposcan.vocabulary",
     "Status": "exposcan.vocabulary",
 }
+#: Public submodules, imported on first use as the names above are.
+_SUBMODULES: frozenset[str] = frozenset({"notebook"})
 
 
 class _Package(types.ModuleType):
@@ -94,6 +101,10 @@ sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value: Any = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = value
+        return value
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'exposcan' has no attribute {name!r}")
@@ -136,6 +147,7 @@ __all__ = [
     "UserError",
     "__version__",
     "load_scope",
+    "notebook",
     "parse_scope",
     "prepare",
     "read_report",

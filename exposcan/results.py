@@ -146,6 +146,12 @@ class Finding(_Serialisable):
     def __post_init__(self) -> None:
         _clean_fields(self, _FINDING_LIMITS)
 
+    def __repr__(self) -> str:
+        # Short for a notebook cell; to_dict() has every field (eq and hash stay the
+        # dataclass's: a class that defines __repr__ keeps dataclass' other methods).
+        accepted = " accepted" if self.accepted is not None else ""
+        return f"<Finding {self.id} {self.severity}{accepted}: {self.title}>"
+
     @staticmethod
     def _check_record(data: Mapping[str, Any], where: str) -> None:
         # Tools key on the id: one from a file must look like one of ours.
@@ -254,6 +260,14 @@ class EndpointResult(_Serialisable):
         # As --resume checks them: the engine names every endpoint by address and port.
         decoding.check_address(data.get("host"), f"{where}.host" if where else "host")
         decoding.check_port(data.get("port"), f"{where}.port" if where else "port")
+
+    def __repr__(self) -> str:
+        address = f"[{self.host}]" if ":" in self.host else self.host
+        count = len(self.findings)
+        return (
+            f"<EndpointResult {address}:{self.port} {self.protocol} {self.exposure} "
+            f"({self.severity}) {count} finding{'' if count == 1 else 's'}>"
+        )
 
     @property
     def severity(self) -> Severity:

@@ -12,6 +12,7 @@ its end or was interrupted (``interrupted``); when it is set,
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,17 @@ class Summary:
     stopped: str | None = None
     endpoints_not_started: int = 0
 
+    def __repr__(self) -> str:
+        # A notebook cell shows this: the counts that matter, not every field.
+        levels = ", ".join(f"{e} {n}" for e, n in self.exposure.items() if n)
+        state = " interrupted" if self.interrupted else ""
+        if self.stopped is not None:
+            state += f" stopped ({self.stopped})"
+        return (
+            f"<Summary {self.endpoints_done}/{self.endpoints_planned} endpoints, "
+            f"{self.exposed} exposed ({levels or 'none'}), {self.duration_s:g} s{state}>"
+        )
+
     @property
     def exposed(self) -> int:
         """Endpoints a stranger got into (echo or worse)."""
@@ -132,6 +144,14 @@ class ScanReport:
     #: naming its DICOM port and product), in the order learnt, each record once
     evidence: tuple[HostEvidence, ...] = ()
 
+    def __repr__(self) -> str:
+        scan_id = self.header.get("scan_id")
+        scan = f", scan {scan_id[:4]}\u2026" if isinstance(scan_id, str) and scan_id else ""
+        return (
+            f"<ScanReport {len(self.results)} endpoints, {len(self.exposed())} exposed"
+            f"{scan}{_minute(self.summary.started_at)}>"
+        )
+
     def exposed(self) -> tuple[EndpointResult, ...]:
         """Endpoints where a stranger got at least as far as C-ECHO."""
         return tuple(r for r in self.results if r.exposure >= Exposure.ECHO)
@@ -143,3 +163,31 @@ class ScanReport:
             "evidence": [e.to_dict() for e in self.evidence],
             "summary": self.summary.to_dict(),
         }
+
+    def write(self, path: str | os.PathLike[str], format: str = "jsonl") -> None:
+        """Write this report to ``path`` as ``format`` (one of
+        :data:`exposcan.report.FORMATS`), as ``exposcan report`` would: a new version
+        beside the file, renamed into place once whole. An unknown format or a path that
+        cannot be written is one :class:`~exposcan.errors.UserError` line."""
+        from exposcan.errors import OptionError
+        from exposcan.report import FORMATS
+        from exposcan.report.convert import write_report
+
+        if format not in FORMATS:
+            raise OptionError(f"unknown report format {format!r}: choose from {', '.join(FORMATS)}")
+        write_report(self, path, format)
+
+    def to_frame(self) -> Any:
+        """One row per endpoint as a ``pandas.DataFrame`` (needs the ``pandas`` extra:
+        ``pip install 'exposcan[pandas]'``); columns in :data:`exposcan.frame.COLUMNS`."""
+        from exposcan.frame import to_frame
+
+        return to_frame(self)
+
+
+def _minute(started_at: str) -> str:
+    """``2026-12-02T15:00:07+00:00`` as ``, 2026-12-02T15:00Z``; nothing if unknown."""
+    if len(started_at) < 16 or started_at[10] != "T":
+        return ""
+    zone = "Z" if started_at.endswith(("+00:00", "Z")) else ""
+    return f", {started_at[:16]}{zone}"

@@ -14,18 +14,30 @@ NAME = "demo"
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
-    commands.add_parser(
-        "demo", parents=[common], help="scan an embedded lab on 127.0.0.1 and show the result"
+    parser = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="scan an embedded lab on 127.0.0.1 and show the result",
+        description=(
+            "Start a small lab on 127.0.0.1 (one service per exposure level: none, "
+            "protected, echo, store, query, and a DICOMweb API), scan it, print the "
+            "summary, and write a JSONL and an HTML report to a temporary folder."
+        ),
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the folder with the reports (it is removed at the end otherwise)",
     )
 
 
 async def run(args: argparse.Namespace, tty: bool) -> int:
-    from exposcan.lab import run_demo
+    from exposcan.lab_demo import run_demo
 
     if sys.stdout is None:  # started with fd 1 closed (>&-), as open_output says for a scan
         raise OutputError("cannot write the demo to stdout: it is closed")
     try:
-        await run_demo(sys.stdout, colour=sys.stdout.isatty())
+        await run_demo(sys.stdout, colour=sys.stdout.isatty(), keep=bool(args.keep))
     except OSError as exc:
         if exc.errno not in WRITE_ERRORS:  # the lab's own (a port in use): not ours to word
             raise
