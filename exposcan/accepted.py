@@ -60,6 +60,7 @@ __all__ = [
     "AcceptedRiskError",
     "AcceptedRisks",
     "lapsed",
+    "lapsed_message",
     "load_accepted",
     "parse_accepted",
 ]
@@ -219,6 +220,16 @@ def lapsed(
         for finding in result.findings
         if finding.accepted is not None and not acceptance_holds(finding, now)
     ]
+
+
+def lapsed_message(pairs: Sequence[tuple[EndpointResult, Finding]]) -> str:
+    """One line about what :func:`lapsed` found, for a warning: how many, the first."""
+    result, finding = pairs[0]
+    until = finding.accepted.expires if finding.accepted is not None else None
+    first = f"{finding.id} on {result.host} port {result.port}, accepted until {until}"
+    more = f" and {len(pairs) - 1} more" if len(pairs) > 1 else ""
+    noun = "finding's acceptance has" if len(pairs) == 1 else "findings' acceptances have"
+    return f"{len(pairs)} {noun} expired ({first}{more}); they count for --fail-on again"
 
 
 def load_accepted(path: str | os.PathLike[str]) -> AcceptedRisks:

@@ -1,0 +1,112 @@
+"""``exposcan report SCAN.jsonl``: render a saved JSONL report in any format, without a
+packet (:func:`exposcan.read_report`, :meth:`exposcan.accepted.AcceptedRisks.apply_report`,
+:func:`exposcan.report.convert.write_report`); ``--fail-on`` exits 1 on a finding at or
+above it that no acceptance covers, once the report is written."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from exposcan.cli.common import EXIT_FINDINGS, EXIT_OK, error_line, write_failed
+from exposcan.files import FileIdentity, identity
+from exposcan.results import EndpointResult, Finding
+
+NAME = "report"
+
+#: ``--format`` when none is given: from the output's suffix, else the page for people.
+DEFAULT_FORMAT = "html"
+_SUFFIXES = {".html": "html", ".htm": "html", ".csv": "csv", ".sarif": "sarif"}
+_SUFFIXES |= {".json": "json", ".jsonl": "jsonl"}
+
+
+def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    from exposcan.gating import GATE_SEVERITIES
+    from exposcan.report import FORMATS
+
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="render a saved JSONL report in another format (sends nothing)",
+        description="Read a JSONL report (resumed ones too) and write it in another format, "
+        "without sending a packet. With --accept, findings the accepted-risk file covers are "
+        "marked accepted (in every format) and leave --fail-on until their date passes.",
+    )
+    report.add_argument("report", metavar="SCAN.jsonl", help="the JSONL report a scan wrote")
+    report.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output format (default: from the --output suffix, "
+        f".html .csv .sarif .json .jsonl; otherwise {DEFAULT_FORMAT})",
+    )
+    report.add_argument("--output", "-o", metavar="FILE", help="write here (default stdout)")
+    report.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        help=f"exit 1 when a finding at or above it ({'|'.join(GATE_SEVERITIES)}) is present "
+        "and not covered by an acceptance",
+    )
+    report.add_argument(
+        "--accept", metavar="FILE", help="accepted-risk file (TOML; docs/accepted-risk.md)"
+    )
+
+
+def format_for(fmt: str | None, output: str | None) -> str:
+    """The format asked for, or the one the output's name says, or :data:`DEFAULT_FORMAT`."""
+    if fmt is not None:
+        return fmt
+    if output is not None and output != "-":
+        return _SUFFIXES.get(os.path.splitext(output)[1].lower(), DEFAULT_FORMAT)
+    return DEFAULT_FORMAT
+
+
+async def run(args: argparse.Namespace, tty: bool) -> int:
+    from exposcan.accepted import lapsed, lapsed_message, load_accepted
+    from exposcan.gating import failing, parse_severity
+    from exposcan.report.convert import write_report
+    from exposcan.report.read import read_report
+    from exposcan.report.writer import open_output
+
+    # Every user error before a byte is written.
+    threshold = parse_severity(args.fail_on) if args.fail_on is not None else None
+    accepted = load_accepted(args.accept) if args.accept is not None else None
+    report = read_report(args.report)
+    if accepted is not None:
+        report = accepted.apply_report(report)
+    try:
+        write_report(
+            report, args.output, format_for(args.format, args.output), protect=_inputs(args)
+        )
+    except OSError as exc:  # stdout only: a file's failure is an OutputError line
+        return write_failed(open_output(None), exc)
+    gone = lapsed(report.results)
+    if gone:
+        error_line(f"exposcan: warning: {lapsed_message(gone)}")
+    if threshold is not None:
+        found = failing(report.results, threshold)
+        if found:
+            error_line(f"exposcan: {_failing_line(found, str(threshold))}")
+            return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _failing_line(found: list[tuple[EndpointResult, Finding]], threshold: str) -> str:
+    endpoints = len({result.endpoint for result, _ in found})
+    noun = "finding" if len(found) == 1 else "findings"
+    where = "endpoint" if endpoints == 1 else "endpoints"
+    return (
+        f"{len(found)} {noun} at or above {threshold} on {endpoints} {where}, not accepted "
+        f"(--fail-on {threshold})"
+    )
+
+
+def _inputs(args: argparse.Namespace) -> dict[FileIdentity, str]:
+    """What this command reads, which its output must never overwrite."""
+    inputs: dict[FileIdentity, str] = {}
+    for path, what in ((args.accept, "the accepted-risk file"), (args.report, "the report read")):
+        found = identity(path) if path else None
+        if found is not None:
+            inputs[found] = what
+    return inputs
