@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -29,6 +30,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep the folder with the reports (it is removed at the end otherwise)",
     )
+    parser.add_argument(
+        "--no-color", action="store_true", help="no colour on the terminal (as NO_COLOR=1)"
+    )
 
 
 async def run(args: argparse.Namespace, tty: bool) -> int:
@@ -37,7 +41,9 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
     if sys.stdout is None:  # started with fd 1 closed (>&-), as open_output says for a scan
         raise OutputError("cannot write the demo to stdout: it is closed")
     try:
-        await run_demo(sys.stdout, colour=sys.stdout.isatty(), keep=bool(args.keep))
+        # NO_COLOR: any non-empty value (https://no-color.org), as the scan's table
+        colour = sys.stdout.isatty() and not args.no_color and not os.environ.get("NO_COLOR")
+        await run_demo(sys.stdout, colour=colour, keep=bool(args.keep))
     except OSError as exc:
         if exc.errno not in WRITE_ERRORS:  # the lab's own (a port in use): not ours to word
             raise

@@ -4,9 +4,12 @@ in a temporary folder that is removed unless --keep, loopback only, a few second
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +133,36 @@ async def test_each_lab_service_is_reported_as_it_expects_and_nothing_is_stored(
     assert forbidden == 0
     assert web_requests > 0  # the web probe did talk to the lab's API
     assert all(r.host == "127.0.0.1" for r in report.results)
+
+
+def _on_a_terminal(*args: str, env: dict[str, str]) -> str:
+    """The demo with stdout on a pseudo-terminal; what it wrote there."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exposcan", "demo", *args],
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONWARNINGS": "error", **env},
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    try:
+        while True:  # read as it writes: a full pty buffer would block the child
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+        assert proc.wait(timeout=120) == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_the_demo_on_a_terminal_is_coloured_unless_asked_not_to():
+    # NO_COLOR set but empty does not count (https://no-color.org)
+    assert "\x1b[" in _on_a_terminal(env={"NO_COLOR": ""})
+    assert "\x1b[" not in _on_a_terminal(env={"NO_COLOR": "1"})
+    assert "\x1b[" not in _on_a_terminal("--no-color", env={"NO_COLOR": ""})
