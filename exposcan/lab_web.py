@@ -39,10 +39,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        self.server.requests += 1
+        retrieval = "/studies/" in url.path or "requesttype" in url.query.lower()
+        self.server.count(retrieval)
         if url.path.rstrip("/") != QIDO_PATH:
-            if "/studies/" in url.path or "requestType" in url.query:
-                self.server.retrievals += 1
             self._answer(404, b"not found\n", "text/plain")
             return
         limit = _limit(parse_qs(url.query).get("limit", [""])[0])
@@ -69,9 +68,18 @@ def _limit(text: str) -> int:
 
 class _LabHttpServer(ThreadingHTTPServer):
     daemon_threads = True
-    #: requests answered, and those that would have been a retrieval (must stay 0)
-    requests: int = 0
-    retrievals: int = 0
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler]) -> None:
+        super().__init__(address, handler)
+        #: requests answered, and those that would have been a retrieval (must stay 0)
+        self.requests = 0
+        self.retrievals = 0
+        self._lock = threading.Lock()  # one handler thread per connection
+
+    def count(self, retrieval: bool) -> None:
+        with self._lock:
+            self.requests += 1
+            self.retrievals += int(retrieval)
 
 
 class LabWeb:

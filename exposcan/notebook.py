@@ -97,6 +97,21 @@ class ProgressDisplay:
         self.close()
 
 
+class _Line:
+    """One line of text for IPython's display: it shows an object's repr, and a plain
+    ``str``'s repr would be quoted."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
 def _ipython_handle() -> _Handle | None:
     """A display handle in the running IPython kernel, or None outside one."""
     ipython_module = sys.modules.get("IPython")
@@ -110,13 +125,13 @@ def _ipython_handle() -> _Handle | None:
     shell = ipython_module.get_ipython() if hasattr(ipython_module, "get_ipython") else None
     if shell is None or not hasattr(shell, "kernel"):  # a terminal IPython: rich does it
         return None
-    handle: _Handle | None = display("exposcan: starting", display_id=True)
+    handle: _Handle | None = display(_Line("exposcan: starting"), display_id=True)
     return handle
 
 
 def _ipython(handle: _Handle) -> ProgressDisplay:
     def show(snapshot: Progress) -> None:
-        handle.update(f"exposcan: {describe(snapshot)}")
+        handle.update(_Line(f"exposcan: {describe(snapshot)}"))
 
     return ProgressDisplay(show, lambda: None)
 

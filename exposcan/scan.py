@@ -129,8 +129,21 @@ class ScanPlan:
 
     def expiry_warning(self, days: float = 14) -> str | None:
         """The one-line warning when the authorisation expires within ``days`` of now (the
-        plan's clock), else None; :func:`prepare` logs it (``authorisation_expires_soon``)."""
+        plan's clock), else None. :func:`scan` and :func:`scan_iter` log it (a structlog
+        ``authorisation_expires_soon`` warning); :func:`prepare` says nothing, so that a
+        caller showing the line itself (the CLI) does not show it twice."""
         return expiry_warning(self.scope.authorisation, self.clock(), days=days)
+
+    def log_expiry_warning(self) -> None:
+        warning = self.expiry_warning()
+        if warning is not None:
+            authorisation = self.scope.authorisation
+            log.warning(
+                "authorisation_expires_soon",
+                reference=authorisation.reference,
+                expires_at=authorisation.expires_at.isoformat(),
+                message=warning,
+            )
 
     def engine(
         self,
@@ -321,14 +334,6 @@ async def prepare(
         options=options,
         clock=clock,
     )
-    warning = plan.expiry_warning()
-    if warning is not None:
-        log.warning(
-            "authorisation_expires_soon",
-            reference=scope.authorisation.reference,
-            expires_at=scope.authorisation.expires_at.isoformat(),
-            message=warning,
-        )
     total = plan.total
     if total > LARGE_SCAN and not allow_large:
         raise OptionError(
@@ -370,6 +375,7 @@ async def scan_iter(
         allow_large=allow_large,
         endpoints=endpoints,
     )
+    plan.log_expiry_warning()
     async for result in plan.results(on_progress=on_progress):
         yield result
 
@@ -408,6 +414,7 @@ async def scan(
         allow_large=allow_large,
         endpoints=endpoints,
     )
+    plan.log_expiry_warning()
     started, since = _now(), time.monotonic()
     builder = SummaryBuilder(started_at=started, total=plan.total)
     results: list[EndpointResult] = []

@@ -5,7 +5,7 @@ from exposcan.report.jsonl import JsonlWriter, read_jsonl
 from exposcan.report.terminal import ProgressLine, render_summary
 from exposcan.report.writer import ReportWriter, make_writer, open_output
 
-FORMATS = ("jsonl", "json", "csv", "sarif", "html")
+FORMATS = ("jsonl", "json", "csv", "sarif", "html", "defectdojo")
 
 __all__ = [
     "FORMATS",

@@ -194,6 +194,7 @@ class GuardedWriter:
 
 def make_writer(fmt: str, stream: IO[str]) -> ReportWriter:
     from exposcan.report.csv_ import CsvWriter
+    from exposcan.report.defectdojo import DefectDojoWriter
     from exposcan.report.html import HtmlWriter
     from exposcan.report.json_ import JsonWriter
     from exposcan.report.jsonl import JsonlWriter
@@ -205,5 +206,6 @@ def make_writer(fmt: str, stream: IO[str]) -> ReportWriter:
         "csv": CsvWriter,
         "sarif": SarifWriter,
         "html": HtmlWriter,
+        "defectdojo": DefectDojoWriter,
     }
     return writers[fmt](stream)  # type: ignore[call-arg]

@@ -8,9 +8,14 @@ import datetime
 import pytest
 import structlog
 
+import exposcan
+import exposcan.engine
+from exposcan.probing import Probed
+from exposcan.results import EndpointResult
 from exposcan.scan import prepare
 from exposcan.scope import parse_scope
 from exposcan.scope.authorisation import EXPIRY_WARNING_DAYS, Authorisation, expiry_warning
+from exposcan.vocabulary import Exposure, Status
 from tests.support.scope_toml import scope_text
 
 UTC = datetime.UTC
@@ -79,18 +84,44 @@ def test_days_is_a_parameter_and_now_must_be_aware() -> None:
         ON_DATE.expires_within(datetime.datetime(2026, 12, 2), 14)
 
 
-async def test_prepare_logs_a_warning_and_the_plan_says_it() -> None:
-    scope = parse_scope(scope_text(["127.0.0.1"], expires="2026-12-07"), source="s.toml")
+def closed(endpoint, *_: object, **__: object) -> Probed:  # type: ignore[no-untyped-def]
+    return Probed(
+        EndpointResult(
+            host=endpoint.host,
+            port=endpoint.port,
+            protocol=endpoint.protocol,
+            status=Status.CLOSED,
+            exposure=Exposure.NONE,
+        )
+    )
+
+
+async def test_scan_logs_a_warning_prepare_only_says_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def probe(*args: object, **kwargs: object) -> Probed:
+        return closed(*args, **kwargs)
+
+    monkeypatch.setattr(exposcan.engine, "probe_endpoint", probe)  # no socket
+    scope = parse_scope(scope_text(["127.0.0.1"], ports=[104], expires="2026-12-07"), source="s")
+    soon = lambda: at(2026, 12, 2, 15, 0)  # noqa: E731
     with structlog.testing.capture_logs() as logs:
-        plan = await prepare(scope, clock=lambda: at(2026, 12, 2, 15, 0))
-    assert plan.expiry_warning() == expiry_warning(ON_DATE, at(2026, 12, 2, 15, 0)).replace(
+        plan = await prepare(scope, clock=soon)
+    assert plan.expiry_warning() == expiry_warning(ON_DATE, soon()).replace(
         "CHG-7", "CHG-2026-0042"
     )
+    # prepare() says nothing: a caller that shows the line itself (the CLI) shows it once
+    assert not [e for e in logs if e["event"] == "authorisation_expires_soon"]
+    with structlog.testing.capture_logs() as logs:
+        report = await exposcan.scan(scope, clock=soon)
+    assert len(report.results) == 1
     events = [e for e in logs if e["event"] == "authorisation_expires_soon"]
     assert len(events) == 1
     assert events[0]["log_level"] == "warning"
     assert events[0]["reference"] == "CHG-2026-0042"
+    assert events[0]["message"] == plan.expiry_warning()
     with structlog.testing.capture_logs() as logs:
-        later = await prepare(scope, clock=lambda: at(2026, 11, 1))
-    assert later.expiry_warning() is None
+        results = [r async for r in exposcan.scan_iter(scope, clock=lambda: at(2026, 11, 1))]
+    assert len(results) == 1
     assert not [e for e in logs if e["event"] == "authorisation_expires_soon"]
+    with structlog.testing.capture_logs() as logs:
+        [r async for r in exposcan.scan_iter(scope, clock=soon)]
+    assert [e["event"] for e in logs].count("authorisation_expires_soon") == 1

@@ -259,6 +259,49 @@ def test_ipython_display_updates_one_handle():
     ]
 
 
+def _fake_ipython(monkeypatch: pytest.MonkeyPatch, *, kernel: bool) -> list[object]:
+    """An IPython in sys.modules whose shell has a kernel (Jupyter) or not (a terminal)."""
+    import types
+
+    shown: list[object] = []
+    handle = FakeHandle()
+
+    def display(obj: object, display_id: bool = False) -> FakeHandle:
+        assert display_id is True
+        shown.append(obj)
+        return handle
+
+    shell = types.SimpleNamespace(**({"kernel": object()} if kernel else {}))
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: shell  # type: ignore[attr-defined]
+    ipython_display = types.ModuleType("IPython.display")
+    ipython_display.display = display  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", ipython_display)
+    shown.append(handle)
+    return shown
+
+
+def test_auto_in_a_jupyter_kernel_uses_one_display_handle(monkeypatch: pytest.MonkeyPatch):
+    handle, *_ = shown = _fake_ipython(monkeypatch, kernel=True)
+    out = io.StringIO()
+    show = progress(stream=out)
+    show(_snapshot(3, none=2, echo=1))
+    assert out.getvalue() == ""  # nothing on the stream: the cell's display has it
+    assert repr(shown[1]) == "exposcan: starting"  # shown unquoted, as text
+    assert isinstance(handle, FakeHandle)
+    assert handle.shown == ["exposcan: 3/3 endpoints, 1 exposed (echo 1), 3.0 s"]
+
+
+def test_auto_in_a_terminal_ipython_is_not_the_display(monkeypatch: pytest.MonkeyPatch):
+    handle, *_ = _fake_ipython(monkeypatch, kernel=False)
+    out = io.StringIO()
+    progress(stream=out)(_snapshot(3, none=3))
+    assert out.getvalue() == "exposcan: 3/3 endpoints, 0 exposed, 3.0 s\n"
+    assert isinstance(handle, FakeHandle)
+    assert handle.shown == []
+
+
 def test_auto_off_a_terminal_and_outside_ipython_is_text(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delitem(sys.modules, "IPython", raising=False)
     out = io.StringIO()
