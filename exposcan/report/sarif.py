@@ -200,8 +200,11 @@ def _rule(finding: Finding) -> dict[str, Any]:
 
 def _rank(rule_id: str) -> tuple[int, str]:
     # Catalogue order (docs/findings.md's), then ids it does not know, by name.
-    order = list(catalogue.CATALOGUE)
-    return (order.index(rule_id), "") if rule_id in order else (len(order), rule_id)
+    position = _CATALOGUE_ORDER.get(rule_id)
+    return (position, "") if position is not None else (len(_CATALOGUE_ORDER), rule_id)
+
+
+_CATALOGUE_ORDER: Final = {rule_id: i for i, rule_id in enumerate(catalogue.CATALOGUE)}
 
 
 class SarifWriter:

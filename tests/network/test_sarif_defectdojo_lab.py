@@ -86,3 +86,18 @@ async def test_two_lab_scans_render_valid_sarif_and_defectdojo_with_stable_ids(t
     # What a reimport matches on is the same for the same network, in the same order.
     assert identities(dojo[0]) == identities(dojo[1])
     assert set(prints(sarif[0]).values()) == {f[0] for f in identities(dojo[0])}
+
+
+async def test_a_report_read_back_from_jsonl_renders_the_same_bytes(tmp_path):
+    """``exposcan report`` renders the JSONL read back: what it writes for DefectDojo and
+    SARIF is what the scan itself would have written."""
+    with running_lab() as lab:
+        scope = tmp_path / "scope.toml"
+        scope.write_text(lab.scope_toml(), encoding="utf-8")
+        report = await exposcan.scan(scope, options=lab.scan_options())
+    jsonl = tmp_path / "scan.jsonl"
+    report.write(jsonl, format="jsonl")
+    again = exposcan.read_report(jsonl)
+    assert again.header["scan_id"] == report.header["scan_id"]
+    for fmt in ("defectdojo", "sarif"):
+        assert rendered(again, fmt) == rendered(report, fmt), fmt
