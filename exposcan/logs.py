@@ -108,14 +108,38 @@ def is_terminal(stream: TextIO | None) -> bool:
         return False
 
 
+class _ConsoleRenderer:
+    """structlog's console renderer, in colour or not as :func:`set_colour` last said
+    (a subcommand's ``--no-color`` is parsed after :func:`configure` ran, and loggers
+    cached on first use keep the processors they were made with)."""
+
+    colour = True
+
+    def __init__(self) -> None:
+        self._coloured = structlog.dev.ConsoleRenderer(colors=True)
+        self._plain = structlog.dev.ConsoleRenderer(colors=False)
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        renderer = self._coloured if _ConsoleRenderer.colour else self._plain
+        return renderer(logger, method, event)
+
+
+def set_colour(enabled: bool) -> None:
+    """Colour in readable log lines, or none (``--no-color``; ``NO_COLOR`` is read by
+    :func:`configure`)."""
+    _ConsoleRenderer.colour = enabled
+
+
 def configure(*, verbosity: int = 0, json: bool | None = None) -> None:
-    """Logs go to stderr: JSON lines when stderr is not a terminal, else readable."""
+    """Logs go to stderr: JSON lines when stderr is not a terminal, else readable (in
+    colour unless ``NO_COLOR`` is set to anything: https://no-color.org)."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     if json is None:
         json = not is_terminal(sys.stderr)
     stderr = StderrLogger(sys.stderr)
+    set_colour(not os.environ.get("NO_COLOR"))
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer() if json else _ConsoleRenderer()
     )
     structlog.configure(
         processors=[

@@ -5,27 +5,80 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import stat
 import sys
 from typing import Any
 
-from exposcan.cli.common import EXIT_OK, positive_float, positive_int, write_failed
-from exposcan.errors import UserError
+from exposcan import logs
+from exposcan.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    error_line,
+    positive_float,
+    positive_int,
+    write_failed,
+)
+from exposcan.errors import OptionError, UserError
 from exposcan.files import FileIdentity, identity
+from exposcan.gating import GATE_SEVERITIES, acceptance_holds, failing, parse_severity
 from exposcan.options import Limits, ScanOptions, Timeouts
-from exposcan.report import FORMATS, ProgressLine, make_writer, open_output, render_summary
-from exposcan.report.resume import load_resume
-from exposcan.report.writer import GuardedWriter
+from exposcan.report import FORMATS, make_writer, open_output
+from exposcan.report.resume import ResumeState, load_resume
+from exposcan.report.tee import DocumentOutputs, Recorder, Tee, document_path, same_paths
+from exposcan.report.terminal import (
+    PausingStream,
+    ProgressLine,
+    colour_wanted,
+    render_summary,
+    resume_command,
+)
+from exposcan.report.writer import GuardedWriter, ReportOutput
 from exposcan.results import EndpointResult
 from exposcan.scan import LARGE_SCAN, prepare
 from exposcan.scope import parse_port_list
+from exposcan.summary import ScanReport
+from exposcan.vocabulary import Exposure, Severity
 
 NAME = "scan"
+_DOCUMENTS = ", ".join(document_path("BASE", f) for f in FORMATS if f != "jsonl")
+
+EPILOG = f"""outputs:
+  -o/--output FILE     the report, in --format (default jsonl), written as the scan runs
+                       (default stdout); a JSONL file is the source of truth and the one
+                       --resume continues
+  -oA/--output-all BASE
+                       nmap's habit: BASE.jsonl as the report (streamed, resumable) and,
+                       once the scan is over, every other format beside it, rendered
+                       from BASE.jsonl:
+                       {_DOCUMENTS}
+  --also FORMAT=PATH   one more whole document, written at the end (repeatable)
+  Documents written at the end replace the file at their path only once whole; an
+  interrupted scan writes none of them (resume it, and they are written then).
+
+terminal (when stderr is one):
+  a progress line (done/planned, rate, ETA, exposed so far) and a summary table that
+  fits the width (COLUMNS is honoured). When the report also goes to the terminal, the
+  progress line is erased around each of its lines, never mixed into them.
+  NO_COLOR (any value) or --no-color: no colour. --quiet: no progress and no table.
+  Ctrl-C (SIGINT): the summary so far and the command that resumes the scan.
+
+gate:
+  --fail-on SEVERITY ({"|".join(GATE_SEVERITIES)}): exit 1 when a finding at
+  or above it is in the report (all runs of a resumed scan), once every report is
+  written; one line on stderr says how many (kept with --quiet). An accepted finding
+  does not count until its acceptance expires.
+"""
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     defaults_limits, defaults_timeouts = Limits(), Timeouts()
     scan = commands.add_parser(
-        "scan", parents=[common], help="scan targets inside an authorised scope"
+        "scan",
+        parents=[common],
+        help="scan targets inside an authorised scope",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     scan.add_argument("targets", nargs="*", metavar="TARGET", help="address, CIDR or hostname")
     scan.add_argument("--scope", required=True, metavar="FILE", help="scope file (TOML)")
@@ -84,12 +137,42 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     scan.add_argument(
         "--tls-ports", metavar="LIST", help="ports where DICOM starts with TLS (default 2762)"
     )
-    scan.add_argument("--format", choices=FORMATS, default="jsonl", help="report format")
+    scan.add_argument(
+        "--format", choices=FORMATS, default=None, help="report format (default jsonl)"
+    )
     scan.add_argument("--output", "-o", metavar="FILE", help="report file (default stdout)")
+    scan.add_argument(
+        "--output-all",
+        "-oA",
+        metavar="BASE",
+        help="BASE.jsonl, and every other format beside it at the end (see outputs below)",
+    )
+    scan.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        type=_also,
+        metavar="FORMAT=PATH",
+        help="also write the report as FORMAT to PATH at the end (repeatable)",
+    )
     scan.add_argument(
         "--resume",
         action="store_true",
-        help="continue the scan recorded in --output: finished endpoints are not probed again",
+        help="continue the scan recorded in --output (or --output-all's BASE.jsonl): "
+        "finished endpoints are not probed again",
+    )
+    scan.add_argument(
+        "--fail-on",
+        type=parse_severity,
+        default=None,
+        metavar="SEVERITY",
+        help=f"exit 1 if a finding at or above this is found ({', '.join(GATE_SEVERITIES)})",
+    )
+    scan.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress line and no summary table"
+    )
+    scan.add_argument(
+        "--no-color", action="store_true", help="no colour on the terminal (as NO_COLOR=1)"
     )
     scan.add_argument(
         "--allow-large",
@@ -132,40 +215,115 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
     )
 
 
+def _also(text: str) -> tuple[str, str]:
+    fmt, sep, path = text.partition("=")
+    if not sep or not path:
+        raise OptionError(f"--also takes FORMAT=PATH, not {text[:60]!r}")
+    if fmt not in FORMATS:
+        raise OptionError(f"--also: format {fmt[:20]!r} is not one of {', '.join(FORMATS)}")
+    if path == "-":
+        raise OptionError("--also writes a file: stdout is --output's")
+    return fmt, path
+
+
+def _plan_outputs(args: argparse.Namespace) -> tuple[str | None, str, list[tuple[str, str]]]:
+    """The streamed report (path or None for stdout, format) and the documents to write
+    at the end, as (format, path); a contradiction is one line."""
+    documents: list[tuple[str, str]] = list(args.also)
+    if args.output_all is not None:
+        if args.output is not None:
+            raise OptionError("give --output or --output-all, not both")
+        if args.format not in (None, "jsonl"):
+            raise OptionError("--output-all writes every format: leave out --format")
+        base = args.output_all
+        path, fmt = document_path(base, "jsonl"), "jsonl"
+        documents += [(f, document_path(base, f)) for f in FORMATS if f != "jsonl"]
+    else:
+        path, fmt = args.output, args.format or "jsonl"
+    named = [*([path] if path not in (None, "-") else []), *(p for _, p in documents)]
+    twice = same_paths(named)
+    if twice is not None:
+        raise OptionError(f"{twice[:200]} is named as two outputs")
+    return path, fmt, documents
+
+
 async def run(args: argparse.Namespace, tty: bool) -> int:
+    if args.no_color:
+        logs.set_colour(False)
+    path, fmt, wanted = _plan_outputs(args)
     options = options_from(args)
     plan = await prepare(args.scope, args.targets, options=options, allow_large=args.allow_large)
     resume = None
     if args.resume:
-        if args.output in (None, "-") or args.format != "jsonl":
-            raise UserError("--resume needs --output FILE with --format jsonl")
-        resume = load_resume(args.output, plan.header(), targets=plan.targets)
-    # An unwritable path, or one naming an input, fails here, before any packet is sent.
-    output = open_output(
-        args.output,
-        resume_at=resume.good_bytes if resume else None,
-        whole_document=args.format != "jsonl",
-        protect=_inputs(args),
+        if path in (None, "-") or fmt != "jsonl":
+            raise UserError("--resume needs --output FILE with --format jsonl, or --output-all")
+        resume = load_resume(path, plan.header(), targets=plan.targets)
+    # An unwritable path, or one naming an input, fails here, before any packet is sent;
+    # the documents first: opening the JSONL report truncates what it held.
+    protect = _inputs(args)
+    main = identity(path) if path not in (None, "-") else None
+    documents = DocumentOutputs(
+        wanted, protect={**protect, **({main: "the report"} if main else {})}
     )
+    try:
+        output = open_output(
+            path,
+            resume_at=resume.good_bytes if resume else None,
+            whole_document=fmt != "jsonl",
+            protect=protect,
+        )
+    except BaseException:
+        documents.close()
+        raise
+    try:
+        return await _scan(args, tty, plan, resume, output, fmt, documents, path)
+    finally:
+        documents.close()
+
+
+async def _scan(
+    args: argparse.Namespace,
+    tty: bool,
+    plan: Any,
+    resume: ResumeState | None,
+    output: ReportOutput,
+    fmt: str,
+    documents: DocumentOutputs,
+    path: str | None,
+) -> int:
     task = asyncio.current_task()
     assert task is not None
 
     def stop(_: OSError) -> None:  # as SIGINT does: in-flight associations end politely
         task.cancel()
 
-    writer = GuardedWriter(make_writer(args.format, output.stream), output, on_error=stop)
-    progress = ProgressLine(sys.stderr) if tty else None
-    results: list[EndpointResult] = []
-    try:
-        summary = await plan.run(
-            writer,
-            on_progress=progress,
-            keep=results if tty else None,
-            resume=resume,
+    interactive = tty and not args.quiet
+    progress = None
+    stream = output.stream
+    if interactive:
+        progress = ProgressLine(
+            sys.stderr,
+            colour=colour_wanted(sys.stderr, no_color=args.no_color),
+            previous=[p.exposure for p in resume.previous] if resume else (),
         )
+        if output.is_stdout and logs.is_terminal(sys.stdout):
+            stream = PausingStream(output.stream, progress)  # type: ignore[assignment]
+    # A JSONL file is read back at the end when it holds more than this run knows
+    # (earlier runs) or feeds the documents (so that they agree with it, line for line).
+    jsonl_file = fmt == "jsonl" and _regular(path)
+    reread = jsonl_file and (resume is not None or bool(documents))
+    threshold: Severity | None = args.fail_on
+    in_memory = bool(documents) and not reread
+    recorder = Recorder(keep=_keeper(in_memory, threshold), evidence=in_memory)
+    writer = GuardedWriter(make_writer(fmt, stream), output, on_error=stop)
+    try:
+        await plan.run(Tee(writer, recorder), on_progress=progress, resume=resume)
     except asyncio.CancelledError:
-        if writer.error is None:
-            raise  # a signal
+        if writer.error is None:  # a signal: what was done, and how to go on
+            if progress is not None:
+                progress.clear()
+            _interrupted(args, tty, recorder, resumable=jsonl_file)
+            raise
         task.uncancel()  # our own cancel, for the write error below
     finally:
         if progress is not None:
@@ -174,9 +332,109 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
         output.close()
     if writer.error is not None:
         return write_failed(output, writer.error)
-    if tty:
-        sys.stderr.write(render_summary(results, summary, colour=True) + "\n")
+    report = _read_back(path) if reread else recorder.report()
+    documents.write(report)
+    if interactive:
+        _say(render_summary(report.results, report.summary, colour=_colour(args)))
+    return _gate(report, threshold, quiet=args.quiet)
+
+
+def _keeper(everything: bool, threshold: Severity | None) -> Any:
+    """Which results the recorder keeps: all for documents made from memory, else only
+    what the table shows (exposed or protected) and what the gate counts."""
+    if everything:
+        return None
+
+    def notable(result: EndpointResult) -> bool:
+        if result.exposure is not Exposure.NONE:
+            return True
+        return threshold is not None and any(f.severity >= threshold for f in result.findings)
+
+    return notable
+
+
+def _read_back(path: str | None) -> ScanReport:
+    from exposcan.report.read import read_report
+
+    assert path is not None
+    return read_report(path)
+
+
+def _regular(path: str | None) -> bool:
+    if path in (None, "-"):
+        return False
+    assert path is not None
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _colour(args: argparse.Namespace) -> bool:
+    return colour_wanted(sys.stderr, no_color=args.no_color)
+
+
+def _say(text: str) -> None:
+    error_line(text)
+
+
+def _gate(report: ScanReport, threshold: Severity | None, *, quiet: bool) -> int:
+    """Exit 1 with one line when a finding at or above ``threshold`` is not accepted."""
+    if threshold is None:
+        return EXIT_OK
+    found = failing(report.results, threshold)
+    accepted = sum(
+        1
+        for result in report.results
+        for finding in result.findings
+        if finding.severity >= threshold and acceptance_holds(finding)
+    )
+    noun = "finding" if len(found) == 1 else "findings"
+    line = f"exposcan: {len(found)} {noun} at or above {threshold}"
+    if accepted:
+        line += f" ({accepted} accepted finding{'' if accepted == 1 else 's'} not counted)"
+    if found:
+        _say(line)
+        return EXIT_FINDINGS
+    if not quiet:
+        _say(line)
     return EXIT_OK
+
+
+def _interrupted(
+    args: argparse.Namespace, tty: bool, recorder: Recorder, *, resumable: bool
+) -> None:
+    """On a terminal: the summary so far (not with --quiet), and the command that
+    resumes the scan (when its report is a JSONL file, the one thing ``--resume``
+    continues). Elsewhere (cron, CI) the one "interrupted" line says it all."""
+    if not tty:
+        return
+    if not args.quiet and recorder.summary is not None:
+        _say(render_summary(recorder.results, recorder.summary, colour=_colour(args)))
+    if resumable:
+        argv = _argv(args)
+        if argv is not None:
+            _say(f"exposcan: resume with: {resume_command(argv)}")
+        else:
+            _say("exposcan: resume with the same command and --resume")
+
+
+def _argv(args: argparse.Namespace) -> list[str] | None:
+    """The words this scan was started with, if ``sys.argv`` holds them (a caller of
+    :func:`exposcan.cli.main` may have passed others): they must parse to ``args``."""
+    from exposcan.cli import build_parser
+
+    given = getattr(args, "argv", None)
+    words = list(given) if given is not None else sys.argv[1:]
+    try:
+        again = build_parser().parse_args(words)
+    except (UserError, SystemExit):
+        return None
+    skip = {"verbose", "argv"}
+    same = {k: v for k, v in vars(again).items() if k not in skip} == {
+        k: v for k, v in vars(args).items() if k not in skip
+    }
+    return words if same else None
 
 
 def _inputs(args: argparse.Namespace) -> dict[FileIdentity, str]:
