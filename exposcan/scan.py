@@ -128,22 +128,29 @@ class ScanPlan:
         }
 
     def expiry_warning(self, days: float = 14) -> str | None:
-        """The one-line warning when the authorisation expires within ``days`` of now (the
-        plan's clock), else None. :func:`scan` and :func:`scan_iter` log it (a structlog
-        ``authorisation_expires_soon`` warning); :func:`prepare` says nothing, so that a
-        caller showing the line itself (the CLI) does not show it twice."""
+        """The one line when the authorisation expires within ``days`` of now (the plan's
+        clock), else None."""
         return expiry_warning(self.scope.authorisation, self.clock(), days=days)
 
-    def log_expiry_warning(self) -> None:
-        warning = self.expiry_warning()
-        if warning is not None:
-            authorisation = self.scope.authorisation
+    def warnings(self) -> list[str]:
+        """What the user should hear before the scan runs, a line each: an authorisation
+        about to expire, listed endpoints that are not probed. :func:`scan` and
+        :func:`scan_iter` log them (structlog warnings); :func:`prepare` says nothing, so
+        a caller showing them itself (the CLI) shows each once."""
+        ignored = self.endpoints.ignored_warning() if self.endpoints is not None else None
+        return [line for line in (self.expiry_warning(), ignored) if line is not None]
+
+    def log_warnings(self) -> None:
+        authorisation = self.scope.authorisation
+        if (expiring := self.expiry_warning()) is not None:
             log.warning(
                 "authorisation_expires_soon",
                 reference=authorisation.reference,
                 expires_at=authorisation.expires_at.isoformat(),
-                message=warning,
+                message=expiring,
             )
+        if self.endpoints is not None and (ignored := self.endpoints.ignored_warning()):
+            log.warning("endpoints_ignored", ignored=self.endpoints.ignored, message=ignored)
 
     def engine(
         self,
@@ -375,7 +382,7 @@ async def scan_iter(
         allow_large=allow_large,
         endpoints=endpoints,
     )
-    plan.log_expiry_warning()
+    plan.log_warnings()
     async for result in plan.results(on_progress=on_progress):
         yield result
 
@@ -414,7 +421,7 @@ async def scan(
         allow_large=allow_large,
         endpoints=endpoints,
     )
-    plan.log_expiry_warning()
+    plan.log_warnings()
     started, since = _now(), time.monotonic()
     builder = SummaryBuilder(started_at=started, total=plan.total)
     results: list[EndpointResult] = []

@@ -25,7 +25,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from exposcan.errors import OutOfScopeError, PortListError
-from exposcan.logs import get_logger
 from exposcan.probe import Endpoint
 from exposcan.probes.registry import PROBES, Registration, Registry
 from exposcan.scope.file import Scope
@@ -36,8 +35,6 @@ from exposcan.scope.resolve import Resolver, resolve_targets
 from exposcan.scope.targets import Host, TargetSet
 
 __all__ = ["MAX_LISTED", "EndpointList", "Pair", "plan_endpoints"]
-
-log = get_logger("exposcan.scope")  # silent until structlog is configured
 
 #: No list holds more endpoints than this (the scan's ``allow_large`` threshold).
 MAX_LISTED: Final = 1 << 20
@@ -59,6 +56,7 @@ class EndpointList:
         endpoints: Mapping[str, Mapping[int, Iterable[Host]]],
         *,
         origin: str,
+        source: str = "the endpoint list",
         ignored: int = 0,
         ignored_ports: Iterable[int] = (),
     ) -> None:
@@ -73,6 +71,8 @@ class EndpointList:
             if by_port
         }
         self.origin = origin
+        #: what the list is, for messages (``nmap-xml sweep.xml``)
+        self.source = source
         self.ignored = ignored
         self.ignored_ports = tuple(sorted(set(ignored_ports)))
         self.count = sum(len(h) for by_port in self._by_kind.values() for h in by_port.values())
@@ -115,6 +115,21 @@ class EndpointList:
             "ignored": self.ignored,
             "ignored_ports": list(self.ignored_ports[:_SHOWN_PORTS]),
         }
+
+    def ignored_warning(self) -> str | None:
+        """One line saying which listed endpoints are not probed, if any are not."""
+        if not self.ignored:
+            return None
+        ports = ", ".join(map(str, self.ignored_ports[:_SHOWN_PORTS]))
+        if len(self.ignored_ports) > _SHOWN_PORTS:
+            ports += f" and {len(self.ignored_ports) - _SHOWN_PORTS} more"
+        noun = "endpoint" if self.ignored == 1 else "endpoints"
+        which = "port" if len(self.ignored_ports) == 1 else "ports"
+        verb = "is" if len(self.ignored_ports) == 1 else "are"
+        return (
+            f"{self.ignored} open {noun} in {self.source} not probed: {which} {ports} {verb} in "
+            "neither the scan's DICOM ports nor its web ports"
+        )
 
     def __repr__(self) -> str:
         return f"<EndpointList {self.origin} count={self.count} ignored={self.ignored}>"
@@ -160,14 +175,9 @@ async def plan_endpoints(
         host = Host(address, targets.hostname(address))
         for kind in kinds:
             endpoints.setdefault(kind, {}).setdefault(port, []).append(host)
-    result = EndpointList(endpoints, origin=origin, ignored=len(ignored), ignored_ports=ignored)
-    if result.ignored:
-        log.warning(
-            "endpoints_ignored",
-            ignored=result.ignored,
-            ports=list(result.ignored_ports[:_SHOWN_PORTS]),
-            reason="port in neither the scan's ports nor its web_ports",
-        )
+    result = EndpointList(
+        endpoints, origin=origin, source=source, ignored=len(ignored), ignored_ports=ignored
+    )
     if not result.count:
         chosen = ", ".join(
             f"{name} {','.join(map(str, ports)) or 'none'}" for name, ports in port_lists.items()

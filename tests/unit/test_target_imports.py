@@ -8,7 +8,9 @@ import io
 from pathlib import Path
 
 import pytest
+import structlog
 
+import exposcan
 import exposcan.engine
 from exposcan.errors import OptionError, OutOfScopeError, PortListError, UserError
 from exposcan.options import ScanOptions
@@ -262,6 +264,10 @@ async def test_listed_endpoints_map_to_the_scan_ports(tmp_path: Path) -> None:
     assert listed["format"] == "nmap-xml"
     assert (listed["endpoints"], listed["ignored"], listed["ignored_ports"]) == (4, 1, [22])
     assert listed["digest"].startswith("sha256:")
+    assert plan.warnings() == [
+        f"1 open endpoint in nmap-xml {tmp_path / 'n.xml'} not probed: port 22 is in neither "
+        "the scan's DICOM ports nor its web ports"
+    ]
     walked = [(r.kind, e.host, e.port) for r, e in plan.endpoints.walk()]
     assert walked == [
         ("web", "127.0.0.1", 8042),
@@ -336,7 +342,9 @@ async def test_engine_probes_only_the_listed_endpoints(monkeypatch: pytest.Monke
     imported = ImportedEndpoints(
         "nmap-xml", "n.xml", (("127.0.0.1", 104), ("127.0.0.3", 11112), ("127.0.0.2", 22))
     )
-    plan = await listed_plan(imported, web_ports=())
+    with structlog.testing.capture_logs() as logs:
+        plan = await listed_plan(imported, web_ports=())
+    assert logs == []  # prepare() says nothing: the CLI prints plan.warnings() itself
     seen: list[tuple[int, int]] = []
     skip = {("127.0.0.3", 11112, "dicom")}  # finished by a run being resumed
     engine = plan.engine(on_progress=lambda p: seen.append((p.done, p.total)), skip=skip)
@@ -346,8 +354,12 @@ async def test_engine_probes_only_the_listed_endpoints(monkeypatch: pytest.Monke
     assert engine.total == plan.total == 2
     assert seen == [(1, 2)]
     probed.clear()
-    assert [(r.host, r.port) async for r in plan.results()] == [
-        ("127.0.0.1", 104),
-        ("127.0.0.3", 11112),
-    ]
+    scope = parse_scope(SCOPE, source="s.toml")
+    with structlog.testing.capture_logs() as logs:
+        report = await exposcan.scan(scope, endpoints=imported, options=ScanOptions(web_ports=()))
+    assert [(r.host, r.port) for r in report.results] == [("127.0.0.1", 104), ("127.0.0.3", 11112)]
     assert sorted(probed) == [("127.0.0.1", 104, "dicom"), ("127.0.0.3", 11112, "dicom")]
+    assert report.header["endpoints_from"]["endpoints"] == report.summary.endpoints_done == 2
+    ignored = [e for e in logs if e["event"] == "endpoints_ignored"]
+    assert [(e["log_level"], e["ignored"]) for e in ignored] == [("warning", 1)]
+    assert "port 22 is in neither" in ignored[0]["message"]
