@@ -169,25 +169,13 @@ class ScanReport:
         :data:`exposcan.report.FORMATS`), as ``exposcan report`` would: a new version
         beside the file, renamed into place once whole. An unknown format or a path that
         cannot be written is one :class:`~exposcan.errors.UserError` line."""
-        from exposcan.errors import OptionError, OutputError
-        from exposcan.report import FORMATS, convert, open_output
+        from exposcan.errors import OptionError
+        from exposcan.report import FORMATS
+        from exposcan.report.convert import write_report
 
         if format not in FORMATS:
             raise OptionError(f"unknown report format {format!r}: choose from {', '.join(FORMATS)}")
-        # convert.write_report (exposcan report's writer) where this tree has it; until
-        # then the same steps here: a new version beside the file, renamed once whole.
-        write_report = getattr(convert, "write_report", None)
-        if write_report is not None:
-            write_report(self, path, format)
-            return
-        output = open_output(path, whole_document=True)
-        try:
-            convert.render(self, format, output.stream)
-            output.commit()
-        except OSError as exc:
-            raise OutputError(f"cannot write report to {output.name}: {exc.strerror}") from None
-        finally:
-            output.close()
+        write_report(self, path, format)
 
     def to_frame(self) -> Any:
         """One row per endpoint as a ``pandas.DataFrame`` (needs the ``pandas`` extra:
