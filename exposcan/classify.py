@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from exposcan import findings as catalogue
-from exposcan.dicom import services
+from exposcan.decoys import claimed_products, honeypot_detail, honeypot_finding, honeypot_signs
+from exposcan.dicom import services, uids
 from exposcan.dicom.services import ServiceKind
 from exposcan.probes.aetitle_strategy import REASON_CALLED_AE, REASON_CALLING_AE
 from exposcan.probes.dimse_observation import Attempt, DimseObservation, FindOutcome
+from exposcan.product_notes import storage_note
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
 from exposcan.tls_findings import tls_findings
 from exposcan.vocabulary import Exposure, FindEnd
@@ -51,8 +53,10 @@ def classify_dimse(
     findings: list[Finding] = []
     findings.extend(_ae_findings(attempts, key, exposure))
     findings.extend(_context_limit_findings(attempts))
+    fingerprint = _fingerprint(attempts, hints)
+    store_note = storage_note(fingerprint, claimed_products(attempts, hints))
     if key.accepted is not None:
-        findings.extend(_service_findings(key))
+        findings.extend(_service_findings(key, store_note))
     elif key.rejected is not None:
         rj = key.rejected
         findings.append(
@@ -71,8 +75,20 @@ def classify_dimse(
             )
         )
     findings.extend(tls_findings(observation.tls, kind="dicom", detail=key.detail))
+    detail = key.detail
+    signs = honeypot_signs(attempts, hints)
+    if signs:
+        # Said, never acted on: the host stays, and what it showed stands.
+        findings.append(honeypot_finding(signs))
+        detail = "; ".join(filter(None, (detail, honeypot_detail(signs))))
+    if store_note is not None and exposure is Exposure.STORE:
+        detail = "; ".join(filter(None, (detail, "store unconfirmed: " + store_note)))
     accepted_names = (
-        tuple(services.name_of(c.abstract_syntax) for c in key.accepted.accepted)
+        tuple(
+            services.name_of(c.abstract_syntax)
+            for c in key.accepted.accepted
+            if c.abstract_syntax != uids.NONEXISTENT_ABSTRACT_SYNTAX
+        )
         if key.accepted
         else ()
     )
@@ -83,9 +99,9 @@ def classify_dimse(
     return Verdict(
         exposure=exposure,
         status=key.status,
-        detail=key.detail,
+        detail=detail,
         findings=tuple(findings),
-        fingerprint=_fingerprint(attempts, hints),
+        fingerprint=fingerprint,
         services=accepted_names,
         ae_title=key.called_ae_title if exposure >= Exposure.ECHO else None,
         matches=(
@@ -198,7 +214,7 @@ def _ae_findings(attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure
     return findings
 
 
-def _service_findings(attempt: Attempt) -> list[Finding]:
+def _service_findings(attempt: Attempt, store_note: str | None = None) -> list[Finding]:
     assert attempt.accepted is not None
     findings: list[Finding] = []
     who = f"called AE {attempt.called_ae_title!r}, calling AE {attempt.calling_ae_title!r}"
@@ -215,7 +231,7 @@ def _service_findings(attempt: Attempt) -> list[Finding]:
         findings.append(
             catalogue.DICOM_STORAGE_ACCEPTED.found(
                 f"A-ASSOCIATE-AC for {who} accepted {len(names)} storage SOP class(es): "
-                f"{', '.join(names)} (nothing was sent)"
+                f"{', '.join(names)} (nothing was sent)" + (f"; {store_note}" if store_note else "")
             )
         )
     retrieve = by_kind.get(ServiceKind.MOVE, []) + by_kind.get(ServiceKind.GET, [])
@@ -236,7 +252,7 @@ def _service_findings(attempt: Attempt) -> list[Finding]:
     elif not findings:
         if attempt.echo_status is not None:
             outcome = f"C-ECHO status 0x{attempt.echo_status:04x}"
-        elif not attempt.accepted.accepted:
+        elif not by_kind:
             outcome = "no presentation context accepted"
         else:
             outcome = "C-ECHO not answered"

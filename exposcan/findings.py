@@ -127,6 +127,19 @@ DICOM_CONTEXT_LIMIT: Final = _entry(
     "The peer refused the whole service map in one request",
     references=("DICOM PS3.8 §9.3.2.2 (presentation context items)",),
 )
+DICOM_SUSPECTED_HONEYPOT: Final = _entry(
+    "dicom-suspected-honeypot",
+    Severity.INFO,
+    "The peer answers like a DICOM honeypot, not like a real archive",
+    # No remediation: a decoy is nobody's fault, and the exposure reported stands.
+    "",
+    (
+        "DICOM PS3.8 §9.3.3.2 (presentation context result 3, abstract syntax not supported)",
+        "DICOM PS3.7 Annex D.3.3.2 (implementation class UID, mandatory)",
+        "DICOM PS3.4 §C.4.1.2.3 (C-FIND responses carry the keys requested)",
+        "docs/decoys-and-products.md",
+    ),
+)
 DICOM_AE_TITLE_NOT_CHECKED: Final = _entry(
     "dicom-ae-title-not-checked",
     Severity.MEDIUM,

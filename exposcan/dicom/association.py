@@ -159,6 +159,11 @@ class Association:
                 self._assembler.valid_contexts = frozenset(
                     c.context_id for c in self.accepted.accepted
                 )
+                self._assembler.implicit_contexts = frozenset(
+                    c.context_id
+                    for c in self.accepted.accepted
+                    if c.transfer_syntax == uids.IMPLICIT_VR_LITTLE_ENDIAN
+                )
                 self._events.append(self.accepted)
             elif pdu_type is PduType.ASSOCIATE_RJ:
                 self._events.append(pdus.decode_associate_rj(pdu))

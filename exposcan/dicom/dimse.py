@@ -22,6 +22,7 @@ from pynetdicom.dsutils import encode as encode_dataset
 from pynetdicom.pdu import P_DATA_TF
 
 from exposcan.dicom import uids
+from exposcan.dicom.elements import ElementCounter
 from exposcan.dicom.events import DimseMessage, ProtocolError
 
 # PS3.7 §9.3 and §E.1: command field values.
@@ -156,6 +157,9 @@ class MessageAssembler:
     def __init__(self) -> None:
         #: Context ids the peer accepted; a PDV on any other is a protocol error.
         self.valid_contexts: frozenset[int] = frozenset()
+        #: Of those, the ones accepted with Implicit VR Little Endian (PS3.5 §10.1):
+        #: how a data set's element headers are read.
+        self.implicit_contexts: frozenset[int] = frozenset()
         self._reset()
 
     def _reset(self) -> None:
@@ -163,6 +167,7 @@ class MessageAssembler:
         self._context_id: int | None = None
         self._header: dict[int, bytes] | None = None
         self._data_length = 0
+        self._elements: ElementCounter | None = None
 
     def feed_p_data(self, pdu: bytes) -> Iterator[DimseMessage]:
         """Walk the PDV items of one P-DATA-TF (PS3.8 §9.3.5, Table 9-22)."""
@@ -206,6 +211,9 @@ class MessageAssembler:
         if self._header is None:
             raise ProtocolError("data set fragment before its command set")
         self._data_length += len(value)
+        if self._elements is None:
+            self._elements = ElementCounter(implicit=context_id in self.implicit_contexts)
+        self._elements.feed(value)
         return self._finish(has_data_set=True) if is_last else None
 
     def _finish(self, *, has_data_set: bool) -> DimseMessage:
@@ -220,6 +228,7 @@ class MessageAssembler:
             status=_us(header, _TAG_STATUS),
             has_data_set=has_data_set,
             data_set_length=self._data_length,
+            data_set_elements=self._elements.result() if self._elements else None,
         )
         self._reset()
         return message

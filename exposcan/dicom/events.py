@@ -6,7 +6,7 @@ what to do with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class ProtocolError(Exception):
@@ -96,8 +96,9 @@ class Released:
 class DimseMessage:
     """A complete DIMSE message (command set, and the size of any data set).
 
-    Only the command set's routing fields are kept; a data set is counted and
-    dropped, never decoded, so no identifier reaches the driver.
+    Only the command set's routing fields are kept; a data set is counted (bytes, and
+    top-level elements from their headers) and dropped, never decoded, so no
+    identifier reaches the driver.
     """
 
     context_id: int
@@ -106,6 +107,10 @@ class DimseMessage:
     status: int | None
     has_data_set: bool
     data_set_length: int
+    #: Top-level elements of the data set, counted from their headers (values unread);
+    #: ``None`` without a data set or where its bytes did not parse as one. Left out of
+    #: comparisons: two responses are the same message whatever their identifiers held.
+    data_set_elements: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

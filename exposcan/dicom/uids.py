@@ -22,6 +22,11 @@ VERIFICATION = "1.2.840.10008.1.1"
 
 EXPOSCAN_UID_ROOT = "2.25.216473896422980046852998113168266513791"
 IMPLEMENTATION_CLASS_UID = f"{EXPOSCAN_UID_ROOT}.1"
+#: An abstract syntax that names no SOP class: exposcan's own root, so no SOP class
+#: can ever be registered under it. Proposed beside the service map, it costs the
+#: peer one context to refuse (PS3.8 §9.3.3.2, result 3 "abstract-syntax-not-supported");
+#: a peer that accepts it accepts whatever it is offered, as a honeypot does.
+NONEXISTENT_ABSTRACT_SYNTAX = f"{EXPOSCAN_UID_ROOT}.9.1"
 #: PS3.7 D.3.3.2.3: at most 16 characters of the default repertoire.
 IMPLEMENTATION_VERSION_NAME = f"EXPOSCAN_{__version__}"[:16]
 

@@ -70,8 +70,11 @@ if TYPE_CHECKING:
     from exposcan.probe import Endpoint, HostEvidence, Permit
     from exposcan.results import Verdict
 
+DECOY = uids.NONEXISTENT_ABSTRACT_SYNTAX
+
 __all__ = [
     "CORE_MAP",
+    "DECOY",
     "PROBE",
     "REASON_CALLED_AE",
     "REASON_CALLING_AE",
@@ -89,10 +92,13 @@ __all__ = [
 
 #: The whole service map in one request; Verification alone (to test a random
 #: called title); and the map in two halves, for a peer that refuses the whole.
-SERVICE_MAP: Contexts = propose([s.uid for s in services.SERVICES])
+#: The maps that carry the exchange end with one abstract syntax that cannot exist
+#: (:data:`~exposcan.dicom.uids.NONEXISTENT_ABSTRACT_SYNTAX`): a real SCP refuses it,
+#: a peer that accepts everything shows it (:mod:`exposcan.decoys`).
+SERVICE_MAP: Contexts = propose([*(s.uid for s in services.SERVICES), DECOY])
 VERIFICATION_ONLY: Contexts = propose([uids.VERIFICATION])
 CORE_MAP: Contexts = propose(
-    [s.uid for s in services.SERVICES if s.kind is not ServiceKind.STORAGE]
+    [*(s.uid for s in services.SERVICES if s.kind is not ServiceKind.STORAGE), DECOY]
 )
 STORAGE_MAP: Contexts = propose([s.uid for s in services.SERVICES if s.kind is ServiceKind.STORAGE])
 _CONTEXTS: dict[ServiceMap, Contexts] = {

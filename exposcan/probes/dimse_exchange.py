@@ -27,6 +27,7 @@ from exposcan.dicom import (
     services,
     uids,
 )
+from exposcan.dicom.elements import count_elements
 from exposcan.dicom.pdus import ProposedContext
 from exposcan.net import Connection, NetError
 from exposcan.options import ScanOptions
@@ -198,6 +199,10 @@ async def _find(
     )
     await session.send(data)
     count = 0
+    most: int | None = None
+    asked = count_elements(
+        identifier, implicit=context.transfer_syntax == uids.IMPLICIT_VR_LITTLE_ENDIAN
+    )
     cancelled = False
     loop = asyncio.get_running_loop()
     grace_until = 0.0
@@ -213,6 +218,8 @@ async def _find(
             cancelled=cancelled,
             final_status=final_status,
             outcome=outcome,
+            asked_elements=asked or 0,
+            most_elements=most,
         )
 
     try:
@@ -230,6 +237,8 @@ async def _find(
                         raise Ended(Status.SUCCESS, "peer ignored C-CANCEL")
                     continue
                 count += 1
+                if event.data_set_elements is not None:
+                    most = max(most or 0, event.data_set_elements)
                 if count >= cap:
                     await session.send(association.send_c_cancel(context.context_id, message_id))
                     cancelled = True

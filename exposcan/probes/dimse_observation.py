@@ -26,6 +26,11 @@ class FindOutcome:
     final_status: int | None
     #: matches | empty | refused | aborted | closed | timeout | ignored-cancel
     outcome: str
+    #: Top-level elements of the identifier sent (the keys asked).
+    asked_elements: int = 0
+    #: The most top-level elements one pending response's identifier held, counted
+    #: from element headers (no value read); ``None`` with no countable response.
+    most_elements: int | None = None
 
     @property
     def cap_hit(self) -> bool:

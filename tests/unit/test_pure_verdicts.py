@@ -17,6 +17,9 @@ PURE = (
     "exposcan.probes.aetitle_strategy",
     "exposcan.probes.dimse_observation",
     "exposcan.probes.web.observation",
+    "exposcan.decoys",
+    "exposcan.product_notes",
+    "exposcan.dicom.elements",
 )
 #: What a pure module must not load, even indirectly.
 IO = ("exposcan.net", "aiohttp", "exposcan.probes.web.session", "exposcan.probes.dimse_exchange")
