@@ -8,6 +8,7 @@ The public API is what a notebook uses::
     report = exposcan.read_report("scan.jsonl")   # a JSONL report, read back
     report.write("scan.html", format="html")      # in any report format
     frame = report.to_frame()                     # pandas, one row per endpoint
+    exposcan.diff_reports(old_report, report)     # new, resolved, changed
     with exposcan.notebook.progress() as show:    # an opt-in progress display
         report = await exposcan.scan("scope.toml", on_progress=show)
 
@@ -25,6 +26,7 @@ from exposcan._version import __version__
 
 if TYPE_CHECKING:
     from exposcan import notebook
+    from exposcan.diff import ReportDiff, diff_reports
     from exposcan.engine import Endpoint
     from exposcan.errors import (
         AuthorisationError,
@@ -59,6 +61,8 @@ _PUBLIC: dict[str, str] = {
     "ScopeError": "exposcan.errors",
     "UserError": "exposcan.errors",
     "Endpoint": "exposcan.engine",
+    "ReportDiff": "exposcan.diff",
+    "diff_reports": "exposcan.diff",
     "Progress": "exposcan.summary",
     "Limits": "exposcan.options",
     "ScanOptions": "exposcan.options",
@@ -133,6 +137,7 @@ __all__ = [
     "PortListError",
     "Progress",
     "Protocol",
+    "ReportDiff",
     "ReportError",
     "ScanOptions",
     "ScanPlan",
@@ -146,6 +151,7 @@ __all__ = [
     "TlsFacts",
     "UserError",
     "__version__",
+    "diff_reports",
     "load_scope",
     "notebook",
     "parse_scope",

@@ -60,6 +60,8 @@ def test_the_notebook_doc_runs_as_written(tmp_path: Path):
     assert re.search(r"^<EndpointResult 127\.0\.0\.1:\d+ http query \(critical\)", out, re.M)
     assert re.search(r"^    <Finding dicom-storage-accepted high: ", out, re.M)
     assert "{'echo': 1, 'none': 1, 'protected': 1, 'query': 2, 'store': 1}" in out
+    assert "demo lab: 0 new findings, 0 findings resolved, 0 new exposures" in out
+    assert "{'critical': 0, 'high': 0, 'medium': 0, 'low': 0, 'info': 0}" in out
     # the progress display was asked for: its last line (text, as stderr is no terminal)
     assert proc.stderr.splitlines()[-1].startswith("exposcan: 6/6 endpoints, 4 exposed (")
     assert (
