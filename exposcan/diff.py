@@ -22,7 +22,7 @@ import ipaddress
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -80,24 +80,12 @@ class ScanSide:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "scan_id": self.scan_id,
-            "site": self.site,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "interrupted": self.interrupted,
-            "endpoints": self.endpoints,
-        }
+        return asdict(self)
 
 
-def _side_dict(result: EndpointResult | None) -> dict[str, Any] | None:
-    if result is None:
-        return None
+def _side_dict(result: EndpointResult) -> dict[str, str]:
     return {
-        "protocol": str(result.protocol),
-        "status": str(result.status),
-        "exposure": str(result.exposure),
-        "severity": str(result.severity),
+        name: str(getattr(result, name)) for name in ("protocol", "status", "exposure", "severity")
     }
 
 
@@ -173,7 +161,7 @@ class NotCompared:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"side": self.side, "endpoints": self.endpoints, "reason": self.reason}
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +324,7 @@ def _endpoint_change(
     )
     if not changed:
         return None
-    return EndpointChange(key[0], key[1], key[2], old, new, changed)
+    return EndpointChange(*key, old, new, changed)
 
 
 def _finding_changes(
@@ -346,17 +334,8 @@ def _finding_changes(
     after = {f.id: f for f in new.findings}
 
     def change(fid: str, endpoint: EndpointResult) -> FindingChange:
-        finding = after.get(fid) or before[fid]
-        return FindingChange(
-            key[0],
-            key[1],
-            key[2],
-            fid,
-            before.get(fid),
-            after.get(fid),
-            endpoint,
-            acceptance_holds(finding, now),
-        )
+        held = acceptance_holds(after.get(fid) or before[fid], now)
+        return FindingChange(*key, fid, before.get(fid), after.get(fid), endpoint, held)
 
     added = [change(fid, new) for fid in after if fid not in before]
     gone = [change(fid, old) for fid in before if fid not in after]
@@ -399,7 +378,10 @@ def _not_compared(
 ) -> list[NotCompared]:
     """The endpoints only ``side`` holds, grouped by why the other report does not."""
     label, other = side.upper(), "NEW" if side == "old" else "OLD"
+    # A host the other scan has no record of: another scope or targets, unless that scan
+    # did not finish (then it may only not have got there yet).
     their_hosts = {key[0] for key in theirs}
+    unfinished = their_report.summary.interrupted or their_report.summary.stopped is not None
     ports: dict[str, set[int]] = {}
     hosts: set[str] = set()
     counts: Counter[str] = Counter()
@@ -409,7 +391,7 @@ def _not_compared(
         if not in_scan(their_report.header, key):
             ports.setdefault(key[2], set()).add(key[1])
             counts[f"ports:{key[2]}"] += 1
-        elif key[0] not in their_hosts:
+        elif key[0] not in their_hosts and not unfinished:
             hosts.add(key[0])
             counts["hosts"] += 1
         else:

@@ -285,6 +285,15 @@ def test_an_endpoint_the_newer_scan_planned_but_never_reached_is_not_resolved() 
     assert "(interrupted)" in diff_text(diff)
 
 
+def test_a_host_an_interrupted_scan_never_reached_is_not_called_out_of_scope() -> None:
+    old = report([closed(104), endpoint(104, Exposure.ECHO, [ECHO], host="10.0.0.6")])
+    for interrupted, expected in ((True, "stopped before them"), (False, "host 10.0.0.6")):
+        diff = diff_reports(old, report([closed(104)], interrupted=interrupted), now=NOW)
+        (skipped,) = diff.not_compared
+        assert expected in skipped.reason
+        assert diff.resolved_exposures == ()
+
+
 def test_many_hosts_only_in_one_report_are_named_up_to_five() -> None:
     extra = [closed(104, host=f"10.0.1.{n}") for n in range(1, 9)]
     diff = diff_reports(report([closed(104)]), report([closed(104), *extra]), now=NOW)
