@@ -10,9 +10,11 @@ like, which an exposcan scan has no business with. A port in both lists is two
 endpoints, one of each kind, as in a grid scan.
 
 Every host must be a literal address (nmap and masscan write addresses; a name would be
-resolved again and could answer differently) and goes through the scope exactly as a
-positional target does (:func:`~exposcan.scope.resolve.resolve_targets`): one outside
-the scope, or excluded by it, refuses the whole list before any packet.
+resolved again and could answer differently). Each host with a port to probe goes
+through the scope exactly as a positional target does
+(:func:`~exposcan.scope.resolve.resolve_targets`): one outside the scope, or excluded by
+it, refuses the whole list before any packet. A host none of whose ports is probed is
+never contacted, and not judged.
 """
 
 from __future__ import annotations
@@ -154,27 +156,28 @@ async def plan_endpoints(
     origin, source = "list", "the endpoint list"
     if isinstance(pairs, ImportedEndpoints):
         origin, source = pairs.origin, f"{pairs.origin} {pairs.source}"
-    hosts: dict[str, None] = {}
     listed: dict[tuple[str, int], None] = {}  # a banner record repeats its port
+    canonical: dict[object, str] = {}  # a host's every port: its address parsed once
     for number, pair in enumerate(pairs, 1):
         if number > MAX_LISTED:
             raise PortListError(f"{source} lists more than {MAX_LISTED:,} endpoints")
-        address, port = _pair(pair, source)
-        hosts[address] = None
+        address, port = _pair(pair, source, canonical)
         listed[address, port] = None
     if not listed:
         raise PortListError(f"nothing to scan: {source} lists no open TCP port")
-    targets = await resolve_targets(scope, list(hosts), resolver=resolver, now=now)
+    kinds_of = {
+        port: [r.kind for r in registry if port in port_lists.get(r.ports, ())]
+        for port in {port for _, port in listed}
+    }
+    ignored = [port for _, port in listed if not kinds_of[port]]
+    # Only hosts something is sent to are judged: a sweep's ssh-only host is not probed.
+    hosts = list(dict.fromkeys(address for address, port in listed if kinds_of[port]))
+    targets = await resolve_targets(scope, hosts, resolver=resolver, now=now) if hosts else None
     endpoints: dict[str, dict[int, list[Host]]] = {}
-    ignored: list[int] = []
+    labelled = {address: Host(address, targets.hostname(address)) for address in hosts if targets}
     for address, port in listed:
-        kinds = [r.kind for r in registry if port in port_lists.get(r.ports, ())]
-        if not kinds:
-            ignored.append(port)
-            continue
-        host = Host(address, targets.hostname(address))
-        for kind in kinds:
-            endpoints.setdefault(kind, {}).setdefault(port, []).append(host)
+        for kind in kinds_of[port]:
+            endpoints.setdefault(kind, {}).setdefault(port, []).append(labelled[address])
     result = EndpointList(
         endpoints, origin=origin, source=source, ignored=len(ignored), ignored_ports=ignored
     )
@@ -187,15 +190,19 @@ async def plan_endpoints(
             f"nothing to scan: no open port in {source} ({shown}) is one this scan probes "
             f"({chosen}); add it to the scope file's ports or web_ports to probe it"
         )
+    assert targets is not None  # some endpoint is probed, so some host was judged
     return targets, result
 
 
-def _pair(pair: object, source: str) -> Pair:
+def _pair(pair: object, source: str, canonical: dict[object, str]) -> Pair:
     if not isinstance(pair, tuple | list) or len(pair) != 2:
         raise OutOfScopeError(f"endpoint {show(pair)} in {source} is not a (host, port) pair")
     address, port = pair
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise PortListError(f"endpoint {show(pair)} in {source}: {show(port)} is not a port")
+    known = canonical.get(address) if isinstance(address, str) else None
+    if known is not None:
+        return known, port
     reached = reached_address(address) if isinstance(address, str) else None
     if reached is None:
         raise OutOfScopeError(
@@ -204,4 +211,5 @@ def _pair(pair: object, source: str) -> Pair:
         )
     version, value = reached
     text = str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
+    canonical[address] = text
     return text, port

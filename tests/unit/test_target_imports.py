@@ -316,6 +316,18 @@ async def test_every_host_is_checked_before_any_packet(
     assert needle in one_line(caught)
 
 
+async def test_only_hosts_something_is_sent_to_are_judged() -> None:
+    # 127.0.0.9 is outside the scope, but only its ssh port is open: it is not probed.
+    plan = await listed_plan([("127.0.0.1", 104), ("127.0.0.9", 22), ("::ffff:127.0.0.2", 104)])
+    assert plan.targets.count == 2
+    assert "127.0.0.9" not in plan.targets
+    assert [(e.host, e.port) for _, e in plan.endpoints.walk()] == [
+        ("127.0.0.1", 104),
+        ("127.0.0.2", 104),
+    ]
+    assert plan.header()["endpoints_from"]["ignored_ports"] == [22]
+
+
 async def test_targets_and_endpoints_do_not_mix() -> None:
     scope = parse_scope(SCOPE, source="s.toml")
     with pytest.raises(OptionError) as caught:
