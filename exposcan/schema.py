@@ -1,0 +1,30 @@
+"""The JSON Schema of a JSONL report's records, shipped in the package (docs/report-schema.md).
+
+One schema covers every record kind (``scan``, ``endpoint``, ``evidence``, ``resume``,
+``summary``: ``oneOf`` on ``record``). exposcan does not validate with it at run time
+(no jsonschema dependency); it is for the tools that read reports, and the test suite
+checks real reports against it.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+__all__ = ["SCHEMA_RESOURCE", "load_schema", "schema_path"]
+
+#: Where the schema is inside the package.
+SCHEMA_RESOURCE = "data/report.schema.json"
+
+
+def schema_path() -> Traversable:
+    """The schema file: ``importlib.resources.files("exposcan") / "data/report.schema.json"``."""
+    return resources.files("exposcan") / SCHEMA_RESOURCE
+
+
+def load_schema() -> dict[str, Any]:
+    """The schema as a dict (hand it to ``jsonschema.Draft202012Validator``)."""
+    schema: dict[str, Any] = json.loads(schema_path().read_text(encoding="utf-8"))
+    return schema
