@@ -15,8 +15,10 @@ import os
 from collections.abc import Mapping
 from typing import IO
 
-from exposcan.errors import OutputError
+from exposcan.errors import OptionError, OutputError
 from exposcan.files import FileIdentity, show_path, write_reason
+from exposcan.probe import HostEvidence
+from exposcan.report import FORMATS
 from exposcan.report.writer import EvidenceWriter, make_writer, open_output
 from exposcan.summary import ScanReport
 
@@ -26,21 +28,36 @@ __all__ = ["render", "write_report"]
 def render(report: ScanReport, fmt: str, stream: IO[str]) -> None:
     """Write ``report`` to ``stream`` as ``fmt`` (one of :data:`exposcan.report.FORMATS`).
 
-    The host evidence goes before every endpoint (JSONL keeps it: each record then comes
-    before the endpoint that learnt it, as a scan writes it)."""
+    A format that keeps host evidence (JSONL) gets each record just before the endpoint
+    that learnt it (same host, the port it was said from), as a scan writes it, so a
+    report converted to JSONL reads back as the one the scan wrote and a file cut after
+    any endpoint still holds what that endpoint said; a record no endpoint of the report
+    learnt goes first."""
     writer = make_writer(fmt, stream)
     try:
         writer.start(report.header)
-        if isinstance(writer, EvidenceWriter):
-            for record in report.evidence:
-                writer.evidence(record)
+        pending = _by_learner(report) if isinstance(writer, EvidenceWriter) else {}
+        for record in pending.pop(None, ()):
+            writer.evidence(record)  # type: ignore[attr-defined]  # an EvidenceWriter, above
         for result in report.results:
+            for record in pending.pop((result.host, result.port), ()):
+                writer.evidence(record)  # type: ignore[attr-defined]
             writer.endpoint(result)
         writer.finish(report.summary)
     finally:
         closer = getattr(writer, "close", None)  # JSONL's sync thread, also on a failure
         if closer is not None:
             closer()
+
+
+def _by_learner(report: ScanReport) -> dict[tuple[str, int] | None, list[HostEvidence]]:
+    """The evidence records keyed by the endpoint that said them (``None``: none here)."""
+    endpoints = {(r.host, r.port) for r in report.results}
+    grouped: dict[tuple[str, int] | None, list[HostEvidence]] = {}
+    for record in report.evidence:
+        learner = (record.host, record.source_port)
+        grouped.setdefault(learner if learner in endpoints else None, []).append(record)
+    return grouped
 
 
 def write_report(
@@ -60,6 +77,8 @@ def write_report(
     OSError itself (:class:`BrokenPipeError` when its reader went away), as ``print``
     would: what to do about a closed pipe is the caller's to decide.
     """
+    if fmt not in FORMATS:
+        raise OptionError(f"unknown report format {fmt!r}: choose from {', '.join(FORMATS)}")
     if path is not None and os.fspath(path) != "-":
         _refuse_live_jsonl(path)
     output = open_output(path, whole_document=True, protect=protect)

@@ -28,7 +28,7 @@ from exposcan.report.read import read_report
 from exposcan.report.resume import load_resume
 from exposcan.report.writer import open_output
 from exposcan.results import EndpointResult
-from exposcan.summary import ScanReport, SummaryBuilder
+from exposcan.summary import ScanReport, Summary, SummaryBuilder
 from exposcan.vocabulary import Exposure, Protocol, Severity, Status
 from tests.support.cli_child import run_cli
 
@@ -123,14 +123,17 @@ def one_error(code: int, out: str, err: str, *words: str) -> None:
         assert word in lines[0], lines[0]
 
 
-def synthetic_report(tmp_path: Path, *results: EndpointResult) -> Path:
+def synthetic_summary(results: tuple[EndpointResult, ...]) -> Summary:
     builder = SummaryBuilder(started_at="2027-01-15T12:00:00.000+00:00", total=len(results))
     for result in results:
         builder.add(result)
-    summary = builder.build(
+    return builder.build(
         finished_at="2027-01-15T12:00:01.000+00:00", duration_s=1.0, interrupted=False
     )
-    header = {
+
+
+def synthetic_header(results: tuple[EndpointResult, ...]) -> dict[str, Any]:
+    return {
         "record": "scan",
         "scan_id": "5a2c4e0e-8d39-4c1b-9d1e-0d6b8c0f7a11",
         "tool": "exposcan",
@@ -145,13 +148,19 @@ def synthetic_report(tmp_path: Path, *results: EndpointResult) -> Path:
             "include": ["10.20.0.0/16"],
             "exclude": [],
         },
-        "ports": sorted({r.port for r in results}),
-        "web_ports": [],
+        "ports": sorted({r.port for r in results if r.protocol is Protocol.DIMSE}),
+        "web_ports": sorted({r.port for r in results if r.protocol is Protocol.HTTP}),
         "endpoints": len(results),
     }
+
+
+def synthetic_report(tmp_path: Path, *results: EndpointResult) -> Path:
+    report = ScanReport(
+        header=synthetic_header(results), results=results, summary=synthetic_summary(results)
+    )
     path = tmp_path / "synthetic.jsonl"
     with path.open("w", encoding="utf-8") as stream:
-        render(ScanReport(header=header, results=results, summary=summary), "jsonl", stream)
+        render(report, "jsonl", stream)
     return path
 
 
@@ -454,6 +463,43 @@ def test_a_failed_write_leaves_the_earlier_file(tmp_path: Path, monkeypatch: pyt
         write_report(report, out, "html")
     assert out.read_bytes() == earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["synthetic.jsonl", "week.html"]
+
+
+def test_evidence_comes_back_before_the_endpoint_that_learnt_it(tmp_path: Path):
+    """As a scan writes it: a web API's word about the DICOM port of its host goes just
+    before the web endpoint's own record, so JSONL to JSONL is the same file."""
+    from exposcan.probe import HostEvidence
+
+    dicom = EndpointResult(
+        host="10.20.0.7",
+        port=4242,
+        protocol=Protocol.DIMSE,
+        status=Status.SUCCESS,
+        exposure=Exposure.PROTECTED,
+    )
+    web = EndpointResult(
+        host="10.20.0.7",
+        port=8042,
+        protocol=Protocol.HTTP,
+        status=Status.SUCCESS,
+        exposure=Exposure.PROTECTED,
+    )
+    said = HostEvidence(
+        host="10.20.0.7", port=4242, source="web", source_port=8042, product="Orthanc"
+    )
+    scanned = tmp_path / "scanned.jsonl"
+    with scanned.open("w", encoding="utf-8") as stream:
+        writer = JsonlWriter(stream)
+        writer.start(synthetic_header((dicom, web)))
+        writer.endpoint(dicom)
+        writer.evidence(said)
+        writer.endpoint(web)
+        writer.finish(synthetic_summary((dicom, web)))
+    report = read_report(scanned)
+    assert report.evidence == (said,)
+    again = tmp_path / "again.jsonl"
+    write_report(report, again, "jsonl")
+    assert again.read_text(encoding="utf-8") == scanned.read_text(encoding="utf-8")
 
 
 def test_a_jsonl_a_scan_is_writing_is_not_replaced(tmp_path: Path):
