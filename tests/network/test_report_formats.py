@@ -32,7 +32,7 @@ def render(report, fmt: str) -> str:
 
 
 def test_every_format_is_known():
-    assert set(FORMATS) == {"jsonl", "json", "csv", "sarif", "html"}
+    assert set(FORMATS) == {"jsonl", "json", "csv", "sarif", "html", "defectdojo"}
 
 
 async def test_csv(report):
