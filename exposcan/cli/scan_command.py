@@ -169,7 +169,10 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help=f"exit 1 if a finding at or above this is found ({', '.join(GATE_SEVERITIES)})",
     )
     scan.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress line and no summary table"
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress line and no summary table (errors and the gate line stay)",
     )
     scan.add_argument(
         "--no-color", action="store_true", help="no colour on the terminal (as NO_COLOR=1)"

@@ -36,6 +36,9 @@ STYLES = {
     Exposure.NONE: "dim",
 }
 _HEADER = ("endpoint", "protocol", "exposure", "severity", "ae title", "status", "evidence")
+#: Which columns a narrow terminal loses first (indexes into the header).
+_DROP_ORDER = (1, 5, 4)
+_EVIDENCE_MIN = 12
 
 
 def terminal_width(fd: int | None = 2, *, fallback: int = 100) -> int:
@@ -100,16 +103,18 @@ def render_summary(
             ]
             for r in chosen
         ]
-        # The evidence gets what the other columns leave (at least 8), cut with an
-        # ellipsis: one line per endpoint; on a narrow terminal the others fold.
-        natural = [max(len(row[i]) for row in [list(_HEADER), *rows]) for i in range(6)]
-        evidence = max(8, width - sum(natural) - 3 * len(_HEADER))
+        kept = _columns_that_fit(rows, width)
+        # The evidence gets what the other columns leave, cut with an ellipsis: one
+        # line per endpoint.
+        others = sum(max(len(row[i]) for row in [list(_HEADER), *rows]) for i in kept[:-1])
+        evidence = max(_EVIDENCE_MIN, width - others - 3 * len(kept))
         table = Table(box=box.SIMPLE_HEAD, header_style="", pad_edge=False, show_edge=False)
-        for name in _HEADER[:-1]:
-            table.add_column(name, overflow="fold")
+        for i in kept[:-1]:
+            table.add_column(_HEADER[i], overflow="fold")
         table.add_column("evidence", overflow="ellipsis", no_wrap=True, max_width=evidence)
         for r, row in zip(chosen, rows, strict=True):
-            table.add_row(*map(Text, row), style=STYLES[r.exposure] if colour else None)
+            cells = [Text(row[i]) for i in kept]
+            table.add_row(*cells, style=STYLES[r.exposure] if colour else None)
         console.print(table, crop=True)
         console.print()
     counts = ", ".join(f"{n} {e}" for e, n in summary.exposure.items() if n)
@@ -123,6 +128,20 @@ def render_summary(
     for line in lines:
         console.print(Text(line), crop=False, soft_wrap=False)
     return out.getvalue().rstrip("\n")
+
+
+def _columns_that_fit(rows: list[list[str]], width: int) -> list[int]:
+    """The columns to show (indexes into the header): all when they fit, else the least
+    telling go first (protocol, status, AE title), so that a narrow terminal still gets
+    one line per endpoint; the endpoint, its exposure, severity and evidence stay."""
+    natural = [max(len(row[i]) for row in [list(_HEADER), *rows]) for i in range(len(_HEADER))]
+    kept = list(range(len(_HEADER)))
+    for drop in _DROP_ORDER:
+        used = sum(natural[i] for i in kept[:-1]) + 3 * len(kept) + _EVIDENCE_MIN
+        if used <= width:
+            break
+        kept.remove(drop)
+    return kept
 
 
 def _note(result: EndpointResult) -> str:
