@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -42,8 +42,8 @@ __all__ = [
     "diff_reports",
 ]
 
-#: How many hosts a "not compared" reason names before "and N more".
-_HOSTS_NAMED = 5
+#: How many hosts and ports a "not compared" reason names before "and N more".
+_HOSTS_NAMED, _PORTS_NAMED = 5, 10
 
 
 def _scan_id(header: Mapping[str, Any]) -> str | None:
@@ -399,18 +399,16 @@ def _not_compared(
     found: list[NotCompared] = []
     for kind in (r.kind for r in PROBES):
         if kind in ports:
-            listed = ", ".join(str(p) for p in sorted(ports[kind]))
+            listed = _first(sorted(ports[kind]), _PORTS_NAMED)
             word = "port" if len(ports[kind]) == 1 else "ports"
             what = f"{kind} {word}" if kind != "dicom" else word
             found.append(
                 NotCompared(side, counts[f"ports:{kind}"], f"{what} {listed} only in {label}")
             )
     if hosts:
-        named = sorted(hosts, key=_host_order)
-        listed = ", ".join(named[:_HOSTS_NAMED])
-        if len(named) > _HOSTS_NAMED:
-            listed += f" and {len(named) - _HOSTS_NAMED} more"
-        word = "host" if len(named) == 1 else "hosts"
+        named: list[str] = sorted(hosts, key=_host_order)
+        listed = _first(named, _HOSTS_NAMED)
+        word = "host" if len(hosts) == 1 else "hosts"
         found.append(NotCompared(side, counts["hosts"], f"{word} {listed} only in {label}"))
     if counts["unreached"]:
         found.append(
@@ -421,3 +419,9 @@ def _not_compared(
             )
         )
     return found
+
+
+def _first(items: Sequence[object], most: int) -> str:
+    """``a, b, c and N more``: a reason stays one line whatever the scope's size."""
+    listed = ", ".join(map(str, items[:most]))
+    return listed + (f" and {len(items) - most} more" if len(items) > most else "")

@@ -159,7 +159,9 @@ def diff_text(diff: ReportDiff) -> str:
         else:
             lines.append(heads[key])
         lines.extend(findings.get(key, ()))
-    if not order:
+    if not diff.compared:
+        lines.append("nothing to compare: the reports share no endpoint")
+    elif not order:
         lines.append("no change")
     lines.append("")
     lines.append(diff.summary()["text"])

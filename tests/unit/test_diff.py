@@ -395,3 +395,16 @@ def test_text_warns_of_two_sites_and_of_one_scan_twice() -> None:
     assert "! the scans are of different sites: Hospital A and Hospital B" in text
     assert "same scan" not in text
     assert "! both reports are of the same scan" in diff_text(diff_reports(old, old, now=NOW))
+
+
+def test_reports_that_share_no_endpoint_say_so_and_name_a_few_ports() -> None:
+    many = range(11000, 11025)
+    old = report([closed(port) for port in many], ports=many, web_ports=())
+    new = report([closed(104)], ports=(104,), web_ports=())
+    diff = diff_reports(old, new, now=NOW)
+    assert diff.compared == 0
+    reasons = {n.reason for n in diff.not_compared}
+    listed = ", ".join(str(p) for p in range(11000, 11010))
+    assert reasons == {f"ports {listed} and 15 more only in OLD", "port 104 only in NEW"}
+    assert "nothing to compare: the reports share no endpoint" in diff_text(diff)
+    assert "no change" not in diff_text(diff)
