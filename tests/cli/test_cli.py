@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -197,16 +198,22 @@ def test_scan_to_stdout_as_json(scp_factory, write_scope):
 
 
 @pytest.fixture(scope="module")
-def demo() -> subprocess.CompletedProcess[str]:
-    """One `exposcan demo` run (about 5 s) for the tests that read it."""
-    return run("demo", timeout=120)
+def demo() -> Iterator[subprocess.CompletedProcess[str]]:
+    """One `exposcan demo --keep` run (a few seconds) for the tests that read it; its
+    folder is removed afterwards."""
+    proc = run("demo", "--keep", timeout=120)
+    yield proc
+    if "JSONL report: " in proc.stdout:
+        report = Path(proc.stdout.split("JSONL report: ", 1)[1].split()[0])
+        shutil.rmtree(report.parent, ignore_errors=True)
 
 
-def test_demo_prints_echo_protected_and_none(demo):
+def test_demo_shows_every_exposure_level(demo):
     proc = demo
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("127.0.0.1:")]
-    assert sorted(row[2] for row in rows) == ["echo", "none", "protected"]
+    levels = sorted(row[2] for row in rows)
+    assert levels == ["echo", "none", "protected", "query", "query", "store"]
 
 
 class SilentPeer:
