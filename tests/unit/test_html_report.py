@@ -312,7 +312,26 @@ def test_nothing_probed_says_so():
         ScanReport(header=header(), results=(), summary=summarise([], 6, interrupted=True))
     )
     assert "Nothing was probed." in page
-    assert "Interrupted: 0 of 6 endpoints probed" in page
+    assert '<p class="unfinished">Interrupted: 0 of 6 endpoints probed' in page
+
+
+def test_no_all_clear_for_a_scan_that_did_not_finish():
+    results = [endpoint("10.0.0.1", 104, Exposure.PROTECTED)]
+    done = page_of(
+        ScanReport(header=header(), results=tuple(results), summary=summarise(results, 1))
+    )
+    assert "No service answers strangers." in done
+    assert "1 DICOM service refused an unknown caller, as it should." in done
+    assert 'class="verdict tone-protected"' in done
+    cut = page_of(
+        ScanReport(
+            header=header(),
+            results=tuple(results),
+            summary=summarise(results, 600, interrupted=True),
+        )
+    )
+    assert "No service answered strangers in the 1 of 600 endpoints probed." in cut
+    assert 'class="verdict tone-incomplete"' in cut
 
 
 def test_scan_scope_and_authorisation_facts(page: str, report: ScanReport):
@@ -348,8 +367,11 @@ def test_an_unfinished_scan_says_what_is_unknown(interrupted, stopped, state):
     results = [endpoint(f"10.0.0.{i}", 104, Exposure.ECHO) for i in range(3)]
     summary = summarise(results, 10, interrupted=interrupted, stopped=stopped)
     page = page_of(ScanReport(header=header(), results=tuple(results), summary=summary))
-    assert f'<p class="notice">{state}' in page
-    assert "what was not probed is unknown, not safe" in page
+    verdict = page[page.index('aria-label="Verdict"') :]
+    verdict = verdict[: verdict.index("</section>")]
+    assert f'<p class="unfinished">{state}' in verdict
+    assert "what was not probed is unknown, not safe." in verdict
+    assert "3 services answer strangers." in verdict
     assert "State Complete" not in " ".join(" ".join(parse(page).text).split())
 
 

@@ -77,8 +77,11 @@ class Chart:
 class Verdict:
     headline: str
     lines: tuple[str, ...]
-    #: the worst exposure reached ("query" ... "protected", "none"), for its colour
+    #: the worst exposure reached ("query" ... "protected", "none"), for its colour;
+    #: "incomplete" when none answered but the scan did not finish
     tone: str
+    #: what the scan did not cover, when it did not finish
+    unfinished: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,11 @@ def verdict(
     query, store = exposure[Exposure.QUERY], exposure[Exposure.STORE]
     if summary.endpoints_done == 0:
         headline = "Nothing was probed"
+    elif answering == 0 and not _complete(summary):
+        headline = (
+            f"No service answered strangers in the {summary.endpoints_done:,} of "
+            f"{summary.endpoints_planned:,} endpoints probed"
+        )
     elif answering == 0:
         headline = "No service answers strangers"
     else:
@@ -198,7 +206,8 @@ def verdict(
     protected = exposure[Exposure.PROTECTED]
     if protected:
         lines.append(
-            f"{text.count(protected, 'other DICOM service')} refused an unknown caller, "
+            f"{text.count(protected, 'other DICOM service' if answering else 'DICOM service')} "
+            "refused an unknown caller, "
             f"as {text.verb(protected, 'it', 'they')} should."
         )
     urgent = [g for g in active if g.severity >= Severity.MEDIUM]
@@ -215,10 +224,13 @@ def verdict(
             f"{text.count(taken, 'finding')} {text.verb(taken, 'is an', 'are')} accepted "
             f"{text.verb(taken, 'risk', 'risks')}, listed apart."
         )
-    if not _complete(summary):
-        lines.append(f"{_state(summary)}: what was not probed is unknown, not safe.")
     tone = next((str(e) for e in EXPOSURES if exposure[e]), "none")
-    return Verdict(headline=headline, lines=tuple(lines), tone=tone)
+    if tone in ("protected", "none") and not _complete(summary):
+        tone = "incomplete"  # not the all-clear colour: part of the scope is unknown
+    unfinished = None
+    if not _complete(summary):
+        unfinished = f"{_state(summary)}: what was not probed is unknown, not safe."
+    return Verdict(headline=headline, lines=tuple(lines), tone=tone, unfinished=unfinished)
 
 
 def _complete(summary: Summary) -> bool:
