@@ -644,3 +644,35 @@ def test_render_from_a_report_read_back(tmp_path: Path, report: ScanReport):
     assert "Legacy CT console on an isolated VLAN" in section(page, "Accepted risks", "Appendix")
     assert page.count('<span class="name">') == 8
     assert f"Scan id {SCAN_ID}" in " ".join(" ".join(parse(page).text).split())
+
+
+def test_a_card_lists_thirty_endpoints_and_counts_the_rest():
+    echo = catalogue.DICOM_ECHO_UNAUTHENTICATED
+    results = [endpoint(f"10.0.1.{i}", 104, Exposure.ECHO, echo.found("ok")) for i in range(1, 41)]
+    page = page_of(
+        ScanReport(header=header(), results=tuple(results), summary=summarise(results, 40))
+    )
+    shown = card(page, "dicom-echo-unauthenticated")
+    assert "40 endpoints" in shown
+    assert shown.count("<td>10.0.1.") == 30
+    assert "and 10 more endpoints (all in the appendix)" in shown
+    assert page.count('<span class="name">') == 40  # the appendix holds every one
+
+
+def test_a_finding_the_catalogue_does_not_know_keeps_its_own_words():
+    """A report from another version may carry an id this one has no entry for."""
+    unknown = Finding(
+        id="dicom-future-check",
+        severity=catalogue.Severity.HIGH,
+        title="Something a later version checks",
+        evidence="seen",
+        remediation="Do the later thing.",
+    )
+    result = endpoint("10.0.0.7", 104, Exposure.ECHO, unknown, hostname="ct1.example.org")
+    page = page_of(ScanReport(header=header(), results=(result,), summary=summarise([result], 1)))
+    shown = card(page, "dicom-future-check")
+    assert "<h3>Something a later version checks</h3>" in shown
+    assert 'sev-high">high</span>' in shown
+    assert "Do the later thing." in shown
+    assert "10.0.0.7:104 (ct1.example.org)" in shown
+    assert "ct1.example.org" in page[page.index("<h2>Appendix") :]
