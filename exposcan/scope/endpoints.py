@@ -23,6 +23,7 @@ import datetime
 import hashlib
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
@@ -40,6 +41,9 @@ __all__ = ["MAX_LISTED", "EndpointList", "Pair", "plan_endpoints"]
 
 #: No list holds more endpoints than this (the scan's ``allow_large`` threshold).
 MAX_LISTED: Final = 1 << 20
+#: Service names (nmap's, masscan's) worth a hint when their port is not probed: DICOM's
+#: (nmap calls 104 ``acr-nema``) and the web's.
+_SERVICE_RE: Final = re.compile(r"dicom|acr-nema|https?|https?-alt|ssl/https?")
 #: The header names at most this many of the ignored ports.
 _SHOWN_PORTS: Final = 20
 
@@ -61,7 +65,10 @@ class EndpointList:
         source: str = "the endpoint list",
         ignored: int = 0,
         ignored_ports: Iterable[int] = (),
+        named: Mapping[int, str] | None = None,
     ) -> None:
+        """``named``: ignored ports the sweep named a DICOM or web service (a hint only)."""
+
         def order(host: Host) -> tuple[int, int]:
             reached = reached_address(host.address)
             assert reached is not None  # plan_endpoints admits literal addresses only
@@ -77,6 +84,7 @@ class EndpointList:
         self.source = source
         self.ignored = ignored
         self.ignored_ports = tuple(sorted(set(ignored_ports)))
+        self.named = {p: n for p, n in sorted((named or {}).items()) if p in self.ignored_ports}
         self.count = sum(len(h) for by_port in self._by_kind.values() for h in by_port.values())
         canonical = sorted(
             [host.address, port, kind]
@@ -130,8 +138,14 @@ class EndpointList:
         verb = "is" if len(self.ignored_ports) == 1 else "are"
         return (
             f"{self.ignored} open {noun} in {self.source} not probed: {which} {ports} {verb} in "
-            "neither the scan's DICOM ports nor its web ports"
+            "neither the scan's DICOM ports nor its web ports" + self._hint()
         )
+
+    def _hint(self) -> str:
+        if not self.named:
+            return ""
+        shown = ", ".join(f"{port} {name}" for port, name in list(self.named.items())[:5])
+        return f" (the sweep names {shown}: list them in the scope file to probe them)"
 
     def __repr__(self) -> str:
         return f"<EndpointList {self.origin} count={self.count} ignored={self.ignored}>"
@@ -154,8 +168,14 @@ async def plan_endpoints(
     is left to probe; sends nothing."""
     registry = PROBES if probes is None else probes
     origin, source = "list", "the endpoint list"
+    named: dict[int, str] = {}
     if isinstance(pairs, ImportedEndpoints):
         origin, source = pairs.origin, f"{pairs.origin} {pairs.source}"
+        named = {
+            port: service
+            for (_, port), service in zip(pairs.pairs, pairs.services, strict=False)
+            if service is not None and _SERVICE_RE.fullmatch(service)
+        }
     listed: dict[tuple[str, int], None] = {}  # a banner record repeats its port
     canonical: dict[object, str] = {}  # a host's every port: its address parsed once
     for number, pair in enumerate(pairs, 1):
@@ -179,7 +199,12 @@ async def plan_endpoints(
         for kind in kinds_of[port]:
             endpoints.setdefault(kind, {}).setdefault(port, []).append(labelled[address])
     result = EndpointList(
-        endpoints, origin=origin, source=source, ignored=len(ignored), ignored_ports=ignored
+        endpoints,
+        origin=origin,
+        source=source,
+        ignored=len(ignored),
+        ignored_ports=ignored,
+        named=named,
     )
     if not result.count:
         chosen = ", ".join(

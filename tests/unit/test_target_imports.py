@@ -288,6 +288,23 @@ async def test_port_selection_narrows_what_is_probed(tmp_path: Path) -> None:
     assert "ports 104,11112" in message
 
 
+async def test_a_dicom_port_the_scope_lacks_gets_a_hint_not_a_probe() -> None:
+    imported = ImportedEndpoints(
+        "nmap-xml",
+        "n.xml",
+        (("127.0.0.1", 104), ("127.0.0.1", 4243), ("127.0.0.1", 8443), ("127.0.0.1", 22)),
+        ("acr-nema", "dicom", "https-alt", "ssh\u202e"),
+    )
+    plan = await listed_plan(imported)
+    assert plan.total == 1
+    (warning,) = plan.warnings()
+    assert warning == (
+        "3 open endpoints in nmap-xml n.xml not probed: ports 22, 4243, 8443 are in neither "
+        "the scan's DICOM ports nor its web ports (the sweep names 4243 dicom, 8443 https-alt: "
+        "list them in the scope file to probe them)"
+    )
+
+
 async def test_digest_names_the_list_not_its_order() -> None:
     a = await listed_plan([("127.0.0.1", 104), ("127.0.0.2", 104)])
     b = await listed_plan([("127.0.0.2", 104), ("127.0.0.1", 104), ("127.0.0.1", 104)])
