@@ -26,6 +26,7 @@ from exposcan.report.json_ import JsonWriter
 from exposcan.report.jsonl import JsonlWriter
 from exposcan.report.read import read_report
 from exposcan.report.resume import load_resume
+from exposcan.report.tee import Tee
 from exposcan.report.writer import open_output
 from exposcan.results import EndpointResult
 from exposcan.summary import ScanReport, Summary, SummaryBuilder
@@ -34,30 +35,6 @@ from tests.support.cli_child import run_cli
 
 #: an expiry far enough ahead that no run of the suite sees it pass
 LATER = datetime.date(2099, 12, 31)
-
-
-class Tee:
-    """One scan's records to several writers (a report in two formats from one run)."""
-
-    def __init__(self, *writers: Any) -> None:
-        self.writers = writers
-
-    def start(self, header: dict[str, Any]) -> None:
-        for writer in self.writers:
-            writer.start(header)
-
-    def endpoint(self, result: EndpointResult) -> None:
-        for writer in self.writers:
-            writer.endpoint(result)
-
-    def evidence(self, record: Any) -> None:
-        for writer in self.writers:
-            if hasattr(writer, "evidence"):
-                writer.evidence(record)
-
-    def finish(self, summary: Any) -> None:
-        for writer in self.writers:
-            writer.finish(summary)
 
 
 @dataclass(frozen=True)
