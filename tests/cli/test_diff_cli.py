@@ -252,3 +252,23 @@ def test_the_diff_is_never_written_over_a_report_it_reads(weeks: Weeks) -> None:
     before = weeks.new.read_bytes()
     one_error_line(diff(weeks.old, weeks.new, "-o", weeks.new), "NEW report")
     assert weeks.new.read_bytes() == before
+
+
+def test_a_diff_from_the_library_loads_no_scanner(weeks: Weeks) -> None:
+    """Comparing two files sends nothing: in a fresh interpreter, reading both reports,
+    diffing and rendering them imports no engine, probe or DICOM codec."""
+    code = (
+        "import io, sys\n"
+        "import exposcan\n"
+        "from exposcan.diff import diff_reports\n"
+        "from exposcan.report.diff_render import render_diff\n"
+        "old, new = (exposcan.read_report(path) for path in sys.argv[1:])\n"
+        "diff = diff_reports(old, new)\n"
+        "render_diff(diff, 'text', io.StringIO())\n"
+        "loaded = [m for m in ('exposcan.engine', 'exposcan.scan', 'exposcan.probes.dimse',"
+        " 'pynetdicom', 'aiohttp') if m in sys.modules]\n"
+        "print(len(diff.new_findings) > 0, loaded)\n"
+    )
+    proc = run(str(weeks.old), str(weeks.new), prefix=("-c", code))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True []", proc.stdout
