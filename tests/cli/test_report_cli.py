@@ -181,6 +181,31 @@ async def test_jsonl_to_jsonl_gives_the_same_records(lab_reports: LabReports, tm
     assert sum(r["record"] == "endpoint" for r in written) == lab_reports.endpoints
 
 
+async def test_a_report_the_cli_scan_wrote_converts_back_to_itself(tmp_path: Path):
+    """End to end: ``exposcan scan`` of the lab writes JSONL; ``exposcan report`` of it,
+    once the lab is gone, writes the same records back and a gate on what it holds."""
+    from exposcan.lab import running_lab
+    from tests.support.cli_child import FAST
+
+    scanned = tmp_path / "scan.jsonl"
+    with running_lab() as lab:
+        scope = tmp_path / "scope.toml"
+        scope.write_text(lab.scope_toml(), encoding="utf-8")
+        code, _, err = await run_cli(
+            "scan", "--scope", str(scope), *FAST, "--format", "jsonl", "-o", str(scanned)
+        )
+        assert code == 0, err
+    code, stdout, err = await run_cli("report", str(scanned), "--format", "jsonl")
+    assert (code, err) == (0, "")
+    assert records(stdout) == records(scanned.read_text(encoding="utf-8"))
+    found = failing(read_report(scanned).results, Severity.CRITICAL)
+    code, _, err = await run_cli(
+        "report", str(scanned), "-o", str(tmp_path / "r.csv"), "--fail-on", "critical"
+    )
+    assert code == (1 if found else 0), err
+    assert found  # the lab answers a query: the gate has something to catch
+
+
 async def test_json_equals_what_the_scan_wrote_as_json(lab_reports: LabReports):
     code, stdout, err = await run_cli("report", str(lab_reports.jsonl), "--format", "json")
     assert code == 0, err
