@@ -248,10 +248,8 @@ class ReportDiff:
         }
 
     def __repr__(self) -> str:
-        return (
-            f"<ReportDiff {self.old.scan_id or '?'} → {self.new.scan_id or '?'}: "
-            f"{self.summary()['text']}>"
-        )
+        old, new = (side.scan_id[:8] if side.scan_id else "?" for side in (self.old, self.new))
+        return f"<ReportDiff {old} → {new}: {self.summary()['text']}>"
 
 
 def _plural(count: int, word: str) -> str:

@@ -328,7 +328,8 @@ def test_the_diff_is_data_a_notebook_can_use() -> None:
     assert data["new_findings"][0]["new_severity"] == "critical"
     assert data["resolved_findings"][0]["old_severity"] == "high"
     text = repr(diff)
-    assert len(text) < 300
+    assert text.startswith(f"<ReportDiff {(diff.old.scan_id or '')[:8]} → ")
+    assert len(text) < 200
     assert "1 new finding (1 critical)" in text
     summary = diff.summary()
     assert summary["new_findings"]["critical"] == 1
