@@ -676,3 +676,13 @@ def test_a_finding_the_catalogue_does_not_know_keeps_its_own_words():
     assert "Do the later thing." in shown
     assert "10.0.0.7:104 (ct1.example.org)" in shown
     assert "ct1.example.org" in page[page.index("<h2>Appendix") :]
+
+
+def test_the_template_cleans_what_it_prints_whatever_the_source():
+    """Defence in depth: results are cleaned when built, and the template's finalize
+    cleans and escapes once more whatever reaches it (a value no reader cleaned)."""
+    from exposcan.report.html import _escape
+
+    assert _escape("\u202e<b a='1'>\x1b[2J") == "&lt;b a=&#x27;1&#x27;&gt;[2J"
+    assert _escape(None) == ""
+    assert _escape(1234) == "1234"

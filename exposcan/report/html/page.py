@@ -99,9 +99,10 @@ class Row:
 class Page:
     site: str | None
     heading: str
+    #: under the heading: when the scan started, on whose authority
+    started: str | None
+    reference: str | None
     verdict: Verdict
-    state: str
-    complete: bool
     scan_facts: tuple[tuple[str, str], ...]
     authorisation: tuple[tuple[str, str], ...]
     include: tuple[list[str], int]
@@ -139,9 +140,9 @@ def build_page(
     return Page(
         site=site,
         heading=site or text.text(scope, "owner") or "DICOM exposure scan",
+        started=text.when(summary.started_at or text.text(header, "started_at")),
+        reference=text.text(scope, "reference"),
         verdict=verdict(exposure, summary, active, accepted),
-        state=_state(summary),
-        complete=_complete(summary),
         scan_facts=tuple(_scan_facts(header, summary)),
         authorisation=tuple(_authorisation(scope)),
         include=text.texts(scope, "include"),
