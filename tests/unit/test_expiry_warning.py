@@ -10,13 +10,13 @@ import structlog
 
 import exposcan
 import exposcan.engine
+from exposcan.probe import Endpoint
 from exposcan.probing import Probed
-from exposcan.results import EndpointResult
 from exposcan.scan import prepare
 from exposcan.scope import parse_scope
 from exposcan.scope.authorisation import EXPIRY_WARNING_DAYS, Authorisation, expiry_warning
-from exposcan.vocabulary import Exposure, Status
 from tests.support.scope_toml import scope_text
+from tests.unit.test_target_imports import closed
 
 UTC = datetime.UTC
 ON_DATE = Authorisation(owner="o", reference="CHG-7", expires=datetime.date(2026, 12, 7))
@@ -84,21 +84,9 @@ def test_days_is_a_parameter_and_now_must_be_aware() -> None:
         ON_DATE.expires_within(datetime.datetime(2026, 12, 2), 14)
 
 
-def closed(endpoint, *_: object, **__: object) -> Probed:  # type: ignore[no-untyped-def]
-    return Probed(
-        EndpointResult(
-            host=endpoint.host,
-            port=endpoint.port,
-            protocol=endpoint.protocol,
-            status=Status.CLOSED,
-            exposure=Exposure.NONE,
-        )
-    )
-
-
 async def test_scan_logs_a_warning_prepare_only_says_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def probe(*args: object, **kwargs: object) -> Probed:
-        return closed(*args, **kwargs)
+    async def probe(endpoint: Endpoint, *_: object, **__: object) -> Probed:
+        return closed(endpoint)
 
     monkeypatch.setattr(exposcan.engine, "probe_endpoint", probe)  # no socket
     scope = parse_scope(scope_text(["127.0.0.1"], ports=[104], expires="2026-12-07"), source="s")

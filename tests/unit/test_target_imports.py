@@ -14,6 +14,7 @@ import exposcan
 import exposcan.engine
 from exposcan.errors import OptionError, OutOfScopeError, PortListError, UserError
 from exposcan.options import ScanOptions
+from exposcan.probe import Endpoint
 from exposcan.probing import Probed
 from exposcan.results import EndpointResult
 from exposcan.scan import prepare
@@ -352,20 +353,24 @@ async def test_targets_and_endpoints_do_not_mix() -> None:
     assert "not both" in one_line(caught)
 
 
+def closed(endpoint: Endpoint) -> Probed:
+    """What a probe replaced in the engine returns: closed, without a socket."""
+    result = EndpointResult(
+        host=endpoint.host,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        status=Status.CLOSED,
+        exposure=Exposure.NONE,
+    )
+    return Probed(result)
+
+
 async def test_engine_probes_only_the_listed_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     probed: list[tuple[str, int, str]] = []
 
     async def fake_probe(endpoint, registration, run, gate, **_: object) -> Probed:  # type: ignore[no-untyped-def]
         probed.append((endpoint.host, endpoint.port, registration.kind))
-        return Probed(
-            EndpointResult(
-                host=endpoint.host,
-                port=endpoint.port,
-                protocol=endpoint.protocol,
-                status=Status.CLOSED,
-                exposure=Exposure.NONE,
-            )
-        )
+        return closed(endpoint)
 
     monkeypatch.setattr(exposcan.engine, "probe_endpoint", fake_probe)
     imported = ImportedEndpoints(
