@@ -30,6 +30,7 @@ import pytest
 import exposcan
 from exposcan.lab import running_lab
 from exposcan.report.convert import render
+from tests.support.cli_child import run_cli
 from tests.unit.test_html_report import hospital_report
 
 #: A4 at 150 dpi, as the brief for the report asks.
@@ -255,8 +256,8 @@ def test_report_renders_in_chromium(chromium: str, tmp_path: Path):
 
 
 async def test_a_real_scan_prints_on_a4(chromium: str, tmp_path: Path):
-    """The in-process lab scanned for real, written as JSONL, read back and rendered (the
-    path of ``exposcan report SCAN.jsonl --format html``), printed to PDF on A4."""
+    """The in-process lab scanned for real, its JSONL converted by ``exposcan report
+    SCAN.jsonl --format html`` (a child process), printed to PDF on A4."""
     jsonl = tmp_path / "scan.jsonl"
     with running_lab() as lab:
         scope = tmp_path / "scope.toml"
@@ -265,10 +266,14 @@ async def test_a_real_scan_prints_on_a4(chromium: str, tmp_path: Path):
     with jsonl.open("w", encoding="utf-8") as stream:
         render(report, "jsonl", stream)
     page = tmp_path / "report.html"
-    with page.open("w", encoding="utf-8") as stream:
-        render(exposcan.read_report(jsonl), "html", stream)
+    code, _, stderr = await run_cli("report", str(jsonl), "--format", "html", "-o", str(page))
+    assert code == 0, stderr
     html = page.read_text("utf-8")
-    assert "services answer strangers" in html or "service answers strangers" in html
+    answering = len(report.exposed())
+    assert answering  # the lab has services that answer strangers
+    said = f"{answering} service answers" if answering == 1 else f"{answering} services answer"
+    assert f"{said} strangers" in html
+    assert f"Scan id</dt><dd>{report.header['scan_id']}</dd>" in html
     pdf = tmp_path / "report.pdf"
     await asyncio.to_thread(
         run_chromium, chromium, tmp_path, page, "--no-pdf-header-footer", f"--print-to-pdf={pdf}"
