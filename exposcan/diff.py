@@ -19,7 +19,6 @@ out of the counts the gate and a schedule's summary read.
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from exposcan.gating import GATE_SEVERITIES, acceptance_holds
+from exposcan.identity import scan_id_of
 from exposcan.probes.registry import PROBES, SkipKey
 from exposcan.report.resume import endpoint_key, in_scan
 from exposcan.results import EndpointResult, Finding
@@ -46,16 +46,6 @@ __all__ = [
 _HOSTS_NAMED, _PORTS_NAMED = 5, 10
 
 
-def _scan_id(header: Mapping[str, Any]) -> str | None:
-    # As exposcan.scan.scan_id_of reads it (a UUID only), without loading the engine
-    # that module imports: a diff reads two files and sends nothing.
-    value = header.get("scan_id")
-    try:
-        return str(uuid.UUID(value)) if isinstance(value, str) and len(value) == 36 else None
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class ScanSide:
     """Which scan one side of the diff is: its id, site and dates."""
@@ -71,7 +61,7 @@ class ScanSide:
     def of(cls, report: ScanReport) -> ScanSide:
         site = report.header.get("site")
         return cls(
-            scan_id=_scan_id(report.header),
+            scan_id=scan_id_of(report.header),
             site=site if isinstance(site, str) else None,
             started_at=report.summary.started_at,
             finished_at=report.summary.finished_at,

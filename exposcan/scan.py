@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from typing import Any
 from exposcan._version import __version__
 from exposcan.engine import Engine, ProgressCallback, SkipKey, port_lists
 from exposcan.errors import AuthorisationExpired, OptionError
+from exposcan.identity import new_scan_id, scan_id_of
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
 from exposcan.probe import HostEvidence
@@ -52,21 +52,6 @@ MAX_SCAN = 1 << 32
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def new_scan_id() -> str:
-    return str(uuid.uuid4())
-
-
-def scan_id_of(record: dict[str, Any]) -> str | None:
-    """The scan id a report's record holds, if it is one (a file is input: a UUID only)."""
-    value = record.get("scan_id")
-    if not isinstance(value, str) or len(value) != 36:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,6 +33,7 @@ from typing import IO, Any, Final
 from exposcan import findings as catalogue
 from exposcan._version import __version__
 from exposcan.gating import acceptance_holds
+from exposcan.identity import scan_id_of
 from exposcan.report.resume import endpoint_key
 from exposcan.report.safe_json import dumps
 from exposcan.results import EndpointResult, Finding
@@ -311,8 +312,6 @@ class SarifWriter:
     def _automation(self) -> dict[str, Any]:
         """``exposcan/<site>/<scan id>``: before the last slash a category, so that a
         dashboard keeps one analysis per site; then the scan (SARIF §3.17.4)."""
-        from exposcan.scan import scan_id_of  # the engine's module: only when writing
-
         site = self._header.get("site")
         category = "exposcan/"
         if isinstance(site, str) and site.strip():
