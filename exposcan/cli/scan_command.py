@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import stat
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exposcan import logs
 from exposcan.cli.common import (
@@ -19,26 +17,38 @@ from exposcan.cli.common import (
     positive_int,
     write_failed,
 )
-from exposcan.errors import OptionError, UserError
+from exposcan.errors import UserError
 from exposcan.files import FileIdentity, identity
-from exposcan.gating import GATE_SEVERITIES, acceptance_holds, failing, parse_severity
+from exposcan.gating import GATE_SEVERITIES, parse_severity
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.report import FORMATS, make_writer, open_output
+from exposcan.report.read import read_report
 from exposcan.report.resume import ResumeState, load_resume
-from exposcan.report.tee import DocumentOutputs, Recorder, Tee, document_path, same_paths
+from exposcan.report.tee import (
+    DocumentOutputs,
+    Recorder,
+    Tee,
+    document_path,
+    is_regular_file,
+    parse_also,
+    plan_outputs,
+)
 from exposcan.report.terminal import (
     PausingStream,
     ProgressLine,
     colour_wanted,
+    gate_line,
     render_summary,
     resume_command,
 )
 from exposcan.report.writer import GuardedWriter, ReportOutput
-from exposcan.results import EndpointResult
 from exposcan.scan import LARGE_SCAN, prepare
 from exposcan.scope import parse_port_list
 from exposcan.summary import ScanReport
-from exposcan.vocabulary import Exposure, Severity
+from exposcan.vocabulary import Severity
+
+if TYPE_CHECKING:
+    from exposcan.accepted import AcceptedRisks
 
 NAME = "scan"
 _DOCUMENTS = ", ".join(document_path("BASE", f) for f in FORMATS if f != "jsonl")
@@ -151,7 +161,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "--also",
         action="append",
         default=[],
-        type=_also,
+        type=parse_also,
         metavar="FORMAT=PATH",
         help="also write the report as FORMAT to PATH at the end (repeatable)",
     )
@@ -167,6 +177,12 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SEVERITY",
         help=f"exit 1 if a finding at or above this is found ({', '.join(GATE_SEVERITIES)})",
+    )
+    scan.add_argument(
+        "--accept",
+        metavar="FILE",
+        help="accepted-risk file (TOML; docs/accepted-risk.md): covered findings are marked "
+        "accepted in every output and leave --fail-on until their date passes",
     )
     scan.add_argument(
         "--quiet",
@@ -218,42 +234,13 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
     )
 
 
-def _also(text: str) -> tuple[str, str]:
-    fmt, sep, path = text.partition("=")
-    if not sep or not path:
-        raise OptionError(f"--also takes FORMAT=PATH, not {text[:60]!r}")
-    if fmt not in FORMATS:
-        raise OptionError(f"--also: format {fmt[:20]!r} is not one of {', '.join(FORMATS)}")
-    if path == "-":
-        raise OptionError("--also writes a file: stdout is --output's")
-    return fmt, path
-
-
-def _plan_outputs(args: argparse.Namespace) -> tuple[str | None, str, list[tuple[str, str]]]:
-    """The streamed report (path or None for stdout, format) and the documents to write
-    at the end, as (format, path); a contradiction is one line."""
-    documents: list[tuple[str, str]] = list(args.also)
-    if args.output_all is not None:
-        if args.output is not None:
-            raise OptionError("give --output or --output-all, not both")
-        if args.format not in (None, "jsonl"):
-            raise OptionError("--output-all writes every format: leave out --format")
-        base = args.output_all
-        path, fmt = document_path(base, "jsonl"), "jsonl"
-        documents += [(f, document_path(base, f)) for f in FORMATS if f != "jsonl"]
-    else:
-        path, fmt = args.output, args.format or "jsonl"
-    named = [*([path] if path not in (None, "-") else []), *(p for _, p in documents)]
-    twice = same_paths(named)
-    if twice is not None:
-        raise OptionError(f"{twice[:200]} is named as two outputs")
-    return path, fmt, documents
-
-
 async def run(args: argparse.Namespace, tty: bool) -> int:
     if args.no_color:
         logs.set_colour(False)
-    path, fmt, wanted = _plan_outputs(args)
+    path, fmt, wanted = plan_outputs(
+        output=args.output, output_all=args.output_all, fmt=args.format, also=args.also
+    )
+    accepted = _load_accepted(args.accept)
     options = options_from(args)
     plan = await prepare(args.scope, args.targets, options=options, allow_large=args.allow_large)
     resume = None
@@ -279,7 +266,7 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
         documents.close()
         raise
     try:
-        return await _scan(args, tty, plan, resume, output, fmt, documents, path)
+        return await _scan(args, tty, plan, resume, output, fmt, documents, path, accepted)
     finally:
         documents.close()
 
@@ -293,6 +280,7 @@ async def _scan(
     fmt: str,
     documents: DocumentOutputs,
     path: str | None,
+    accepted: AcceptedRisks | None,
 ) -> int:
     task = asyncio.current_task()
     assert task is not None
@@ -306,21 +294,21 @@ async def _scan(
     if interactive:
         progress = ProgressLine(
             sys.stderr,
-            colour=colour_wanted(sys.stderr, no_color=args.no_color),
+            colour=_colour(args),
             previous=[p.exposure for p in resume.previous] if resume else (),
         )
         if output.is_stdout and logs.is_terminal(sys.stdout):
             stream = PausingStream(output.stream, progress)  # type: ignore[assignment]
     # A JSONL file is read back at the end when it holds more than this run knows
     # (earlier runs) or feeds the documents (so that they agree with it, line for line).
-    jsonl_file = fmt == "jsonl" and _regular(path)
+    jsonl_file = fmt == "jsonl" and is_regular_file(path)
     reread = jsonl_file and (resume is not None or bool(documents))
     threshold: Severity | None = args.fail_on
-    in_memory = bool(documents) and not reread
-    recorder = Recorder(keep=_keeper(in_memory, threshold), evidence=in_memory)
+    recorder = Recorder.needed(everything=bool(documents) and not reread, gate=threshold)
     writer = GuardedWriter(make_writer(fmt, stream), output, on_error=stop)
     try:
-        await plan.run(Tee(writer, recorder), on_progress=progress, resume=resume)
+        mark = (lambda result: accepted.apply((result,))[0]) if accepted is not None else None
+        await plan.run(Tee(writer, recorder, mark=mark), on_progress=progress, resume=resume)
     except asyncio.CancelledError:
         if writer.error is None:  # a signal: what was done, and how to go on
             if progress is not None:
@@ -335,73 +323,48 @@ async def _scan(
         output.close()
     if writer.error is not None:
         return write_failed(output, writer.error)
-    report = _read_back(path) if reread else recorder.report()
+    report = read_report(path) if reread and path is not None else recorder.report()
+    if accepted is not None:
+        # The file given now decides, for the earlier runs' results too.
+        report = accepted.apply_report(report)
+        _warn_lapsed(report)
     documents.write(report)
     if interactive:
         _say(render_summary(report.results, report.summary, colour=_colour(args)))
     return _gate(report, threshold, quiet=args.quiet)
 
 
-def _keeper(everything: bool, threshold: Severity | None) -> Any:
-    """Which results the recorder keeps: all for documents made from memory, else only
-    what the table shows (exposed or protected) and what the gate counts."""
-    if everything:
+def _load_accepted(path: str | None) -> AcceptedRisks | None:
+    if path is None:
         return None
+    from exposcan.accepted import load_accepted
 
-    def notable(result: EndpointResult) -> bool:
-        if result.exposure is not Exposure.NONE:
-            return True
-        return threshold is not None and any(f.severity >= threshold for f in result.findings)
-
-    return notable
+    return load_accepted(path)
 
 
-def _read_back(path: str | None) -> ScanReport:
-    from exposcan.report.read import read_report
+def _warn_lapsed(report: ScanReport) -> None:
+    from exposcan.accepted import lapsed, lapsed_message
 
-    assert path is not None
-    return read_report(path)
-
-
-def _regular(path: str | None) -> bool:
-    if path in (None, "-"):
-        return False
-    assert path is not None
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
+    gone = lapsed(report.results)
+    if gone:
+        _say(f"exposcan: warning: {lapsed_message(gone)}")
 
 
 def _colour(args: argparse.Namespace) -> bool:
     return colour_wanted(sys.stderr, no_color=args.no_color)
 
 
-def _say(text: str) -> None:
-    error_line(text)
+_say = error_line
 
 
 def _gate(report: ScanReport, threshold: Severity | None, *, quiet: bool) -> int:
     """Exit 1 with one line when a finding at or above ``threshold`` is not accepted."""
     if threshold is None:
         return EXIT_OK
-    found = failing(report.results, threshold)
-    accepted = sum(
-        1
-        for result in report.results
-        for finding in result.findings
-        if finding.severity >= threshold and acceptance_holds(finding)
-    )
-    noun = "finding" if len(found) == 1 else "findings"
-    line = f"exposcan: {len(found)} {noun} at or above {threshold}"
-    if accepted:
-        line += f" ({accepted} accepted finding{'' if accepted == 1 else 's'} not counted)"
-    if found:
+    found, line = gate_line(report.results, threshold)
+    if found or not quiet:
         _say(line)
-        return EXIT_FINDINGS
-    if not quiet:
-        _say(line)
-    return EXIT_OK
+    return EXIT_FINDINGS if found else EXIT_OK
 
 
 def _interrupted(
@@ -443,7 +406,11 @@ def _argv(args: argparse.Namespace) -> list[str] | None:
 def _inputs(args: argparse.Namespace) -> dict[FileIdentity, str]:
     """The files this scan reads, which its report must never overwrite."""
     inputs: dict[FileIdentity, str] = {}
-    for path, what in ((args.ae_titles, "the AE title file"), (args.scope, "the scope file")):
+    for path, what in (
+        (args.ae_titles, "the AE title file"),
+        (args.scope, "the scope file"),
+        (args.accept, "the accepted-risk file"),
+    ):
         found = identity(path) if path else None
         if found is not None:
             inputs[found] = what

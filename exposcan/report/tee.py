@@ -15,36 +15,57 @@ them and leaves what was at their paths (its JSONL report is resumed, then they 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exposcan.errors import OutputError
+from exposcan.errors import OptionError, OutputError
 from exposcan.files import FileIdentity, write_reason
 from exposcan.report.convert import render
 from exposcan.report.writer import EvidenceWriter, ReportOutput, ReportWriter, open_output
 from exposcan.results import EndpointResult
 from exposcan.summary import ScanReport, Summary
+from exposcan.vocabulary import Exposure, Severity
 
 if TYPE_CHECKING:
     from exposcan.probe import HostEvidence
 
-__all__ = ["DocumentOutputs", "Recorder", "Tee", "document_path", "same_paths"]
+__all__ = [
+    "DocumentOutputs",
+    "Recorder",
+    "Tee",
+    "document_path",
+    "is_regular_file",
+    "parse_also",
+    "plan_outputs",
+    "same_paths",
+]
 
 
 class Tee:
     """A :class:`~exposcan.report.writer.ReportWriter` that hands every record to each of
     ``writers`` in turn (evidence only to those that keep it). Failures are the writers'
-    business: give each its own :class:`~exposcan.report.writer.GuardedWriter`."""
+    business: give each its own :class:`~exposcan.report.writer.GuardedWriter`.
 
-    def __init__(self, *writers: ReportWriter) -> None:
+    ``mark``: done to each result once, before any writer sees it (the accepted-risk
+    file's marks: :meth:`exposcan.accepted.AcceptedRisks.apply`)."""
+
+    def __init__(
+        self,
+        *writers: ReportWriter,
+        mark: Callable[[EndpointResult], EndpointResult] | None = None,
+    ) -> None:
         self.writers = writers
+        self._mark = mark
 
     def start(self, header: dict[str, Any]) -> None:
         for writer in self.writers:
             writer.start(header)
 
     def endpoint(self, result: EndpointResult) -> None:
+        if self._mark is not None:
+            result = self._mark(result)
         for writer in self.writers:
             writer.endpoint(result)
 
@@ -76,6 +97,21 @@ class Recorder:
         self.evidence_records: list[HostEvidence] = []
         #: set by ``finish``, also when the scan was interrupted
         self.summary: Summary | None = None
+
+    @classmethod
+    def needed(cls, *, everything: bool, gate: Severity | None = None) -> Recorder:
+        """A recorder of everything (``everything``: documents made from memory), or
+        only of what a terminal's table shows (exposed or protected endpoints) and what
+        ``--fail-on gate`` counts: a scan of a million closed ports keeps none of them."""
+        if everything:
+            return cls()
+
+        def notable(result: EndpointResult) -> bool:
+            if result.exposure is not Exposure.NONE:
+                return True
+            return gate is not None and any(f.severity >= gate for f in result.findings)
+
+        return cls(keep=notable, evidence=False)
 
     def start(self, header: dict[str, Any]) -> None:
         self.header = header
@@ -162,6 +198,61 @@ class DocumentOutputs:
         """Release every document; one not written is removed (its path keeps what it held)."""
         for document in self._documents:
             document.output.close()
+
+
+def parse_also(text: str) -> tuple[str, str]:
+    """``--also FORMAT=PATH`` as (format, path); one :class:`OptionError` line if not."""
+    from exposcan.report import FORMATS
+
+    fmt, sep, path = text.partition("=")
+    if not sep or not path:
+        raise OptionError(f"--also takes FORMAT=PATH, not {text[:60]!r}")
+    if fmt not in FORMATS:
+        raise OptionError(f"--also: format {fmt[:20]!r} is not one of {', '.join(FORMATS)}")
+    if path == "-":
+        raise OptionError("--also writes a file: stdout is --output's")
+    return fmt, path
+
+
+def plan_outputs(
+    *,
+    output: str | None,
+    output_all: str | None,
+    fmt: str | None,
+    also: Sequence[tuple[str, str]] = (),
+) -> tuple[str | None, str, list[tuple[str, str]]]:
+    """A scan's outputs: the streamed report (its path, ``None`` or ``"-"`` for stdout,
+    and its format) and the documents written at the end, as (format, path). With
+    ``output_all``, the report is BASE.jsonl and every other format a document beside
+    it (:func:`document_path`). A contradiction is one :class:`OptionError` line."""
+    from exposcan.report import FORMATS
+
+    documents = list(also)
+    if output_all is not None:
+        if output is not None:
+            raise OptionError("give --output or --output-all, not both")
+        if fmt not in (None, "jsonl"):
+            raise OptionError("--output-all writes every format: leave out --format")
+        path: str | None = document_path(output_all, "jsonl")
+        streamed = "jsonl"
+        documents += [(f, document_path(output_all, f)) for f in FORMATS if f != "jsonl"]
+    else:
+        path, streamed = output, fmt or "jsonl"
+    named = [*([path] if path not in (None, "-") else []), *(p for _, p in documents)]
+    twice = same_paths(p for p in named if p is not None)
+    if twice is not None:
+        raise OptionError(f"{twice[:200]} is named as two outputs")
+    return path, streamed, documents
+
+
+def is_regular_file(path: str | None) -> bool:
+    """Whether ``path`` names a regular file (not stdout, a device or a FIFO)."""
+    if path is None or path == "-":
+        return False
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def same_paths(paths: Iterable[str]) -> str | None:

@@ -26,15 +26,18 @@ from typing import IO, Any, TextIO
 
 from rich.text import Text
 
+from exposcan.gating import acceptance_holds, failing
 from exposcan.logs import is_terminal
 from exposcan.report.terminal_table import render_summary, terminal_width, text_console
+from exposcan.results import EndpointResult
 from exposcan.summary import Progress
-from exposcan.vocabulary import Exposure
+from exposcan.vocabulary import Exposure, Severity
 
 __all__ = [
     "PausingStream",
     "ProgressLine",
     "colour_wanted",
+    "gate_line",
     "render_summary",
     "resume_command",
 ]
@@ -166,6 +169,24 @@ class PausingStream:
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, close, ...: the stream's
         return getattr(self._stream, name)
+
+
+def gate_line(results: Iterable[EndpointResult], threshold: Severity) -> tuple[int, str]:
+    """What ``--fail-on`` found: how many findings at or above ``threshold`` no acceptance
+    covers, and the line that says so (with how many accepted ones were left out)."""
+    results = tuple(results)
+    found = len(failing(results, threshold))
+    accepted = sum(
+        1
+        for result in results
+        for finding in result.findings
+        if finding.severity >= threshold and acceptance_holds(finding)
+    )
+    noun = "finding" if found == 1 else "findings"
+    line = f"exposcan: {found} {noun} at or above {threshold}"
+    if accepted:
+        line += f" ({accepted} accepted finding{'' if accepted == 1 else 's'} not counted)"
+    return found, line
 
 
 def resume_command(argv: Sequence[str], *, prog: str = "exposcan") -> str:

@@ -4,7 +4,9 @@ one-line usage error before any packet."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -97,5 +99,71 @@ def test_an_unknown_severity_is_one_line_before_any_packet(write_scope, tmp_path
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("exposcan: error: --fail-on takes one of info, low")
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def accept_file(path, report_path, expires: date) -> None:
+    """An accepted-risk file covering every finding the report holds, on its endpoint."""
+    report = exposcan.read_report(report_path)
+    entries = {(f.id, r.host, r.port) for r in report.results for f in r.findings}
+    path.write_text(
+        "".join(
+            f'[[accept]]\nfinding = "{finding}"\nhost = "{host}"\nport = {port}\n'
+            f'reason = "synthetic test decision"\nexpires = {expires.isoformat()}\n\n'
+            for finding, host, port in sorted(entries)
+        ),
+        encoding="utf-8",
+    )
+
+
+def test_accepted_findings_are_marked_everywhere_and_leave_the_gate(scanned, tmp_path):
+    scope, found = scanned
+    accept = tmp_path / "accepted.toml"
+    accept_file(accept, tmp_path / "first.jsonl", LATER)
+    base = tmp_path / "accepted"
+    proc = run(
+        "scan", "--scope", str(scope), "-oA", str(base), "--accept", str(accept),
+        "--fail-on", "info", *FAST,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    noun = "finding" if len(found) == 1 else "findings"
+    assert proc.stderr.splitlines()[-1] == (
+        f"exposcan: 0 findings at or above info ({len(found)} accepted {noun} not counted)"
+    )
+    report = exposcan.read_report(f"{base}.jsonl")
+    marks = [f.accepted for r in report.results for f in r.findings]
+    assert len(marks) == len(found)
+    assert all(m is not None and m.reason == "synthetic test decision" for m in marks)
+    document = json.loads(Path(f"{base}.json").read_text(encoding="utf-8"))
+    in_json = [f.get("accepted") for e in document["endpoints"] for f in e["findings"]]
+    assert len(in_json) == len(found)
+    assert all(a and a["reason"] == "synthetic test decision" for a in in_json)
+
+
+def test_a_lapsed_acceptance_fails_the_gate_again_with_a_warning(scanned, tmp_path):
+    scope, found = scanned
+    accept = tmp_path / "accepted.toml"
+    accept_file(accept, tmp_path / "first.jsonl", date.today() - timedelta(days=2))
+    out = tmp_path / "lapsed.jsonl"
+    proc = run(
+        "scan", "--scope", str(scope), "-o", str(out), "--accept", str(accept),
+        "--fail-on", "info", *FAST,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("exposcan: warning: ")
+    assert "expired" in lines[0]
+    assert lines[-1].startswith(f"exposcan: {len(found)} finding")
+
+
+def test_an_accepted_risk_file_that_does_not_parse_is_one_line(write_scope, tmp_path):
+    scope = write_scope(["127.0.0.1"], [free_port()], expires=LATER)
+    accept = tmp_path / "accepted.toml"
+    accept.write_text('[[accept]]\nfinding = "no-such-finding"\n', encoding="utf-8")
+    out = tmp_path / "never.jsonl"
+    proc = run("scan", "--scope", str(scope), "-o", str(out), "--accept", str(accept))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
