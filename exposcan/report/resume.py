@@ -182,8 +182,13 @@ def _check_same_scan(name: str, old: dict[str, Any], new: dict[str, Any]) -> Non
             f"cannot resume {name}: it was made with another scope "
             f"({_show(old_digest)} ≠ {_show(new_digest)})"
         )
-    if any(old.get(key) != new[key] for key in ("ports", "web_ports", "targets")):
-        raise OutputError(f"cannot resume {name}: its targets or ports differ from this scan's")
+    # A grid scan's header has no endpoints_from: .get on both sides.
+    if any(
+        old.get(key) != new.get(key) for key in ("ports", "web_ports", "targets", "endpoints_from")
+    ):
+        raise OutputError(
+            f"cannot resume {name}: its targets, endpoint list or ports differ from this scan's"
+        )
     old_options = old.get("options")
     if not isinstance(old_options, dict):
         old_options = {}

@@ -20,7 +20,7 @@ def scope_text(
     exclude: list[str] | None = None,
     expires: date | None = None,
 ) -> str:
-    expires = expires or date.today() + timedelta(days=7)
+    expires = expires or date.today() + timedelta(days=30)
     return (
         "[authorisation]\n"
         'owner = "exposcan tests"\n'
@@ -40,7 +40,7 @@ def scope_file(tmp_path: Path, ports: list[int], web_ports: list[int]) -> Path:
         "[authorisation]\n"
         'owner = "exposcan tests"\n'
         'reference = "TEST-INJECTION"\n'
-        f"expires = {(date.today() + timedelta(days=7)).isoformat()}\n"
+        f"expires = {(date.today() + timedelta(days=30)).isoformat()}\n"
         "[scope]\n"
         f'include = ["{HOST}"]\n'
         f"ports = {ports}\n"

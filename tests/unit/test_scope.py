@@ -442,7 +442,7 @@ def test_non_string_entries_and_wrong_types() -> None:
         ("[0]", "bad port 0 in ports"),
         ("[65536]", "bad port 65536 in ports"),
         ("[-1]", "bad port -1 in ports"),
-        ('["104"]', "bad port '104' in ports"),
+        ('["104x"]', "bad port '104x' in ports"),
         ("[true]", "bad port True in ports"),
         ("[104.0]", "bad port 104.0 in ports"),
         ("104", "ports of scope file s.toml must be a list"),
