@@ -33,7 +33,7 @@ def scope_file(tmp_path: Path, ports: list[int], web_ports: list[int]) -> Path:
         "[authorisation]\n"
         'owner = "exposcan tests"\n'
         'reference = "TEST-WEB"\n'
-        f"expires = {(date.today() + timedelta(days=7)).isoformat()}\n"
+        f"expires = {(date.today() + timedelta(days=30)).isoformat()}\n"
         "[scope]\n"
         f'include = ["{HOST}"]\n'
         f"ports = {ports}\n"

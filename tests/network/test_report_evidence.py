@@ -63,7 +63,7 @@ async def scope(tmp_path: Path) -> AsyncIterator[tuple[Path, int, int]]:
             "[authorisation]\n"
             'owner = "exposcan tests"\n'
             'reference = "TEST-REPORT-EVIDENCE"\n'
-            f"expires = {(date.today() + timedelta(days=7)).isoformat()}\n"
+            f"expires = {(date.today() + timedelta(days=30)).isoformat()}\n"
             "[scope]\n"
             f'include = ["{HOST}"]\n'
             f"ports = [{dicom}]\n"

@@ -81,7 +81,7 @@ async def orthanc_scope(tmp_path: Path) -> AsyncIterator[Path]:
             "[authorisation]\n"
             'owner = "exposcan tests"\n'
             'reference = "TEST-SCHEMA"\n'
-            f"expires = {(date.today() + timedelta(days=7)).isoformat()}\n"
+            f"expires = {(date.today() + timedelta(days=30)).isoformat()}\n"
             "[scope]\n"
             f'site = "{SITE}"\n'
             f'include = ["{HOST}"]\n'

@@ -77,7 +77,7 @@ def scope_file(tmp_path: Path, ports: list[int], web_ports: list[int]) -> Path:
         "[authorisation]\n"
         'owner = "exposcan tests"\n'
         'reference = "TEST-EVIDENCE"\n'
-        f"expires = {(date.today() + timedelta(days=7)).isoformat()}\n"
+        f"expires = {(date.today() + timedelta(days=30)).isoformat()}\n"
         "[scope]\n"
         f'include = ["{HOST}"]\n'
         f"ports = {ports}\n"

@@ -107,7 +107,7 @@ SCOPE = f"""
 [authorisation]
 owner = "exposcan tests"
 reference = "TEST-SCHEMA"
-expires = {(date.today() + timedelta(days=7)).isoformat()}
+expires = {(date.today() + timedelta(days=30)).isoformat()}
 [scope]
 site = "Example Hospital"
 include = ["10.0.0.0/24"]
