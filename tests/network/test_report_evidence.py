@@ -21,30 +21,9 @@ from exposcan.lab import free_port
 from exposcan.options import Limits, ScanOptions
 from exposcan.probe import HostEvidence
 from exposcan.report.jsonl import JsonlWriter
+from tests.support.orthanc_imitation import orthanc_naming
 
 HOST = "127.0.0.1"
-
-
-def orthanc_naming(dicom_port: int) -> web.Application:
-    """Orthanc 1.12's REST API, open, its /system naming the host's DICOM port."""
-    app = web.Application()
-
-    async def system(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "Name": "imitation",
-                "Version": "1.12.4",
-                "DicomAet": "ORTHANC",
-                "DicomPort": dicom_port,
-            }
-        )
-
-    async def statistics(request: web.Request) -> web.Response:
-        return web.json_response({"CountStudies": 0, "CountPatients": 0})
-
-    app.router.add_get("/system", system)
-    app.router.add_get("/statistics", statistics)
-    return app
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from pynetdicom import evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
@@ -26,6 +25,7 @@ from exposcan.errors import OutputError
 from exposcan.probe import HostEvidence
 from exposcan.report import read_jsonl
 from exposcan.report.resume import load_resume
+from tests.support.orthanc_imitation import orthanc_naming
 from tests.support.peers import Peer
 from tests.support.scope_files import scope_text
 from tests.support.scps import ScpLauncher
@@ -45,30 +45,6 @@ def dcmtk_identity_scp(scp_launcher: ScpLauncher) -> int:
         implementation=(DCMTK_UID, DCMTK_NAME),
     )
     return int(server.server_address[1])
-
-
-def orthanc_naming(dicom_port: int) -> web.Application:
-    """Orthanc's REST API, remote access on and no authentication, its /system naming
-    the DICOM port of the same host (as Orthanc 1.12 does: DicomPort)."""
-    app = web.Application()
-
-    async def system(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "Name": "imitation",
-                "Version": "1.12.4",
-                "ApiVersion": 24,
-                "DicomAet": "ORTHANC",
-                "DicomPort": dicom_port,
-            }
-        )
-
-    async def statistics(request: web.Request) -> web.Response:
-        return web.json_response({"CountStudies": 0, "CountPatients": 0})
-
-    app.router.add_get("/system", system)
-    app.router.add_get("/statistics", statistics)
-    return app
 
 
 def scope_file(tmp_path: Path, ports: list[int], web_ports: list[int]) -> Path:
