@@ -304,7 +304,9 @@ async def _scan(
     jsonl_file = fmt == "jsonl" and is_regular_file(path)
     reread = jsonl_file and (resume is not None or bool(documents))
     threshold: Severity | None = args.fail_on
-    recorder = Recorder.needed(everything=bool(documents) and not reread, gate=threshold)
+    recorder = Recorder.needed(
+        everything=bool(documents) and not reread, table=interactive, gate=threshold
+    )
     writer = GuardedWriter(make_writer(fmt, stream), output, on_error=stop)
     try:
         mark = (lambda result: accepted.apply((result,))[0]) if accepted is not None else None

@@ -99,15 +99,17 @@ class Recorder:
         self.summary: Summary | None = None
 
     @classmethod
-    def needed(cls, *, everything: bool, gate: Severity | None = None) -> Recorder:
+    def needed(
+        cls, *, everything: bool, table: bool = False, gate: Severity | None = None
+    ) -> Recorder:
         """A recorder of everything (``everything``: documents made from memory), or
-        only of what a terminal's table shows (exposed or protected endpoints) and what
-        ``--fail-on gate`` counts: a scan of a million closed ports keeps none of them."""
+        only of what a terminal's ``table`` shows (exposed or protected endpoints) and
+        what ``--fail-on gate`` counts: a scan of a million closed ports keeps none."""
         if everything:
             return cls()
 
         def notable(result: EndpointResult) -> bool:
-            if result.exposure is not Exposure.NONE:
+            if table and result.exposure is not Exposure.NONE:
                 return True
             return gate is not None and any(f.severity >= gate for f in result.findings)
 

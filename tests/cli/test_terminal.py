@@ -235,3 +235,93 @@ def test_no_resume_command_for_a_report_on_stdout(tmp_path, write_scope):
         holding.close()
     assert "resume with" not in run.raw
     assert screen(run.raw)[-1] == "exposcan: interrupted by SIGINT"
+
+
+# The view's pieces, without a child process.
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["scan", "--scope", "s.toml", "-o", "a b.jsonl"],
+            "exposcan scan --scope s.toml -o 'a b.jsonl' --resume",
+        ),
+        (
+            ["scan", "--scope", "s.toml", "-o", "r.jsonl", "--resume"],
+            "exposcan scan --scope s.toml -o r.jsonl --resume",
+        ),
+        (
+            ["-v", "scan", "--scope", "s.toml", "-o", "r.jsonl", "--resu"],
+            "exposcan -v scan --scope s.toml -o r.jsonl --resu",
+        ),
+        (
+            ["scan", "--scope", "$(rm -rf ~).toml", "-oA", "x"],
+            "exposcan scan --scope '$(rm -rf ~).toml' -oA x --resume",
+        ),
+    ],
+)
+def test_resume_command_adds_resume_once_and_quotes(argv, expected):
+    from exposcan.report.terminal import resume_command
+
+    assert resume_command(argv) == expected
+    assert shlex.split(expected)[1:].count("--resume") <= 1
+
+
+def test_progress_counts_the_earlier_runs_and_estimates_the_rest():
+    import io
+
+    from exposcan.report.terminal import ProgressLine
+    from exposcan.summary import Progress
+
+    stream = io.StringIO()
+    line = ProgressLine(stream, interval=0, previous=["echo", "none", "none", "query"], width=200)
+    line(Progress(total=14, done=5, in_flight=3, elapsed_s=2.5, by_exposure={"echo": 1}))
+    shown = screen(stream.getvalue())[-1]
+    assert shown.startswith("9/14 endpoints (64%), 2.0/s, ETA 0:03, 3 exposed, 3 in flight")
+    assert "query=1 echo=2 none=2" in shown
+    assert not SGR.search(stream.getvalue())  # colour only when asked
+    line.hide()
+    assert "".join(screen(stream.getvalue())) == ""  # erased
+    narrow = io.StringIO()
+    ProgressLine(narrow, interval=0, width=30)(
+        Progress(total=10**6, done=1, in_flight=64, elapsed_s=0.5, by_exposure={"none": 1})
+    )
+    assert len(screen(narrow.getvalue())[-1]) <= 29  # never wraps: CR would leave a row
+
+
+@pytest.mark.parametrize("width", [40, 64, 80, 132])
+def test_the_table_never_exceeds_its_width_and_keeps_peer_text_inert(width):
+    from exposcan.report.terminal import render_summary
+    from exposcan.results import EndpointResult
+    from exposcan.summary import SummaryBuilder
+    from exposcan.vocabulary import Exposure, Protocol, Status
+
+    results = [
+        EndpointResult(
+            host=f"10.0.0.{i}",
+            port=104 + i,
+            protocol=Protocol.DIMSE,
+            status=Status.SUCCESS,
+            exposure=exposure,
+            ae_title="[bold]X\x1b]0;owned\x07",
+            detail="\u202eevil\x1b[2J " * 10,
+        )
+        for i, exposure in enumerate(Exposure)
+    ]
+    builder = SummaryBuilder(started_at="2026-01-01T00:00:00Z", total=len(results))
+    for result in results:
+        builder.add(result)
+    summary = builder.build(finished_at="2026-01-01T00:00:01Z", duration_s=1, interrupted=False)
+    for colour in (False, True):
+        table = render_summary(results, summary, colour=colour, width=width)
+        plain = SGR.sub("", table)
+        assert not SGR.search(table) or colour
+        assert "\x1b" not in plain
+        assert "\x07" not in plain
+        assert "\u202e" not in plain
+        assert max(len(row) for row in plain.splitlines()) <= width
+        rows = plain.splitlines()
+        assert sum(row.startswith("10.0.0.") for row in rows) == len(Exposure) - 1  # none hidden
+        if "ae title" in rows[0]:  # a narrow table drops the column
+            assert "[bold]X" in plain  # markup stays text
