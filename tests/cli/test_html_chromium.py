@@ -31,7 +31,7 @@ import exposcan
 from exposcan.lab import running_lab
 from exposcan.report.convert import render
 from tests.support.cli_child import run_cli
-from tests.unit.test_html_report import hospital_report
+from tests.support.hospital_report import hospital_report
 
 #: A4 at 150 dpi, as the brief for the report asks.
 WINDOW = (1240, 1754)

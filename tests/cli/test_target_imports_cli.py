@@ -24,7 +24,7 @@ from exposcan.scan import prepare
 from exposcan.scope import parse_scope
 from exposcan.scope.imports import TargetFileError
 from tests.support.scope_toml import assert_one_line, scope_text
-from tests.unit.test_target_imports import MASSCAN_JSON, NMAP_XML
+from tests.support.target_files import MASSCAN_JSON, NMAP_XML
 
 
 def scan_parser() -> argparse.ArgumentParser:

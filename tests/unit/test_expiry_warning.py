@@ -16,7 +16,7 @@ from exposcan.scan import prepare
 from exposcan.scope import parse_scope
 from exposcan.scope.authorisation import EXPIRY_WARNING_DAYS, Authorisation, expiry_warning
 from tests.support.scope_toml import scope_text
-from tests.unit.test_target_imports import closed
+from tests.support.target_files import closed
 
 UTC = datetime.UTC
 ON_DATE = Authorisation(owner="o", reference="CHG-7", expires=datetime.date(2026, 12, 7))
