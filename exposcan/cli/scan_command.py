@@ -62,6 +62,7 @@ EPILOG = f"""outputs:
                        once the scan is over, every other format beside it, rendered
                        from BASE.jsonl:
                        {_DOCUMENTS}
+                       (-oA is one word: -oAx still means -o Ax)
   --also FORMAT=PATH   one more whole document, written at the end (repeatable)
   Documents written at the end replace the file at their path only once whole; an
   interrupted scan writes none of them (resume it, and they are written then).
@@ -76,8 +77,9 @@ terminal (when stderr is one):
 gate:
   --fail-on SEVERITY ({"|".join(GATE_SEVERITIES)}): exit 1 when a finding at
   or above it is in the report (all runs of a resumed scan), once every report is
-  written; one line on stderr says how many (kept with --quiet). An accepted finding
-  does not count until its acceptance expires.
+  written; one line on stderr says how many (kept with --quiet). A finding the
+  --accept FILE covers is marked accepted in every output and does not count until
+  its acceptance expires.
 """
 
 
