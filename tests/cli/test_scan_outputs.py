@@ -192,3 +192,15 @@ def test_an_interrupted_scan_leaves_the_earlier_documents(tmp_path, write_scope)
             assert Path(document_path(base, fmt)).read_text(encoding="utf-8") == "earlier"
     assert jsonl(Path(base + ".jsonl"))[-1]["interrupted"] is True
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_oa_is_one_word_and_o_keeps_its_attached_value():
+    from exposcan.cli import build_parser
+
+    parser = build_parser()
+    joined = parser.parse_args(["scan", "--scope", "s.toml", "-oAx.jsonl"])
+    assert (joined.output, joined.output_all) == ("Ax.jsonl", None)
+    spaced = parser.parse_args(["scan", "--scope", "s.toml", "-oA", "weekly"])
+    assert (spaced.output, spaced.output_all) == (None, "weekly")
+    also = parser.parse_args(["scan", "--scope", "s.toml", "--also", "sarif=a=b.sarif"])
+    assert also.also == [("sarif", "a=b.sarif")]  # the first "=" splits: paths may hold one
