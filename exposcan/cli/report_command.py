@@ -1,7 +1,8 @@
 """``exposcan report SCAN.jsonl``: render a saved JSONL report in any format, without a
 packet (:func:`exposcan.read_report`, :meth:`exposcan.accepted.AcceptedRisks.apply_report`,
 :func:`exposcan.report.convert.write_report`); ``--fail-on`` exits 1 on a finding at or
-above it that no acceptance covers, once the report is written."""
+above it that no acceptance covers, once the report is written; one stderr line says how
+many, as ``scan`` words it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 
 from exposcan.cli.common import EXIT_FINDINGS, EXIT_OK, error_line, write_failed
 from exposcan.files import FileIdentity, identity
-from exposcan.results import EndpointResult, Finding
 
 NAME = "report"
 
@@ -51,6 +51,11 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     report.add_argument(
         "--accept", metavar="FILE", help="accepted-risk file (TOML; docs/accepted-risk.md)"
     )
+    report.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no --fail-on line when nothing fails (a failing gate is always said)",
+    )
 
 
 def format_for(fmt: str | None, output: str | None) -> str:
@@ -64,9 +69,10 @@ def format_for(fmt: str | None, output: str | None) -> str:
 
 async def run(args: argparse.Namespace, tty: bool) -> int:
     from exposcan.accepted import lapsed, lapsed_message, load_accepted
-    from exposcan.gating import failing, parse_severity
+    from exposcan.gating import parse_severity
     from exposcan.report.convert import write_report
     from exposcan.report.read import read_report
+    from exposcan.report.terminal import gate_line
     from exposcan.report.writer import open_output
 
     # Every user error before a byte is written.
@@ -84,22 +90,12 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
     gone = lapsed(report.results)
     if gone:
         error_line(f"exposcan: warning: {lapsed_message(gone)}")
-    if threshold is not None:
-        found = failing(report.results, threshold)
-        if found:
-            error_line(f"exposcan: {_failing_line(found, str(threshold))}")
-            return EXIT_FINDINGS
-    return EXIT_OK
-
-
-def _failing_line(found: list[tuple[EndpointResult, Finding]], threshold: str) -> str:
-    endpoints = len({result.endpoint for result, _ in found})
-    noun = "finding" if len(found) == 1 else "findings"
-    where = "endpoint" if endpoints == 1 else "endpoints"
-    return (
-        f"{len(found)} {noun} at or above {threshold} on {endpoints} {where}, not accepted "
-        f"(--fail-on {threshold})"
-    )
+    if threshold is None:
+        return EXIT_OK
+    found, line = gate_line(report.results, threshold)  # worded as scan's gate
+    if found or not args.quiet:
+        error_line(line)
+    return EXIT_FINDINGS if found else EXIT_OK
 
 
 def _inputs(args: argparse.Namespace) -> dict[FileIdentity, str]:
