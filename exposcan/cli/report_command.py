@@ -7,7 +7,6 @@ many, as ``scan`` words it."""
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from exposcan.cli.common import EXIT_FINDINGS, EXIT_OK, error_line, write_failed
@@ -15,10 +14,8 @@ from exposcan.files import FileIdentity, identity
 
 NAME = "report"
 
-#: ``--format`` when none is given: from the output's suffix, else the page for people.
+#: ``--format`` when none is given and the output's name says none: the page for people.
 DEFAULT_FORMAT = "html"
-_SUFFIXES = {".html": "html", ".htm": "html", ".csv": "csv", ".sarif": "sarif"}
-_SUFFIXES |= {".json": "json", ".jsonl": "jsonl"}
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -38,8 +35,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default=None,
-        help="output format (default: from the --output suffix, "
-        f".html .csv .sarif .json .jsonl; otherwise {DEFAULT_FORMAT})",
+        help="output format (default: the one the --output name ends with, as -oA names "
+        f"them: .html .csv .sarif .json .jsonl .defectdojo.json; otherwise {DEFAULT_FORMAT})",
     )
     report.add_argument("--output", "-o", metavar="FILE", help="write here (default stdout)")
     report.add_argument(
@@ -59,11 +56,21 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def format_for(fmt: str | None, output: str | None) -> str:
-    """The format asked for, or the one the output's name says, or :data:`DEFAULT_FORMAT`."""
+    """The format asked for, else the one the output's name ends with as ``-oA`` names
+    its files (``.defectdojo.json`` before ``.json``; ``.htm`` too), else
+    :data:`DEFAULT_FORMAT`."""
     if fmt is not None:
         return fmt
-    if output is not None and output != "-":
-        return _SUFFIXES.get(os.path.splitext(output)[1].lower(), DEFAULT_FORMAT)
+    if output is None or output == "-":
+        return DEFAULT_FORMAT
+    from exposcan.report import FORMATS
+    from exposcan.report.tee import document_path
+
+    endings = [(document_path("", f), f) for f in FORMATS] + [(".htm", "html")]
+    name = output.lower()
+    for ending, named in sorted(endings, key=lambda e: -len(e[0])):
+        if name.endswith(ending):
+            return named
     return DEFAULT_FORMAT
 
 

@@ -232,6 +232,13 @@ async def test_the_format_follows_the_output_suffix_else_html(lab_reports: LabRe
     code, stdout, err = await run_cli("report", str(lab_reports.jsonl))
     assert code == 0, err
     assert "<html" in stdout.lower()
+    dojo = tmp_path / "week.DefectDojo.json"  # as -oA names it
+    code, _, err = await run_cli("report", str(lab_reports.jsonl), "-o", str(dojo))
+    assert code == 0, err
+    expected = tmp_path / "expected.json"
+    write_report(read_report(lab_reports.jsonl), expected, "defectdojo")
+    assert dojo.read_text(encoding="utf-8") == expected.read_text(encoding="utf-8")
+    assert "findings" in json.loads(dojo.read_text(encoding="utf-8"))
     odd = tmp_path / "week.txt"
     code, _, err = await run_cli("report", str(lab_reports.jsonl), "-o", str(odd))
     assert code == 0, err
