@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from exposcan import logs
+from exposcan.cli import target_args
 from exposcan.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -93,6 +94,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     scan.add_argument("targets", nargs="*", metavar="TARGET", help="address, CIDR or hostname")
+    target_args.add_arguments(scan)
     scan.add_argument("--scope", required=True, metavar="FILE", help="scope file (TOML)")
     scan.add_argument("--ports", metavar="LIST", help="DICOM ports, e.g. 104,11112,4242-4250")
     scan.add_argument(
@@ -244,7 +246,16 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
     )
     accepted = _load_accepted(args.accept)
     options = options_from(args)
-    plan = await prepare(args.scope, args.targets, options=options, allow_large=args.allow_large)
+    chosen = target_args.targets_from(args)
+    plan = await prepare(
+        args.scope,
+        chosen.targets,
+        options=options,
+        allow_large=args.allow_large,
+        endpoints=chosen.endpoints,
+    )
+    for warning in plan.warnings():  # the expiry coming, sweep ports no probe takes
+        error_line(f"exposcan: warning: {warning}")
     resume = None
     if args.resume:
         if path in (None, "-") or fmt != "jsonl":
@@ -414,6 +425,7 @@ def _inputs(args: argparse.Namespace) -> dict[FileIdentity, str]:
         (args.ae_titles, "the AE title file"),
         (args.scope, "the scope file"),
         (args.accept, "the accepted-risk file"),
+        *target_args.input_files(args),
     ):
         found = identity(path) if path else None
         if found is not None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import io
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,6 +25,7 @@ from exposcan.lab import running_lab
 from exposcan.scan import prepare
 from exposcan.scope import parse_scope
 from exposcan.scope.imports import TargetFileError
+from tests.support.cli_child import FAST, run
 from tests.support.scope_toml import assert_one_line, scope_text
 from tests.support.target_files import MASSCAN_JSON, NMAP_XML
 
@@ -137,3 +140,66 @@ async def test_a_real_nmap_sweep_of_the_lab_is_probed_as_listed(tmp_path: Path) 
     assert report.header["endpoints"] == report.summary.endpoints_done == len(expected)
     assert report.header["endpoints_from"]["format"] == "nmap-xml"
     assert lab.forbidden.total == 0
+
+
+def test_cli_from_nmap_and_target_lists_with_the_expiry_warning(tmp_path: Path) -> None:
+    """Through the command line: the expiry and ignored-port warnings, only the listed
+    endpoint probed, --resume with the same list and not another, a bad -iL line."""
+    soon = (datetime.date.today() + datetime.timedelta(days=5)).isoformat()
+    scope = tmp_path / "s.toml"
+    scope.write_text(scope_text(["127.0.0.0/29"], ports=[9], expires=soon), encoding="utf-8")
+    sweep = tmp_path / "n.xml"
+    sweep.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE nmaprun>\n<nmaprun><host>'
+        '<address addr="127.0.0.1" addrtype="ipv4"/><ports>'
+        '<port protocol="tcp" portid="9"><state state="open"/></port>'
+        '<port protocol="tcp" portid="22"><state state="open"/></port>'
+        "</ports></host></nmaprun>",
+        encoding="utf-8",
+    )
+    out = tmp_path / "r.jsonl"
+    proc = run("scan", "--scope", str(scope), "--from-nmap", str(sweep), "-o", str(out), *FAST)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("exposcan: warning: authorisation CHG-2026-0042 expires in ")
+    assert lines[0].endswith("renew it before the next scheduled scan")
+    assert lines[1].startswith("exposcan: warning: 1 open endpoint in nmap-xml ")
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert records[0]["endpoints_from"]["format"] == "nmap-xml"
+    assert [(r["host"], r["port"]) for r in records if r["record"] == "endpoint"] == [
+        ("127.0.0.1", 9)
+    ]
+    # resume: the same list continues, another list is refused
+    again = run(
+        "scan", "--scope", str(scope), "--from-nmap", str(sweep), "-o", str(out), "--resume", *FAST
+    )
+    assert again.returncode == 0, again.stderr
+    sweep.write_text(
+        sweep.read_text(encoding="utf-8")
+        .replace('portid="22"', 'portid="9" x="1"')
+        .replace('addr="127.0.0.1"', 'addr="127.0.0.2"'),
+        encoding="utf-8",
+    )
+    other = run(
+        "scan", "--scope", str(scope), "--from-nmap", str(sweep), "-o", str(out), "--resume", *FAST
+    )
+    assert other.returncode == 2
+    assert "cannot resume" in other.stderr
+    # -iL: a bad line is one line naming file and line, exit 2, nothing written
+    listed = tmp_path / "t.txt"
+    listed.write_text("127.0.0.1\n127.0.0.300\n", encoding="utf-8")
+    bad = run("scan", "--scope", str(scope), "-iL", str(listed), *FAST)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == (
+        f"exposcan: error: target list {listed} line 2: "
+        "'127.0.0.300' is not an address, CIDR or hostname"
+    )
+    assert "Traceback" not in bad.stderr
+    listed.write_text("# the imaging VLAN's PACS\n127.0.0.1\n\n", encoding="utf-8")
+    good = run("scan", "--scope", str(scope), "-iL", str(listed), "-o", str(out), *FAST)
+    assert good.returncode == 0, good.stderr
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert records[0]["targets"] == ["127.0.0.1"]
+    assert [(r["host"], r["port"]) for r in records if r["record"] == "endpoint"] == [
+        ("127.0.0.1", 9)
+    ]
