@@ -8,7 +8,8 @@ When the first title is accepted, one association with a random title tells
 whether the server checks titles at all.
 
 User files are either the packaged TOML shape (``[[title]]`` tables with
-``value`` and optional ``product``, ``source``, ``role``) or plain text, one
+``value`` and optional ``product``, ``source``, ``role``; ``[[port]]`` tables are
+checked there too, and used from the packaged file only) or plain text, one
 title per line, blank lines and lines starting with ``#`` ignored.  Every title
 is validated (PS3.5 Table 6.2-1, AE: 1 to 16 characters of the default
 repertoire, no backslash, not all spaces; surrounding spaces are not
@@ -37,11 +38,13 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_TITLES",
     "RANDOM_TITLE_ALPHABET",
+    "PortHint",
     "StockTitle",
     "ae_title_problem",
     "load_ae_titles",
     "parse_ae_titles",
     "random_ae_title",
+    "stock_ports",
     "stock_titles",
 ]
 
@@ -55,6 +58,7 @@ _RANDOM_TITLE_LENGTH = 16
 _DATA_PACKAGE = "exposcan.data"
 _DATA_FILE = "ae_titles.toml"
 _TITLE_KEYS = frozenset({"value", "product", "source", "role"})
+_PORT_KEYS = frozenset({"number", "products", "source"})
 _TOML_HEADER = re.compile(r"\s*\[\[\s*title\s*\]\]")
 _VALUE_LINE = re.compile(r"\s*value\s*=")
 _TOML_ERROR_LINE = re.compile(r"at line (\d+)")
@@ -68,6 +72,16 @@ class StockTitle:
     product: str
     source: str
     role: str
+
+
+@dataclass(frozen=True)
+class PortHint:
+    """A port and the products it is known for (a ``[[port]]`` table, with its source)."""
+
+    port: int
+    #: Matched, case-insensitively, inside a title's ``product``; none for a generic port.
+    products: tuple[str, ...]
+    source: str
 
 
 def ae_title_problem(value: str) -> str | None:
@@ -89,6 +103,16 @@ def stock_titles() -> tuple[StockTitle, ...]:
     resource = resources.files(_DATA_PACKAGE).joinpath(_DATA_FILE)
     origin = f"{_DATA_PACKAGE}/{_DATA_FILE}"
     return _parse_toml(resource.read_text(encoding="utf-8"), origin, packaged=True)
+
+
+@cache
+def stock_ports() -> dict[int, tuple[str, ...]]:
+    """The packaged ``[[port]]`` tables: the products each port is known for, by port
+    (their titles are tried first there: :func:`exposcan.probes.aetitle_order.order_titles`)."""
+    resource = resources.files(_DATA_PACKAGE).joinpath(_DATA_FILE)
+    text = resource.read_text(encoding="utf-8")
+    hints = _parse_ports(tomllib.loads(text), text.splitlines(), f"{_DATA_PACKAGE}/{_DATA_FILE}")
+    return {hint.port: hint.products for hint in hints}
 
 
 def load_ae_titles(path: str | os.PathLike[str]) -> tuple[StockTitle, ...]:
@@ -165,11 +189,12 @@ def _parse_toml(text: str, origin: str, *, packaged: bool) -> tuple[StockTitle, 
         raise OptionError(f"{origin}: invalid TOML: nested too deeply") from None
     lines = text.splitlines()
     headers = [n for n, line in enumerate(lines, start=1) if _TOML_HEADER.match(line)]
-    unknown = sorted(set(data) - {"title"})
+    unknown = sorted(set(data) - {"title", "port"})
     if unknown:
         raise OptionError(
             f"{origin}: line {_key_line(lines, unknown[0])}: unknown key {unknown[0]!r}"
         )
+    _parse_ports(data, lines, origin)  # checked in every file, used from the packaged one
     raw = data.get("title", [])
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
         raise OptionError(
@@ -184,6 +209,31 @@ def _parse_toml(text: str, origin: str, *, packaged: bool) -> tuple[StockTitle, 
                 raise OptionError(f"{origin}: line {line}: more than {MAX_TITLES} AE titles")
             titles[title.value] = title
     return tuple(titles.values())
+
+
+def _parse_ports(data: dict[str, Any], lines: list[str], origin: str) -> tuple[PortHint, ...]:
+    raw = data.get("port", [])
+    where = f"{origin}: line {_key_line(lines, 'port')}"
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise OptionError(f"{where}: 'port' must be [[port]] tables")
+    hints: dict[int, PortHint] = {}
+    for item in raw:
+        unknown = sorted(set(item) - _PORT_KEYS)
+        if unknown:
+            raise OptionError(f"{where}: unknown key {unknown[0]!r} in [[port]]")
+        number, products, source = item.get("number"), item.get("products"), item.get("source")
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 65535:
+            raise OptionError(f"{where}: [[port]] needs a 'number' from 1 to 65535")
+        if not isinstance(products, list) or not all(
+            isinstance(p, str) and p.strip() for p in products
+        ):
+            raise OptionError(f"{where}: [[port]] {number}: 'products' must be a list of names")
+        if not isinstance(source, str) or not source.strip():
+            raise OptionError(f"{where}: [[port]] {number}: needs a 'source'")
+        if number in hints:
+            raise OptionError(f"{where}: [[port]] {number} appears twice")
+        hints[number] = PortHint(number, tuple(products), source)
+    return tuple(hints.values())
 
 
 def _toml_entry(

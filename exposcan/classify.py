@@ -14,8 +14,13 @@ from exposcan import findings as catalogue
 from exposcan.decoys import claimed_products, honeypot_detail, honeypot_finding, honeypot_signs
 from exposcan.dicom import services, uids
 from exposcan.dicom.services import ServiceKind
-from exposcan.probes.aetitle_strategy import REASON_CALLED_AE, REASON_CALLING_AE
-from exposcan.probes.dimse_observation import Attempt, DimseObservation, FindOutcome
+from exposcan.probes.aetitle_strategy import REASON_CALLED_AE, REASON_CALLING_AE, StopReason
+from exposcan.probes.dimse_observation import (
+    DEADLINE_ENDED,
+    Attempt,
+    DimseObservation,
+    FindOutcome,
+)
 from exposcan.product_notes import storage_note
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
 from exposcan.tls_findings import tls_findings
@@ -51,7 +56,7 @@ def classify_dimse(
     key = max(attempts, key=lambda a: (reached(a).rank, -attempts.index(a)))
     exposure = reached(key)
     findings: list[Finding] = []
-    findings.extend(_ae_findings(attempts, key, exposure))
+    findings.extend(_ae_findings(attempts, key, exposure, _search_cut(observation)))
     findings.extend(_context_limit_findings(attempts))
     fingerprint = _fingerprint(attempts, hints)
     store_note = storage_note(fingerprint, claimed_products(attempts, hints))
@@ -142,7 +147,26 @@ def _context_limit_findings(attempts: tuple[Attempt, ...]) -> list[Finding]:
     ]
 
 
-def _ae_findings(attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure) -> list[Finding]:
+def _search_cut(observation: DimseObservation) -> str:
+    """Where the budget, not the peer, ended the AE-title search: say so, with what was
+    left untried (issue 14: a title far down the list was never reached)."""
+    if not observation.titles_untried:
+        return ""
+    if observation.search_end == StopReason.BUDGET_SPENT:
+        why = "the attempt budget (ae_attempts)"
+    elif observation.search_end == DEADLINE_ENDED:
+        why = "the endpoint deadline (under the per-host rate)"
+    else:
+        return ""
+    return (
+        f"; {why}, not the peer, ended the search with "
+        f"{observation.titles_untried} title(s) untried"
+    )
+
+
+def _ae_findings(
+    attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure, cut: str = ""
+) -> list[Finding]:
     # After a plaintext try or a refused whole map, "first" is not attempts[0].
     first = next((a for a in attempts if a.purpose == "first"), attempts[0])
     rejected = first.rejected
@@ -201,7 +225,7 @@ def _ae_findings(attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure
                 findings.append(
                     catalogue.DICOM_CALLED_AE_CHECKED.found(
                         f"{first.called_ae_title!r} rejected (reason 7); "
-                        f"{tried} stock title(s) tried, none accepted"
+                        f"{tried} stock title(s) tried, none accepted{cut}"
                     )
                 )
         elif rejected.reason == REASON_CALLING_AE:

@@ -136,12 +136,21 @@ class Plan:
 
     @classmethod
     def of(
-        cls, options: ScanOptions, port: int, stock_titles: Sequence[str], random_title: str
+        cls,
+        options: ScanOptions,
+        port: int,
+        stock_titles: Sequence[str],
+        random_title: str,
+        *,
+        budget: int | None = None,
     ) -> Plan:
+        """``budget``: the associations that fit the endpoint deadline under the per-host
+        rate (:func:`exposcan.probes.aetitle_order.associations_that_fit`), if fewer than
+        ``options.ae_attempts``."""
         return cls(
             called_ae_title=options.called_ae_title,
             titles=(*options.ae_titles, *stock_titles),
-            ae_attempts=options.ae_attempts,
+            ae_attempts=min(options.ae_attempts, budget or options.ae_attempts),
             starts_tls=port in options.tls_ports,
             random_title=random_title,
         )

@@ -33,9 +33,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from exposcan.dicom import ProtocolError, UnknownPduType, propose, services, uids
@@ -43,6 +43,7 @@ from exposcan.dicom.services import ServiceKind
 from exposcan.net import Connection, NetError, open_connection
 from exposcan.net.tls import CLIENT_CERTIFICATE_ALERTS, client_context
 from exposcan.options import ScanOptions
+from exposcan.probes.aetitle_order import associations_that_fit, order_titles
 from exposcan.probes.aetitle_strategy import (
     REASON_CALLED_AE,
     REASON_CALLING_AE,
@@ -50,6 +51,7 @@ from exposcan.probes.aetitle_strategy import (
     Plan,
     ServiceMap,
     Stop,
+    StopReason,
     next_attempt,
     settle,
 )
@@ -62,18 +64,26 @@ from exposcan.probes.dimse_exchange import (
     exchange,
     settle_tls,
 )
-from exposcan.probes.dimse_observation import Attempt, DimseObservation, FindOutcome
+from exposcan.probes.dimse_observation import (
+    DEADLINE_ENDED,
+    Attempt,
+    DimseObservation,
+    FindOutcome,
+)
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import AttemptPurpose, Protocol, Status
 
 if TYPE_CHECKING:
+    from exposcan.aetitles import StockTitle
     from exposcan.probe import Endpoint, HostEvidence, Permit
     from exposcan.results import Verdict
 
 DECOY = uids.NONEXISTENT_ABSTRACT_SYNTAX
+_DEADLINE_REACHED = "endpoint deadline reached"
 
 __all__ = [
     "CORE_MAP",
+    "DEADLINE_ENDED",
     "DECOY",
     "PROBE",
     "REASON_CALLED_AE",
@@ -129,26 +139,44 @@ async def probe_dimse(
     if permit is not None:
         await permit()
     deadline = loop.time() + options.timeouts.endpoint
-    plan = Plan.of(options, port, stock_titles, random_ae_title())
+    # Under the engine's per-host rate only so many associations start before the
+    # deadline: the budget is what fits, so that the deadline, not a cut, ends the search.
+    fits = (
+        associations_that_fit(options.timeouts.endpoint, options.limits.per_host_rate)
+        if permit is not None
+        else options.ae_attempts
+    )
+    plan = Plan.of(options, port, stock_titles, random_ae_title(), budget=fits)
     made: list[Attempt] = []
     tls: ssl.SSLContext | None = None
+    search_end: str | None = None
     while not isinstance(step := next_attempt(plan, made), Stop):
         if made and permit is not None:
             try:
                 async with asyncio.timeout_at(deadline):
                     await permit()
             except TimeoutError:
-                break  # no time left for another association
+                search_end = DEADLINE_ENDED  # no time left for another association
+                break
         if step.tls and tls is None:
             tls = client_context()
         made.append(await _attempt(host, port, options, step, deadline, tls if step.tls else None))
     settled = settle(plan, made)
+    if made and made[-1].detail == _DEADLINE_REACHED:
+        search_end = DEADLINE_ENDED  # the last association ran out of time
+    elif isinstance(step, Stop):
+        search_end = step.reason.value
+        if step.reason is StopReason.BUDGET_SPENT and plan.ae_attempts < options.ae_attempts:
+            search_end = DEADLINE_ENDED  # the deadline under the rate cut the budget
+    tried = {a.called_ae_title for a in made}
     return DimseObservation(
         host=host,
         port=port,
         attempts=settled.attempts,
         duration_s=time.monotonic() - started,
         protocol=Protocol.DIMSE_TLS if settled.tls else Protocol.DIMSE,
+        search_end=search_end,
+        titles_untried=len(set(plan.titles) - tried - {plan.called_ae_title}),
     )
 
 
@@ -183,7 +211,7 @@ async def _attempt(
                     host, port, timeout=options.timeouts.connect, tls=tls
                 )
             except TimeoutError:
-                return observed(Status.CONNECTION_TIMEOUT, "endpoint deadline reached")
+                return observed(Status.CONNECTION_TIMEOUT, _DEADLINE_REACHED)
             session = Session(connection, options)
             if connection.tls is not None:
                 facts["tls"] = connection.tls
@@ -194,7 +222,7 @@ async def _attempt(
             )
         return observed(Status.SUCCESS)
     except TimeoutError:
-        return observed(Status.IO_TIMEOUT, "endpoint deadline reached")
+        return observed(Status.IO_TIMEOUT, _DEADLINE_REACHED)
     except NetError as exc:
         if exc.status is Status.TLS_ERROR and exc.detail in CLIENT_CERTIFICATE_ALERTS:
             # The server wants a certificate we do not have: that is protection.
@@ -226,16 +254,27 @@ async def _attempt(
 @dataclass(frozen=True, slots=True)
 class _DimseRun:
     options: ScanOptions
-    stock_titles: tuple[str, ...]
+    stock_titles: tuple[StockTitle, ...]
+    port_products: Mapping[int, tuple[str, ...]]
+    #: Stock titles that got in on a host of this scan, and on how many.
+    worked: dict[str, int] = field(default_factory=dict)
 
     async def observe(self, endpoint: Endpoint, permit: Permit) -> DimseObservation:
-        return await probe_dimse(
-            endpoint.host,
-            endpoint.port,
-            self.options,
-            permit=permit,
-            stock_titles=self.stock_titles,
+        titles = order_titles(
+            self.stock_titles,
+            port=endpoint.port,
+            port_products=self.port_products,
+            worked=self.worked,
         )
+        observation = await probe_dimse(
+            endpoint.host, endpoint.port, self.options, permit=permit, stock_titles=titles
+        )
+        for attempt in observation.attempts:
+            if attempt.purpose == AttemptPurpose.STOCK and attempt.accepted is not None:
+                self.worked[attempt.called_ae_title] = (
+                    self.worked.get(attempt.called_ae_title, 0) + 1
+                )
+        return observation
 
 
 class DimseProbe:
@@ -243,9 +282,9 @@ class DimseProbe:
 
     @asynccontextmanager
     async def start(self, options: ScanOptions) -> AsyncIterator[_DimseRun]:
-        from exposcan.aetitles import stock_titles
+        from exposcan.aetitles import stock_ports, stock_titles
 
-        yield _DimseRun(options, tuple(t.value for t in stock_titles()))
+        yield _DimseRun(options, stock_titles(), stock_ports())
 
     def verdict(self, observation: DimseObservation, evidence: Sequence[HostEvidence]) -> Verdict:
         from exposcan.classify import classify_dimse

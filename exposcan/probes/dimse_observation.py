@@ -73,6 +73,10 @@ class Attempt:
         }
 
 
+#: :attr:`DimseObservation.search_end` when the deadline, not the strategy, ended it.
+DEADLINE_ENDED = "endpoint-deadline"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DimseObservation:
     host: str
@@ -80,6 +84,12 @@ class DimseObservation:
     attempts: tuple[Attempt, ...]
     duration_s: float
     protocol: Protocol = Protocol.DIMSE
+    #: Why no further association was opened: a strategy stop reason
+    #: (:class:`~exposcan.probes.aetitle_strategy.StopReason`), or ``endpoint-deadline``
+    #: when the deadline left no time for the next one; ``None`` if not recorded.
+    search_end: str | None = None
+    #: Stock or user titles the search had not tried when it ended.
+    titles_untried: int = 0
 
     @property
     def first(self) -> Attempt:

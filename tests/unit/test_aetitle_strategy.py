@@ -12,8 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exposcan.aetitles import parse_ae_titles, stock_ports, stock_titles
 from exposcan.dicom.events import Aborted, AssociationAccepted, AssociationRejected
+from exposcan.errors import OptionError
 from exposcan.options import ScanOptions
+from exposcan.probes.aetitle_order import associations_that_fit, order_titles
 from exposcan.probes.aetitle_strategy import (
     AttemptPurpose,
     NextAttempt,
@@ -388,6 +391,7 @@ def test_importing_the_strategy_loads_no_io() -> None:
     code = (
         "import sys\n"
         "import exposcan.probes.aetitle_strategy, exposcan.probes.dimse_observation\n"
+        "import exposcan.probes.aetitle_order\n"
         "print(sorted(m for m in sys.modules if m.startswith(("
         "'exposcan.net', 'asyncio', 'aiohttp'))))\n"
     )
@@ -395,3 +399,218 @@ def test_importing_the_strategy_loads_no_io() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# --- the order of the stock titles (exposcan.probes.aetitle_order) --------------------
+
+
+def stock_order(port: int, **kw: object) -> list[str]:
+    return list(
+        order_titles(stock_titles(), port=port, port_products=stock_ports(), **kw)  # type: ignore[arg-type]
+    )
+
+
+FILE_ORDER = [t.value for t in stock_titles()]
+
+
+@pytest.mark.parametrize("port", [104, 2762, 40000])
+def test_a_port_no_product_is_known_for_keeps_the_files_order(port: int) -> None:
+    assert stock_order(port) == FILE_ORDER
+
+
+def test_orthancs_port_tries_orthancs_title_first() -> None:
+    order = stock_order(4242)
+    assert order[0] == "ORTHANC"
+    assert order == ["ORTHANC", *(v for v in FILE_ORDER if v != "ORTHANC")]
+
+
+def test_11112_tries_dcm4che_dcmtk_and_horos_titles_before_orthanc() -> None:
+    order = stock_order(11112)
+    products = {t.value: t.product.lower() for t in stock_titles()}
+    wanted = [v for v in FILE_ORDER if any(p in products[v] for p in ("dcm4che", "dcmtk", "horos"))]
+    assert order[: len(wanted)] == wanted  # the port's titles, in the file's order
+    assert order.index("ORTHANC") == len(wanted)  # the first title of no such product
+    assert order.index("READWRITE") < order.index("ORTHANC")
+    assert sorted(order) == sorted(FILE_ORDER)
+
+
+@pytest.mark.parametrize(("port", "title"), [(5678, "CONQUESTSRV1"), (6666, "DICOOGLE-STORAGE")])
+def test_a_products_own_port_puts_its_title_first(port: int, title: str) -> None:
+    assert stock_order(port)[0] == title
+
+
+def test_what_worked_on_other_hosts_comes_first_most_hosts_first() -> None:
+    order = stock_order(11112, worked={"OFFIS": 1, "WEASIS_AE": 3, "READ": 0})
+    assert order[:2] == ["WEASIS_AE", "OFFIS"]
+    assert order.count("OFFIS") == 1
+    assert order[2] == stock_order(11112)[0]  # then the port's
+
+
+def test_a_claimed_product_comes_before_the_ports() -> None:
+    order = stock_order(11112, claimed=["Conquest"])
+    assert order[0] == "CONQUESTSRV1"
+
+
+@given(
+    port=st.sampled_from([104, 4242, 5678, 6666, 11112, 1]),
+    worked=st.dictionaries(st.sampled_from(FILE_ORDER), st.integers(0, 5), max_size=5),
+    claimed=st.lists(st.sampled_from(["Orthanc", "Dicoogle", "Weasis", "nothing"]), max_size=2),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_order_is_always_every_title_once(
+    port: int, worked: dict[str, int], claimed: list[str]
+) -> None:
+    order = stock_order(port, worked=worked, claimed=claimed)
+    assert sorted(order) == sorted(FILE_ORDER)
+
+
+def test_every_port_table_has_a_source_and_reaches_a_title() -> None:
+    ports = stock_ports()
+    assert {4242, 11112, 5678, 6666, 104} <= set(ports)
+    products = [t.product.lower() for t in stock_titles()]
+    for port, names in ports.items():
+        for name in names:
+            assert any(name.lower() in p for p in products), (port, name)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("[[port]]\nnumber = 0\nproducts = []\nsource = 's'\n", "from 1 to 65535"),
+        ("[[port]]\nnumber = 104\nproducts = 'x'\nsource = 's'\n", "list of names"),
+        ("[[port]]\nnumber = 104\nproducts = []\n", "needs a 'source'"),
+        ("[[port]]\nnumber = 104\nproducts = []\nsource = 's'\nextra = 1\n", "unknown key"),
+        (
+            "[[port]]\nnumber = 104\nproducts = []\nsource = 's'\n" * 2,
+            "appears twice",
+        ),
+    ],
+)
+def test_a_bad_port_table_is_one_line_naming_it(body: str, problem: str) -> None:
+    with pytest.raises(OptionError, match=problem):
+        parse_ae_titles(body + "[[title]]\nvalue = 'X'\n", "f.toml", toml=True)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "rate", "fit"), [(10, 2, 20), (2, 2, 4), (10, 0.5, 5), (0.1, 2, 2), (1, 0.1, 1)]
+)
+def test_associations_that_fit_the_deadline_under_the_rate(
+    endpoint: float, rate: float, fit: int
+) -> None:
+    assert associations_that_fit(endpoint, rate) == fit
+
+
+async def test_a_scan_tries_first_what_got_in_on_another_host(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The DIMSE run learns: a stock title found on one host leads on the next."""
+    from exposcan.probe import Endpoint
+    from exposcan.probes import dimse
+    from exposcan.vocabulary import Protocol
+
+    asked: list[tuple[str, ...]] = []
+
+    async def fake_probe(host, port, options, *, permit=None, stock_titles=()):  # type: ignore[no-untyped-def]
+        asked.append(tuple(stock_titles))
+        found = accepted(
+            NextAttempt(
+                called_ae_title="OFFIS", purpose=STOCK, service_map=ServiceMap.WHOLE, tls=False
+            )
+        )
+        return DimseObservation(host=host, port=port, attempts=(found,), duration_s=0.0)
+
+    async def permit() -> None:
+        return None
+
+    monkeypatch.setattr(dimse, "probe_dimse", fake_probe)
+    async with dimse.PROBE.start(ScanOptions()) as run:
+        for host in ("127.0.0.2", "127.0.0.3"):
+            await run.observe(Endpoint(host, 104, Protocol.DIMSE), permit)
+    assert list(asked[0]) == FILE_ORDER
+    assert asked[1][0] == "OFFIS"
+    assert sorted(asked[1]) == sorted(FILE_ORDER)
+
+
+def search_observation(search_end: str, untried: int) -> DimseObservation:
+    first = CALLED_UNKNOWN(
+        NextAttempt(called_ae_title=CALLED, purpose=FIRST, service_map=ServiceMap.WHOLE, tls=False)
+    )
+    stock = CALLED_UNKNOWN(
+        NextAttempt(
+            called_ae_title="ORTHANC", purpose=STOCK, service_map=ServiceMap.WHOLE, tls=False
+        )
+    )
+    return DimseObservation(
+        host="127.0.0.1",
+        port=104,
+        attempts=(first, stock),
+        duration_s=1.0,
+        search_end=search_end,
+        titles_untried=untried,
+    )
+
+
+@pytest.mark.parametrize(
+    ("search_end", "untried", "said"),
+    [
+        (
+            "budget-spent",
+            27,
+            "the attempt budget (ae_attempts), not the peer, ended the search with "
+            "27 title(s) untried",
+        ),
+        (
+            "endpoint-deadline",
+            3,
+            "the endpoint deadline (under the per-host rate), not the peer, ended the search "
+            "with 3 title(s) untried",
+        ),
+        ("titles-exhausted", 0, None),
+        ("budget-spent", 0, None),
+    ],
+)
+def test_the_result_says_when_the_budget_not_the_peer_ended_the_search(
+    search_end: str, untried: int, said: str | None
+) -> None:
+    from exposcan.classify import classify_dimse
+
+    verdict = classify_dimse(search_observation(search_end, untried))
+    (checked,) = [f for f in verdict.findings if f.id == "dicom-called-ae-checked"]
+    if said is None:
+        assert "not the peer" not in checked.evidence
+    else:
+        assert checked.evidence.endswith(said)
+
+
+@pytest.mark.parametrize(
+    ("rate", "made", "search_end"), [(0.2, 2, "endpoint-deadline"), (20, 6, "budget-spent")]
+)
+async def test_the_budget_is_what_fits_the_deadline_under_the_rate(
+    monkeypatch, rate: float, made: int, search_end: str
+) -> None:  # type: ignore[no-untyped-def]
+    """At 0.2 associations/s, 10 s fit two (the first and one stock title): the search
+    says the deadline ended it. Socket-free: each association is answered here."""
+    from exposcan.options import Limits
+    from exposcan.probes import dimse
+
+    opened: list[str] = []
+
+    async def fake_attempt(host, port, options, step, deadline, tls):  # type: ignore[no-untyped-def]
+        opened.append(step.called_ae_title)
+        return CALLED_UNKNOWN(step)
+
+    async def permit() -> None:
+        return None
+
+    monkeypatch.setattr(dimse, "_attempt", fake_attempt)
+    options = ScanOptions(limits=Limits(per_host_rate=rate))
+    observation = await dimse.probe_dimse(
+        "127.0.0.1", 104, options, permit=permit, stock_titles=FILE_ORDER
+    )
+    assert len(opened) == made
+    assert observation.search_end == search_end
+    assert observation.titles_untried == len(FILE_ORDER) - made
+    from exposcan.classify import classify_dimse
+
+    (checked,) = [
+        f for f in classify_dimse(observation).findings if f.id == "dicom-called-ae-checked"
+    ]
+    assert f"{len(FILE_ORDER) - made} title(s) untried" in checked.evidence
