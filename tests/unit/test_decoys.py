@@ -5,6 +5,8 @@ honeypot keeping everything it showed."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pynetdicom.dsutils import encode
@@ -312,3 +314,15 @@ def test_a_checked_orthanc_title_on_dcmtk_gets_the_note_too():
     assert verdict.exposure is Exposure.STORE
     assert storage_evidence(verdict).endswith(ORTHANC_STORE_NOTE)
     assert DICOM_SUSPECTED_HONEYPOT.id not in {f.id for f in verdict.findings}
+
+
+@given(data=st.binary(max_size=512), implicit=st.booleans(), cut=st.integers(0, 512))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_count_the_same_whatever_the_fragments(data, implicit, cut):
+    """Peer bytes: never an exception, and the count does not depend on fragmenting."""
+    whole = count_elements(data, implicit=implicit)
+    counter = ElementCounter(implicit=implicit)
+    counter.feed(data[:cut])
+    counter.feed(data[cut:])
+    assert counter.result() == whole
+    assert whole is None or 0 <= whole <= len(data) // 8
