@@ -3,15 +3,19 @@
 One endpoint costs a few short associations at most (``ScanOptions.ae_attempts``):
 
 1. Called AE ``ANY-SCP``, proposing the whole service map of
-   :mod:`exposcan.dicom.services` in one A-ASSOCIATE-RQ. If accepted: C-ECHO,
+   :mod:`exposcan.dicom.services` in one A-ASSOCIATE-RQ, and one abstract syntax
+   that cannot exist (a real SCP refuses it; a honeypot that accepts everything
+   shows itself: :mod:`exposcan.decoys`). If accepted: C-ECHO,
    then a metadata-only C-FIND that counts matches up to a cap (C-CANCEL), the
    same count of worklist items where Modality Worklist is offered, then
    release. Storage, move and get are read from the A-ASSOCIATE-AC alone.
 2. If that was accepted: one association with a random 16-character called
    title tells "no AE check at all" from "ANY-SCP is a configured title".
    If it was rejected because the called title is unknown (PS3.8 reason 7):
-   stock titles from vendors' documentation and samples, in order, until one
-   gets in or the budget is spent. A calling-title check (reason 3) ends it:
+   stock titles from vendors' documentation and samples, in the order
+   :mod:`exposcan.probes.aetitle_order` gives for this port and scan, until one
+   gets in or the budget (what fits the endpoint deadline under the per-host
+   rate, at most ``ae_attempts``) is spent. A calling-title check (reason 3) ends it:
    exposcan never pretends to be someone else.
 
 A peer that refuses the whole map in one request with words that fit a cap on
