@@ -16,6 +16,8 @@ import csv
 from typing import IO, Any, Final
 
 from exposcan import peertext
+from exposcan.gating import acceptance_holds
+from exposcan.identity import scan_id_of
 from exposcan.results import EndpointResult
 from exposcan.summary import Summary
 
@@ -54,6 +56,11 @@ COLUMNS = (
     "finding_ids",
     "top_finding",
     "duration_s",
+    # Later columns, after the first ones a sheet may already index by position:
+    "accepted_finding_ids",
+    "probed_at",
+    "site",
+    "scan_id",
 )
 
 
@@ -61,8 +68,13 @@ class CsvWriter:
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
         self._csv = csv.writer(stream, lineterminator="\n")
+        self._site = ""
+        self._scan_id = ""
 
     def start(self, header: dict[str, Any]) -> None:
+        site = header.get("site")
+        self._site = site if isinstance(site, str) else ""
+        self._scan_id = scan_id_of(header) or ""
         self._csv.writerow([cell(c) for c in COLUMNS])
         self._stream.flush()
 
@@ -90,6 +102,12 @@ class CsvWriter:
             " ".join(f.id for f in result.findings),
             result.findings[0].title if result.findings else "",
             round(result.duration_s, 3),
+            # accepted when the file is written (as the HTML page judges it); a lapsed
+            # acceptance counts again, so it is not listed
+            " ".join(f.id for f in result.findings if acceptance_holds(f)),
+            result.probed_at or "",
+            self._site,
+            self._scan_id,
         )
         self._csv.writerow([cell(value) for value in row])
         self._stream.flush()
