@@ -26,6 +26,7 @@ from exposcan._version import __version__
 
 if TYPE_CHECKING:
     from exposcan import notebook
+    from exposcan.accepted import AcceptedRiskError, AcceptedRisks, load_accepted
     from exposcan.diff import ReportDiff, diff_reports
     from exposcan.engine import Endpoint
     from exposcan.errors import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         UserError,
     )
     from exposcan.options import Limits, ScanOptions, Timeouts
+    from exposcan.report.convert import write_report
     from exposcan.report.read import read_report
     from exposcan.results import EndpointResult, Finding, Fingerprint, Matches, TlsFacts
     from exposcan.scan import ScanPlan, prepare, scan, scan_iter
@@ -63,6 +65,10 @@ _PUBLIC: dict[str, str] = {
     "Endpoint": "exposcan.engine",
     "ReportDiff": "exposcan.diff",
     "diff_reports": "exposcan.diff",
+    "AcceptedRisks": "exposcan.accepted",
+    "AcceptedRiskError": "exposcan.accepted",
+    "load_accepted": "exposcan.accepted",
+    "write_report": "exposcan.report.convert",
     "Progress": "exposcan.summary",
     "Limits": "exposcan.options",
     "ScanOptions": "exposcan.options",
@@ -122,6 +128,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AcceptedRiskError",
+    "AcceptedRisks",
     "AuthorisationError",
     "AuthorisationExpired",
     "Endpoint",
@@ -152,6 +160,7 @@ __all__ = [
     "UserError",
     "__version__",
     "diff_reports",
+    "load_accepted",
     "load_scope",
     "notebook",
     "parse_scope",
@@ -159,4 +168,5 @@ __all__ = [
     "read_report",
     "scan",
     "scan_iter",
+    "write_report",
 ]
