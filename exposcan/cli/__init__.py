@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.verbose += args.verbose_after
+        # the words as given: an interrupted scan prints the command that resumes it
+        args.argv = list(argv) if argv is not None else sys.argv[1:]
         logs.configure(verbosity=args.verbose)
         code = asyncio.run(_main_async(args, interrupts))
         if interrupts.signum is not None and code == exit_code(interrupts.signum):
