@@ -29,9 +29,8 @@ import exposcan
 from exposcan.dicom import services
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.report import FORMATS, make_writer, render_summary
-from exposcan.results import EndpointResult, Finding, Fingerprint, Matches, TlsFacts
+from exposcan.results import EndpointResult, Fingerprint, Matches, TlsFacts
 from exposcan.summary import Summary
-from exposcan.vocabulary import Exposure, Protocol, Severity, Status
 from tests.support.peers import Peer
 from tests.support.scps import MARKER, PATIENT_ROOT_FIND, SCP_MATCH_STRINGS, FindScp
 from tests.support.synthetic import SYNTHETIC_STRINGS
@@ -343,33 +342,16 @@ async def test_streaming_scp_is_capped_and_cancelled(find_scp_factory, write_sco
 
 
 def _result(record: dict[str, Any]) -> EndpointResult:
-    """An endpoint record of the JSONL report, back as the result it was written from
-    (fields this does not know are passed through as they are)."""
-
-    def optional(kind: type[Any], value: dict[str, Any] | None) -> Any:
-        return kind(**value) if value is not None else None
-
-    fields = {k: v for k, v in record.items() if k not in ("record", "severity")}
-    fields.update(
-        protocol=Protocol(record["protocol"]),
-        status=Status(record["status"]),
-        exposure=Exposure(record["exposure"]),
-        findings=tuple(
-            Finding(**{**f, "severity": Severity(f["severity"])}) for f in record["findings"]
-        ),
-        fingerprint=optional(Fingerprint, record["fingerprint"]),
-        services=tuple(record["services"]),
-        matches=optional(Matches, record["matches"]),
-        tls=optional(TlsFacts, record["tls"]),
-    )
-    return EndpointResult(**fields)
+    """An endpoint record of the JSONL report, back as the result it was written from."""
+    return EndpointResult.from_dict(record)
 
 
 def every_format(records: list[dict[str, Any]]) -> dict[str, str]:
     """The scan rendered in every report format and as the terminal summary."""
     header, *middle, last = records
     results = [_result(r) for r in middle if r["record"] == "endpoint"]
-    summary = Summary(**{k: v for k, v in last.items() if k not in ("record", "exposed")})
+    stamps = ("record", "exposed", "scan_id", "site")  # the JSONL line's, not the summary's
+    summary = Summary(**{k: v for k, v in last.items() if k not in stamps})
     rendered = {}
     for fmt in FORMATS:
         stream = io.StringIO()
