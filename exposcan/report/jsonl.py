@@ -161,4 +161,4 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             for line in lines:
                 yield line.record
     except UnreadableReport as exc:
-        raise ReportError(f"cannot read report {exc}") from None
+        raise ReportError(exc.sentence("cannot read report")) from None

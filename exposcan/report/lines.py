@@ -51,6 +51,14 @@ class UnreadableReport(Exception):
         self.reason = reason
         self.about_file = about_file
 
+    def sentence(self, doing: str) -> str:
+        """``"<doing> r.jsonl: line 3 is not JSON"``, ``"<doing> r.jsonl: it does not
+        exist"``: the one line a reader of reports (not ``--resume``) says."""
+        reason = self.reason
+        if not self.about_file and not reason.startswith("line "):
+            reason = f"it {reason}"
+        return f"{doing} {self.name}: {reason}"
+
 
 @dataclass(frozen=True, slots=True)
 class Line:

@@ -183,5 +183,5 @@ def read_report(path: str | os.PathLike[str]) -> ScanReport:
             for line in lines:
                 reading.add(line)
     except UnreadableReport as exc:
-        raise ReportError(f"cannot read report {exc}") from None
+        raise ReportError(exc.sentence("cannot read report")) from None
     return reading.report()
