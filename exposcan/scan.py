@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Container, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from exposcan._version import __version__
 from exposcan.engine import Engine, ProgressCallback, SkipKey, port_lists
@@ -54,6 +54,25 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class ResultSource(Protocol):
+    """What a plan runs from: its :class:`~exposcan.engine.Engine`, or shards run by the
+    workers of a broker (:func:`exposcan.managed.distribute`). Results as they finish,
+    the evidence learnt so far, and why the scan stopped early (None if it did not)."""
+
+    total: int
+    learnt: list[HostEvidence]
+    stopped: str | None
+
+    def run(self) -> AsyncIterator[EndpointResult]: ...
+
+
+#: ``source(plan, on_progress, skip, evidence)``: the plan's results source instead of its engine
+SourceFactory = Callable[
+    ["ScanPlan", ProgressCallback | None, Container[SkipKey], Iterable[HostEvidence]],
+    ResultSource,
+]
+
+
 @dataclass(frozen=True, kw_only=True)
 class ScanPlan:
     """An authorised, fully resolved scan that has not sent anything yet."""
@@ -68,6 +87,8 @@ class ScanPlan:
     endpoints: EndpointList | None = None
     #: what "now" is for the authorisation's expiry (the wall clock, UTC)
     clock: Clock = field(default=utc_now, compare=False, repr=False)
+    #: where results come from, if not this process's engine (``scan(..., broker=)``)
+    source: SourceFactory | None = field(default=None, compare=False, repr=False)
 
     @property
     def total(self) -> int:
@@ -159,6 +180,18 @@ class ScanPlan:
             endpoints=self.endpoints,
         )
 
+    def runner(
+        self,
+        *,
+        on_progress: ProgressCallback | None = None,
+        skip: Container[SkipKey] = (),
+        evidence: Iterable[HostEvidence] = (),
+    ) -> ResultSource:
+        """What this plan runs from: :meth:`engine`, unless the plan has a ``source``."""
+        if self.source is None:
+            return self.engine(on_progress=on_progress, skip=skip, evidence=evidence)
+        return self.source(self, on_progress, skip, evidence)
+
     def expired_error(
         self, not_started: int, *, summary: Summary | None = None, report: Any = None
     ) -> AuthorisationExpired:
@@ -180,7 +213,7 @@ class ScanPlan:
     ) -> AsyncIterator[EndpointResult]:
         """Each result as it is known; :class:`AuthorisationExpired` after the last one
         if the authorisation expired during the scan."""
-        engine = self.engine(on_progress=on_progress, skip=skip)
+        engine = self.runner(on_progress=on_progress, skip=skip)
         done = 0
         async for result in engine.run():
             done += 1
@@ -218,7 +251,7 @@ class ScanPlan:
             )
         log.info("scan_started", endpoints=self.total, resumed=resume is not None)
         interrupted = True
-        engine = self.engine(
+        engine = self.runner(
             on_progress=on_progress,
             skip=resume.finished if resume is not None else (),
             evidence=resume.evidence if resume is not None else (),
@@ -347,6 +380,7 @@ async def scan_iter(
     clock: Clock | None = None,
     allow_large: bool = False,
     endpoints: Iterable[Pair] | ImportedEndpoints | None = None,
+    broker: str | None = None,
 ) -> AsyncIterator[EndpointResult]:
     """Yield each endpoint's result as soon as it is known; raise
     :class:`~exposcan.errors.AuthorisationExpired` after the last one if the
@@ -367,6 +401,7 @@ async def scan_iter(
         allow_large=allow_large,
         endpoints=endpoints,
     )
+    plan = _distributed(plan, broker)
     plan.log_warnings()
     async for result in plan.results(on_progress=on_progress):
         yield result
@@ -382,6 +417,7 @@ async def scan(
     clock: Clock | None = None,
     allow_large: bool = False,
     endpoints: Iterable[Pair] | ImportedEndpoints | None = None,
+    broker: str | None = None,
 ) -> ScanReport:
     """Scan the scope (or the given targets inside it) and return every result.
 
@@ -389,7 +425,9 @@ async def scan(
     and :class:`~exposcan.errors.AuthorisationExpired` is raised once those in
     flight have finished; its ``report`` holds what was scanned until then.
     ``allow_large``: allow more than :data:`LARGE_SCAN` endpoints (a typo guard);
-    ``endpoints``: probe only these (address, port) pairs (see :func:`prepare`).
+    ``endpoints``: probe only these (address, port) pairs (see :func:`prepare`);
+    ``broker``: run the scan's shards on the workers of this broker (``redis://HOST:PORT/DB``;
+    ``memory://`` runs them here), see :mod:`exposcan.managed`.
 
     Example::
 
@@ -406,11 +444,12 @@ async def scan(
         allow_large=allow_large,
         endpoints=endpoints,
     )
+    plan = _distributed(plan, broker)
     plan.log_warnings()
     started, since = _now(), time.monotonic()
     builder = SummaryBuilder(started_at=started, total=plan.total)
     results: list[EndpointResult] = []
-    engine = plan.engine(on_progress=on_progress)
+    engine = plan.runner(on_progress=on_progress)
     async for result in engine.run():
         builder.add(result)
         results.append(result)
@@ -429,3 +468,11 @@ async def scan(
     if summary.stopped is not None:
         raise plan.expired_error(summary.endpoints_not_started, summary=summary, report=report)
     return report
+
+
+def _distributed(plan: ScanPlan, broker: str | None) -> ScanPlan:
+    if broker is None:
+        return plan
+    from exposcan.managed import distribute  # taskiq and redis only when asked for
+
+    return distribute(plan, broker)

@@ -1,0 +1,119 @@
+"""Broker URLs, and the Redis Streams broker shards travel on.
+
+``memory://``: taskiq's InMemoryBroker, shards run in the submitting process (no server).
+``redis://[:password@]host:port/db`` (or ``rediss://``): a Redis stream and consumer
+group (taskiq-redis' :class:`RedisStreamBroker`). A URL's password never reaches a log,
+a message or a report: everything that names a broker names :func:`redact`'s form.
+
+:class:`~exposcan.managed.redelivery.ShardStreamBroker` changes two things of its parent,
+both for redelivery:
+
+* it looks for messages a dead worker left unacknowledged (``XAUTOCLAIM`` past
+  ``idle_timeout``) on every turn, not only after new messages came (its parent's loop
+  skips that step when ``XREADGROUP`` returned nothing, so a shard held by a killed worker
+  waited for the next scan's messages);
+* while a shard runs, its worker re-claims it for itself every quarter of ``idle_timeout``
+  (``XCLAIM ... JUSTID`` resets the idle time), so a long shard of a live worker is not
+  handed to a second worker; a dead worker stops re-claiming and its shards go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from exposcan.errors import UserError
+
+#: the taskiq name of the shard task
+TASK = "exposcan.shard"
+#: the stream jobs travel on
+QUEUE = "exposcan:shards"
+SCHEMES = ("memory", "redis", "rediss")
+
+
+class BrokerError(UserError):
+    """A broker URL that does not parse or cannot be reached (one line, no password)."""
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (``redis://:***@host:6379/0``)."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+    except ValueError:
+        return "<broker URL that does not parse>"
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{userinfo}@{hostport}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def check_url(url: str) -> str:
+    """The URL's scheme, or :class:`BrokerError`."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise BrokerError(f"broker URL {redact(url)} does not parse") from None
+    if parts.scheme not in SCHEMES:
+        raise BrokerError(
+            f"broker URL {redact(url)}: the scheme must be one of "
+            f"{', '.join(s + '://' for s in SCHEMES)}"
+        )
+    if parts.scheme != "memory" and not parts.hostname:
+        raise BrokerError(f"broker URL {redact(url)} names no host")
+    return parts.scheme
+
+
+async def open_redis(url: str) -> Any:
+    """A connected ``redis.asyncio.Redis`` for ``url``, or :class:`BrokerError`."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        client = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+    except ValueError:
+        raise BrokerError(f"broker URL {redact(url)} does not parse") from None
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        raise BrokerError(f"cannot reach broker {redact(url)}: {_reason(exc)}") from None
+    return client
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
+
+def stream_broker(url: str, *, idle_timeout_s: float) -> Any:
+    """The broker shards travel on (a :class:`ShardStreamBroker`)."""
+    from exposcan.managed.redelivery import ShardStreamBroker
+
+    return ShardStreamBroker(url, queue=QUEUE, idle_timeout_s=idle_timeout_s)
+
+
+async def beat(every_s: float, call: Callable[[], Awaitable[None]]) -> None:
+    """Call ``call`` every ``every_s`` seconds until cancelled; a failed call is retried
+    at the next beat (Redis restarting)."""
+    while True:
+        with contextlib.suppress(Exception):
+            await call()
+        await asyncio.sleep(every_s)
+
+
+__all__ = [
+    "QUEUE",
+    "TASK",
+    "BrokerError",
+    "beat",
+    "check_url",
+    "open_redis",
+    "redact",
+    "stream_broker",
+]

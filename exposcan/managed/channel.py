@@ -1,0 +1,146 @@
+"""Where workers put a run's records and the submitter reads them.
+
+A record is a JSON object: ``endpoint`` (a result, with the shard and the host lease's
+fencing token), ``evidence``, ``shard-done`` or ``shard-refused``. On Redis a run is one
+stream (``XADD``/``XREAD``: the submitter reads as records come, and nothing a worker
+finished is lost if the submitter reconnects) plus, per shard, the set of endpoints
+finished, which a redelivered shard reads to skip them. Both expire a week after their
+last write; the submitter deletes them once its report is whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from exposcan.probes.registry import SkipKey
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+KEEP_S = 7 * 24 * 3600
+#: how long a worker counts as alive after its last heartbeat
+WORKER_TTL_S = 10.0
+
+
+class Channel(Protocol):
+    async def publish(self, run: str, record: dict[str, Any], key: SkipKey | None = None) -> None:
+        """Add a record; ``key``: the endpoint it finishes (kept in its shard's set)."""
+        ...
+
+    async def finished(self, run: str, shard: int) -> set[SkipKey]: ...
+
+    def records(self, run: str, wait_s: float) -> AsyncIterator[dict[str, Any] | None]:
+        """Every record of the run, oldest first; None after ``wait_s`` without one."""
+        ...
+
+    async def workers(self) -> int:
+        """How many workers are alive now."""
+        ...
+
+    async def discard(self, run: str, shards: int) -> None: ...
+
+
+class MemoryChannel:
+    """A run's records in this process (taskiq's InMemoryBroker runs shards here)."""
+
+    def __init__(self) -> None:
+        self._records: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._done: defaultdict[tuple[str, int], set[SkipKey]] = defaultdict(set)
+        self._changed = asyncio.Event()
+
+    async def publish(self, run: str, record: dict[str, Any], key: SkipKey | None = None) -> None:
+        # through JSON, as on Redis: what the submitter reads is what a worker could send
+        self._records[run].append(json.loads(json.dumps(record)))
+        if key is not None:
+            self._done[(run, int(record["shard"]))].add(key)
+        self._changed.set()
+
+    async def finished(self, run: str, shard: int) -> set[SkipKey]:
+        return set(self._done[(run, shard)])
+
+    async def records(self, run: str, wait_s: float) -> AsyncIterator[dict[str, Any] | None]:
+        index = 0
+        while True:
+            records = self._records[run]
+            while index < len(records):
+                index += 1
+                yield records[index - 1]
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), wait_s)
+            except TimeoutError:
+                yield None
+
+    async def workers(self) -> int:
+        return 1
+
+    async def discard(self, run: str, shards: int) -> None:
+        self._records.pop(run, None)
+        for shard in range(shards):
+            self._done.pop((run, shard), None)
+
+
+def _stream(run: str) -> str:
+    return f"exposcan:run:{run}:records"
+
+
+def _done(run: str, shard: int) -> str:
+    return f"exposcan:run:{run}:done:{shard}"
+
+
+class RedisChannel:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def publish(self, run: str, record: dict[str, Any], key: SkipKey | None = None) -> None:
+        stream = _stream(run)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(stream, {"r": json.dumps(record, separators=(",", ":"))})
+            pipe.expire(stream, KEEP_S)
+            if key is not None:
+                done = _done(run, int(record["shard"]))
+                pipe.sadd(done, json.dumps(list(key)))
+                pipe.expire(done, KEEP_S)
+            await pipe.execute()
+
+    async def finished(self, run: str, shard: int) -> set[SkipKey]:
+        members: Any = await self._redis.smembers(_done(run, shard))
+        keys: set[SkipKey] = set()
+        for member in members:
+            host, port, kind = json.loads(member)
+            keys.add((str(host), int(port), str(kind)))
+        return keys
+
+    async def records(self, run: str, wait_s: float) -> AsyncIterator[dict[str, Any] | None]:
+        last = "0-0"
+        block = max(1, int(wait_s * 1000))
+        while True:
+            answer: Any = await self._redis.xread({_stream(run): last}, block=block, count=500)
+            if not answer:
+                yield None
+                continue
+            for _stream_name, entries in answer:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    yield json.loads(fields[b"r"])
+
+    async def workers(self) -> int:
+        count = 0
+        async for _ in self._redis.scan_iter(match="exposcan:worker:*", count=100):
+            count += 1
+        return count
+
+    async def heartbeat(self, worker: str, info: dict[str, Any]) -> None:
+        await self._redis.set(
+            f"exposcan:worker:{worker}", json.dumps(info), px=int(WORKER_TTL_S * 1000)
+        )
+
+    async def gone(self, worker: str) -> None:
+        await self._redis.delete(f"exposcan:worker:{worker}")
+
+    async def discard(self, run: str, shards: int) -> None:
+        await self._redis.delete(_stream(run), *(_done(run, s) for s in range(shards)))

@@ -1,0 +1,242 @@
+"""The submitter's side: shards out, records in, one results source for the report.
+
+:class:`ShardedRun` is what :meth:`exposcan.scan.ScanPlan.run` iterates instead of its own
+engine (the plan's ``source`` seam): results as they come, ``learnt`` evidence,
+``stopped``. So the report, its summary, ``--resume`` and progress are the local scan's
+code. A second copy of an endpoint's result (a shard redelivered after its worker died
+mid-way) is dropped: the first one in is the one written.
+
+It never waits forever: when no worker has been alive for ``no_worker_s`` seconds, or no
+record has come for ``stall_s`` seconds, the run fails with one line saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable
+from typing import Any
+
+from exposcan.engine import ProgressCallback
+from exposcan.errors import OptionError
+from exposcan.logs import get_logger
+from exposcan.managed.broker import TASK, BrokerError, check_url, open_redis, redact
+from exposcan.managed.channel import Channel, MemoryChannel, RedisChannel
+from exposcan.managed.wire import ShardJob, options_to_wire, skip_for
+from exposcan.probe import HostEvidence
+from exposcan.probes.registry import SkipKey, skip_key
+from exposcan.results import EndpointResult
+from exposcan.scan import ScanPlan
+from exposcan.summary import Progress
+
+log = get_logger("exposcan.managed")
+
+#: at most this many shards; by default one per host up to it
+MAX_SHARDS = 256
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Distribution:
+    broker: str
+    shards: int | None = None
+    no_worker_s: float = 30.0
+    stall_s: float = 600.0
+    #: a shard unacknowledged this long by a silent worker goes to another (Redis)
+    redeliver_after_s: float = 60.0
+
+
+def distribute(plan: ScanPlan, broker: str, **options: Any) -> ScanPlan:
+    check_url(broker)
+    if plan.endpoints is not None:
+        raise OptionError(
+            "--broker does not take a list of endpoints (--from-nmap, --from-masscan) yet"
+        )
+    how = Distribution(broker=broker, **options)
+
+    def source(
+        plan: ScanPlan,
+        on_progress: ProgressCallback | None,
+        skip: Container[SkipKey],
+        evidence: Iterable[HostEvidence],
+    ) -> ShardedRun:
+        return ShardedRun(plan, how, on_progress=on_progress, skip=skip)
+
+    return dataclasses.replace(plan, source=source)
+
+
+Kick = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class ShardedRun:
+    def __init__(
+        self,
+        plan: ScanPlan,
+        how: Distribution,
+        *,
+        on_progress: ProgressCallback | None = None,
+        skip: Container[SkipKey] = (),
+    ) -> None:
+        self.plan, self.how = plan, how
+        self.total = plan.total
+        self.learnt: list[HostEvidence] = []
+        self.stopped: str | None = None
+        self._on_progress = on_progress
+        # a resumed scan's finished endpoints: a set, so that each shard gets its own
+        self._skip: set[SkipKey] = set(skip) if isinstance(skip, Iterable) else set()
+        hosts = plan.targets.count
+        self.shards = min(how.shards or min(hosts, MAX_SHARDS), max(hosts, 1))
+
+    def jobs(self, run: str) -> list[ShardJob]:
+        plan = self.plan
+        return [
+            ShardJob(
+                run=run,
+                shard=index,
+                shards=self.shards,
+                scope=plan.scope.to_dict(),
+                targets=plan.requested,
+                options=options_to_wire(plan.options),
+                hosts=plan.targets.count,
+                endpoints=plan.total,
+                skip=skip_for(self._skip, plan.targets.shard(index, self.shards)),
+            )
+            for index in range(self.shards)
+        ]
+
+    async def run(self) -> AsyncIterator[EndpointResult]:
+        run = uuid.uuid4().hex
+        async with self._connect() as (kick, channel):
+            for job in self.jobs(run):
+                await kick(job.to_dict())
+            log.info("shards_submitted", shards=self.shards, broker=redact(self.how.broker))
+            try:
+                async for result in self._collect(run, channel):
+                    yield result
+            finally:
+                with contextlib.suppress(Exception):
+                    await channel.discard(run, self.shards)
+
+    async def _collect(self, run: str, channel: Channel) -> AsyncIterator[EndpointResult]:
+        seen = set(self._skip)
+        said: set[str] = set()
+        done: set[int] = set()
+        counts: Counter[str] = Counter()
+        started = last = time.monotonic()
+        lonely_since: float | None = None
+        async for record in channel.records(run, wait_s=1.0):
+            now = time.monotonic()
+            if record is None:
+                if now - last > self.how.stall_s:
+                    raise self._failure(f"no shard has said anything for {self.how.stall_s:g} s")
+                if await channel.workers() > 0:
+                    lonely_since = None
+                elif lonely_since is None:
+                    lonely_since = now
+                elif now - lonely_since > self.how.no_worker_s:
+                    raise self._failure(
+                        f"no exposcan worker is alive on {redact(self.how.broker)} "
+                        f"(none for {self.how.no_worker_s:g} s): start one with "
+                        "`exposcan worker --broker URL`"
+                    )
+                continue
+            last = now
+            kind = record.get("record")
+            if kind == "endpoint":
+                result = EndpointResult.from_dict(record["result"])
+                key = skip_key(result.host, result.port, result.protocol)
+                if key in seen:
+                    continue
+                seen.add(key)
+                counts[result.exposure] += 1
+                self._progress(len(seen) - len(self._skip), counts, started)
+                yield result
+            elif kind == "evidence":
+                text = json.dumps(record["evidence"], sort_keys=True)
+                if text not in said:
+                    said.add(text)
+                    self.learnt.append(HostEvidence.from_dict(record["evidence"]))
+            elif kind == "shard-done":
+                done.add(int(record["shard"]))
+                self.stopped = self.stopped or record.get("stopped")
+                if len(done) == self.shards:
+                    return
+            elif kind == "shard-refused":
+                raise BrokerError(
+                    f"a worker refused shard {record.get('shard')}: {record.get('reason')}"
+                )
+
+    def _failure(self, why: str) -> BrokerError:
+        return BrokerError(f"the distributed scan cannot finish: {why}")
+
+    def _progress(self, done: int, counts: Counter[str], started: float) -> None:
+        if self._on_progress is not None:
+            self._on_progress(
+                Progress(
+                    total=self.total,
+                    done=done,
+                    in_flight=0,
+                    elapsed_s=time.monotonic() - started,
+                    by_exposure=dict(counts),
+                )
+            )
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[tuple[Kick, Channel]]:
+        from taskiq.kicker import AsyncKicker
+
+        if check_url(self.how.broker) == "memory":
+            async with _memory(self.plan) as (broker, channel):
+                yield _kicker(AsyncKicker(TASK, broker, {})), channel
+            return
+        from exposcan.managed.broker import stream_broker
+
+        redis = await open_redis(self.how.broker)
+        broker = stream_broker(self.how.broker, idle_timeout_s=self.how.redeliver_after_s)
+        try:
+            await broker.startup()
+            yield _kicker(AsyncKicker(TASK, broker, {})), RedisChannel(redis)
+        finally:
+            with contextlib.suppress(Exception):
+                await broker.shutdown()
+            await redis.aclose()
+
+
+def _kicker(kicker: Any) -> Kick:
+    async def kick(job: dict[str, Any]) -> None:
+        await kicker.kiq(job)
+
+    return kick
+
+
+@contextlib.asynccontextmanager
+async def _memory(plan: ScanPlan) -> AsyncIterator[tuple[Any, MemoryChannel]]:
+    """taskiq's InMemoryBroker with the shard task: shards run in this process, behind
+    one local gate (the limits of a local scan, for all shards together)."""
+    import asyncio
+
+    from taskiq import InMemoryBroker
+
+    from exposcan.limits import LocalGate
+    from exposcan.managed.shard import run_shard
+
+    broker = InMemoryBroker()
+    channel = MemoryChannel()
+    gate = LocalGate(plan.options.limits)
+
+    async def shard(job: dict[str, Any]) -> dict[str, Any]:
+        return await run_shard(job, channel, gate, clock=plan.clock)
+
+    broker.register_task(shard, task_name=TASK)
+    await broker.startup()
+    try:
+        yield broker, channel
+    finally:
+        running = list(getattr(broker, "_running_tasks", ()))
+        for task in running:  # an interrupted scan: their associations abort politely
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await broker.shutdown()

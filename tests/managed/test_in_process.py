@@ -1,0 +1,85 @@
+"""The in-process path: a scan split into shards by host, run through taskiq's
+InMemoryBroker, writes the report a local scan writes."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import exposcan
+from exposcan.lab import free_port
+from exposcan.managed import distribute
+from exposcan.managed.submit import ShardedRun
+from exposcan.options import Limits, ScanOptions
+from exposcan.report.jsonl import JsonlWriter
+
+#: what differs between two runs of one scan, whatever runs it
+VOLATILE = {"probed_at", "duration_s", "scan_id", "started_at", "finished_at"}
+
+
+def stable(record: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in record.items() if k not in VOLATILE}
+    if isinstance(
+        kept.get("findings"), list
+    ):  # the evidence names the random called title the probe tried
+        kept["findings"] = [{**f, "evidence": None} for f in kept["findings"]]
+    return kept
+
+
+def records(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+OPTIONS = ScanOptions(limits=Limits(rate=200, per_host_rate=50, per_host_concurrency=2))
+
+
+async def test_memory_broker_gives_the_local_report(scp_factory, write_scope):
+    open_port = scp_factory("SHARD-SCP")
+    closed = free_port("127.0.0.1")
+    # four hosts (one answers), so four shards of one host each
+    scope = write_scope([f"127.0.0.{i}" for i in range(1, 5)], [open_port, closed])
+    local_plan = await exposcan.prepare(scope, options=OPTIONS)
+    plan = distribute(local_plan, "memory://")
+    source = plan.runner()
+    assert isinstance(source, ShardedRun)
+    assert source.shards == 4
+
+    local, managed = io.StringIO(), io.StringIO()
+    local_summary = await local_plan.run(JsonlWriter(local))
+    progress: list[int] = []
+    summary = await plan.run(JsonlWriter(managed), on_progress=lambda p: progress.append(p.done))
+
+    ours, theirs = records(managed.getvalue()), records(local.getvalue())
+    assert stable(ours[0]) == stable(theirs[0])  # the same header: scope, targets, options
+    key = lambda r: (r["host"], r["port"])  # noqa: E731
+    ends = [
+        sorted((stable(r) for r in rs if r["record"] == "endpoint"), key=key)
+        for rs in (ours, theirs)
+    ]
+    assert len(ends[0]) == 8
+    assert ends[0] == ends[1]
+    assert [r["host"] for r in ends[0] if r["exposure"] != "none"] == ["127.0.0.1"]
+    assert stable(ours[-1]) | {"duration_s": 0} == stable(theirs[-1]) | {"duration_s": 0}
+    assert summary.endpoints_done == local_summary.endpoints_done == 8
+    assert progress == list(range(1, 9))
+
+
+async def test_library_keyword_and_a_shard_per_host(scp_factory, write_scope):
+    open_port = scp_factory("SHARD-SCP")
+    scope = write_scope([f"127.0.0.{i}" for i in range(1, 4)], [open_port])
+    report = await exposcan.scan(scope, options=OPTIONS, broker="memory://")
+    local = await exposcan.scan(scope, options=OPTIONS)
+    assert sorted(r.host for r in report.results) == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    assert sorted(stable(r.to_dict()).items().__repr__() for r in report.results) == sorted(
+        stable(r.to_dict()).items().__repr__() for r in local.results
+    )
+
+
+async def test_resume_skips_what_is_finished(scp_factory, write_scope):
+    open_port = scp_factory("SHARD-SCP")
+    scope = write_scope([f"127.0.0.{i}" for i in range(1, 5)], [open_port])
+    plan = distribute(await exposcan.prepare(scope, options=OPTIONS), "memory://")
+    skip = {("127.0.0.2", open_port, "dicom"), ("127.0.0.3", open_port, "dicom")}
+    got = [r.host async for r in plan.runner(skip=skip).run()]
+    assert sorted(got) == ["127.0.0.1", "127.0.0.4"]
