@@ -3,6 +3,7 @@ map to the right product or toolkit, and a malformed table fails at load."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pydicom
@@ -114,6 +115,23 @@ KNOWN = [
         "PIXELMEDJAVA001",
         (None, "PixelMed Java DICOM Toolkit", "001"),
         id="pixelmed",
+    ),
+    # Debian python3-odil 0.12.2, as its SCP answers (tests/peers/test_more_peers.py).
+    pytest.param("1.2.826.0.1.3680043.9.55600.0", "Odil 0", (None, "odil", "0"), id="odil"),
+    pytest.param(
+        "2.25.175220362680028036156011002668768058626",
+        "DICOM-rs 0.10.0",
+        (None, "DICOM-rs", "0.10.0"),
+        id="dicom-rs-0.10",
+    ),
+    pytest.param(
+        "2.25.262086406829110419931297894772577063974",
+        "DICOM-rs 0.8.1",
+        (None, "DICOM-rs", "0.8.1"),
+        id="dicom-rs-0.8.1",
+    ),
+    pytest.param(
+        "1.2.826.0.1.3680043.10.854", "DCMJS-DIMSE-V0.2", (None, "dcmjs-dimse", None), id="dcmjs"
     ),
 ]
 
@@ -379,3 +397,69 @@ def test_bad_tables_fail_at_load(text: str, problem: str) -> None:
 def test_errors_name_the_entry() -> None:
     with pytest.raises(FingerprintDataError, match=r"implementation #1 \(x\): 'version_name'"):
         parse_fingerprints(VALID.replace('uid = ["1.2.3"]', "version_name = '('"), "bad.toml")
+
+
+# --- entries added for issue 14 (each value from its source, see the table) -----------
+
+
+def test_odil_is_named_by_its_implementation_uid_not_its_instance_root() -> None:
+    """odil's implementation UID is its root with "0." glued on (src/odil/uid.cpp), so
+    .55600.<major>; instance UIDs it generates (.5560.<random>) name no implementation."""
+    uid_only = identify("1.2.826.0.1.3680043.9.55600.1", None)
+    assert uid_only is not None
+    assert (uid_only.toolkit, uid_only.version, uid_only.confidence) == (
+        "odil",
+        "1",
+        CONFIDENCE_LOW,
+    )
+    assert identify("1.2.826.0.1.3680043.9.5560.1234567", None) is None
+    name_only = identify(None, "Odil 0")
+    assert name_only is not None
+    assert (name_only.toolkit, name_only.confidence) == ("odil", CONFIDENCE_MEDIUM)
+
+
+def test_every_dicom_rs_release_uid_is_known_and_the_name_decides() -> None:
+    """DICOM-rs draws a new 2.25 UID for each release: every listed one names it, and the
+    version name alone (a UID not yet listed) still does, from the name."""
+    entry = next(e for e in default_db().entries if e.id == "dicom-rs")
+    assert len(entry.uids) == 10
+    for uid in entry.uids:
+        guess = identify(uid, None)
+        assert guess is not None
+        assert (guess.toolkit, guess.confidence) == ("DICOM-rs", CONFIDENCE_MEDIUM)
+    unlisted = identify("2.25.1", "DICOM-rs 0.11.0")
+    assert unlisted is not None
+    assert (unlisted.toolkit, unlisted.version, unlisted.confidence) == (
+        "DICOM-rs",
+        "0.11.0",
+        CONFIDENCE_MEDIUM,
+    )
+    assert identify("2.25.1", None) is None  # a UUID UID alone names nothing
+
+
+def test_dcmjs_dimse_reports_no_version_from_its_fixed_name() -> None:
+    """'V0.2' has named every dcmjs-dimse release: it is not read as the version."""
+    guess = identify(None, "DCMJS-DIMSE-V0.2")
+    assert guess is not None
+    assert (guess.toolkit, guess.version) == ("dcmjs-dimse", None)
+    relabelled = identify("1.2.3.4", "DCMJS-DIMSE-V0.2")  # an application's own UID
+    assert relabelled is not None
+    assert relabelled.toolkit == "dcmjs-dimse"
+
+
+def test_dicoogle_answers_as_dcm4che_2() -> None:
+    """Dicoogle sets no identity of its own (see the dcm4che entry's note)."""
+    guess = identify("1.2.40.0.13.1.1", "dcm4che-2.0")
+    assert guess is not None
+    assert (guess.product, guess.toolkit, guess.version) == (None, "dcm4che", "2.0")
+    entry = next(e for e in default_db().entries if e.id == "dcm4che")
+    assert entry.note is not None
+    assert "Dicoogle" in entry.note
+
+
+def test_new_entries_cite_a_repository_file_or_an_observation() -> None:
+    for entry_id in ("odil", "dicom-rs", "dcmjs-dimse"):
+        entry = next(e for e in default_db().entries if e.id == entry_id)
+        assert re.search(r"\w+/[\w.-]+ \([0-9a-f]{7}\) \S+\.\w+ lines? \d+", entry.source), (
+            entry.source
+        )
