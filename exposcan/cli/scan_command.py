@@ -197,6 +197,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     scan.add_argument(
         "--no-color", action="store_true", help="no colour on the terminal (as NO_COLOR=1)"
     )
+    from exposcan.cli.worker_command import add_broker
+
+    add_broker(scan, required=False)
     scan.add_argument(
         "--allow-large",
         action="store_true",
@@ -254,6 +257,10 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
         allow_large=args.allow_large,
         endpoints=chosen.endpoints,
     )
+    if args.broker:  # the same plan, its shards run by the broker's workers
+        from exposcan.managed import distribute
+
+        plan = distribute(plan, args.broker)
     for warning in plan.warnings():  # the expiry coming, sweep ports no probe takes
         error_line(f"exposcan: warning: {warning}")
     resume = None

@@ -86,6 +86,17 @@ async def open_redis(url: str) -> Any:
     return client
 
 
+def quiet_libraries() -> None:
+    """taskiq logs through the standard library: silent, as exposcan is, until the caller
+    configures logging (without a handler, Python would print its warnings to stderr)."""
+    import logging
+
+    for name in ("taskiq", "taskiq_redis"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]
@@ -93,6 +104,7 @@ def _reason(exc: BaseException) -> str:
 
 def stream_broker(url: str, *, idle_timeout_s: float) -> Any:
     """The broker shards travel on (a :class:`ShardStreamBroker`)."""
+    quiet_libraries()
     from exposcan.managed.redelivery import ShardStreamBroker
 
     return ShardStreamBroker(url, queue=QUEUE, idle_timeout_s=idle_timeout_s)

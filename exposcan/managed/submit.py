@@ -221,8 +221,10 @@ async def _memory(plan: ScanPlan) -> AsyncIterator[tuple[Any, MemoryChannel]]:
     from taskiq import InMemoryBroker
 
     from exposcan.limits import LocalGate
+    from exposcan.managed.broker import quiet_libraries
     from exposcan.managed.shard import run_shard
 
+    quiet_libraries()
     broker = InMemoryBroker()
     channel = MemoryChannel()
     gate = LocalGate(plan.options.limits)
