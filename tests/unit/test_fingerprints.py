@@ -133,6 +133,12 @@ KNOWN = [
     pytest.param(
         "1.2.826.0.1.3680043.10.854", "DCMJS-DIMSE-V0.2", (None, "dcmjs-dimse", None), id="dcmjs"
     ),
+    pytest.param(
+        "1.2.826.0.1.3680043.9.7133.1.1",
+        "GODICOM_1_1",
+        (None, "GRAIL go-dicom / go-netdicom", None),
+        id="go-dicom-grail",
+    ),
 ]
 
 #: Files shipped inside the pinned pydicom wheel, and who wrote their file meta
@@ -458,8 +464,19 @@ def test_dicoogle_answers_as_dcm4che_2() -> None:
 
 
 def test_new_entries_cite_a_repository_file_or_an_observation() -> None:
-    for entry_id in ("odil", "dicom-rs", "dcmjs-dimse"):
+    for entry_id in ("odil", "dicom-rs", "dcmjs-dimse", "go-dicom-grail"):
         entry = next(e for e in default_db().entries if e.id == entry_id)
         assert re.search(r"\w+/[\w.-]+ \([0-9a-f]{7}\) \S+\.\w+ lines? \d+", entry.source), (
             entry.source
         )
+
+
+def test_grail_go_dicom_is_not_confused_with_its_fork() -> None:
+    """kristianvalind/go-netdicom, a fork, has a root of its own (the go-netdicom entry)."""
+    grail = identify("1.2.826.0.1.3680043.9.7133.1.1", "GODICOM_1_1")
+    fork = identify("1.2.826.0.1.3680043.10.786.1.1", "GONETDICOM_1_1")
+    assert grail is not None
+    assert fork is not None
+    assert (grail.toolkit, fork.toolkit) == ("GRAIL go-dicom / go-netdicom", "go-netdicom")
+    # An A-ASSOCIATE-AC without any identity (go-netdicom's SCP, dicompot) names nothing.
+    assert identify(None, None) is None
