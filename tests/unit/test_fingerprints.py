@@ -70,6 +70,12 @@ KNOWN = [
         id="clearcanvas",
     ),
     pytest.param(
+        "1.2.840.999999.1",
+        "Dicom 0.1",
+        (None, "ClearCanvas DICOM library", None),
+        id="clearcanvas-early-imageserver",
+    ),
+    pytest.param(
         "1.2.246.352.70.2.1.120.1",
         "MergeCOM3_410",
         (None, "Merge DICOM Toolkit", "4.1.0"),
