@@ -49,13 +49,16 @@ def rate_item(rate: float) -> Any:
 
 
 class RedisWindows:
-    """The moving windows of one worker (one connection pool), shared by its gates."""
+    """The moving windows of one worker, shared by its gates, on the connection pool of
+    ``redis`` (closed with it)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, redis: Any) -> None:
         from limits.aio.storage import RedisStorage
         from limits.aio.strategies import MovingWindowRateLimiter
 
-        self.storage = RedisStorage(limits_uri(url), implementation="redispy")
+        self.storage = RedisStorage(
+            limits_uri(url), implementation="redispy", connection_pool=redis.connection_pool
+        )
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     async def wait_room(self, item: Any, *ids: str) -> None:

@@ -122,6 +122,8 @@ def rebuild_scope(job: ShardJob) -> Scope:
         scope = parse_scope(scope_text(job.scope), source=str(job.scope.get("source", "job")))
     except (KeyError, TypeError) as exc:
         raise JobRefused(f"the job's scope is incomplete ({type(exc).__name__})") from None
+    except UserError as exc:  # what a scope file with these contents would be told
+        raise JobRefused(str(exc)) from None
     if scope.digest != job.scope.get("digest"):
         raise JobRefused("the job's scope does not match its digest")
     return scope

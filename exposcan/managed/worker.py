@@ -49,7 +49,7 @@ async def serve(
     redis = await open_redis(url)
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     channel = RedisChannel(redis)
-    windows = RedisWindows(url)
+    windows = RedisWindows(url, redis)
     broker = stream_broker(url, idle_timeout_s=redeliver_after_s)
     broker.is_worker_process = True
 
@@ -59,7 +59,10 @@ async def serve(
         except Exception:  # run_shard refuses the job before any packet: any limits do
             limits = Limits()
         gate = RedisGate(redis, windows, limits, run=str(job.get("run")), lease_s=lease_s)
-        return await run_shard(job, channel, gate)
+        try:
+            return await run_shard(job, channel, gate)
+        except Exception as exc:  # Redis away mid-shard, a bug: the shard must not be lost
+            return await _again(broker, channel, job, exc)
 
     broker.register_task(shard, task_name=TASK)
     info = {"version": __version__, "name": name}
@@ -82,3 +85,26 @@ async def serve(
             await broker.shutdown()
         await redis.aclose()
         log.info("worker_stopped", worker=name)
+
+
+#: a shard that failed this often is given up (and the submitter told why)
+MAX_TRIES = 3
+
+
+async def _again(
+    broker: Any, channel: RedisChannel, job: dict[str, Any], exc: Exception
+) -> dict[str, Any]:
+    """Put a failed shard back on the broker (its finished endpoints are skipped), or
+    after :data:`MAX_TRIES` refuse it: the submitter fails with the reason, not a hang."""
+    from taskiq.kicker import AsyncKicker
+
+    tries = int(job.get("tries", 0)) + 1
+    log.warning("shard_failed", shard=job.get("shard"), tries=tries, error=type(exc).__name__)
+    if tries < MAX_TRIES:
+        kicker: Any = AsyncKicker(TASK, broker, {})
+        await kicker.kiq({**job, "tries": tries})
+        return {"record": "shard-retried", "shard": job.get("shard"), "tries": tries}
+    reason = f"it failed {tries} times, last with {type(exc).__name__}"
+    record = {"record": "shard-refused", "shard": job.get("shard"), "reason": reason}
+    await channel.publish(str(job.get("run")), record)
+    return record

@@ -1,0 +1,37 @@
+"""A shard whose run fails (Redis away mid-shard, a bug) is put back on the broker, and
+given up after a few tries with a reason the submitter reports: never lost, never a hang."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from exposcan.managed.broker import QUEUE, stream_broker
+from exposcan.managed.channel import RedisChannel
+from exposcan.managed.worker import MAX_TRIES, _again
+
+
+async def test_failed_shard_is_retried_then_refused(redis_server):
+    redis = Redis.from_url(redis_server.url)
+    broker = stream_broker(redis_server.url, idle_timeout_s=5)
+    await broker.startup()
+    try:
+        channel = RedisChannel(redis)
+        job = {"run": "r1", "shard": 3}
+        first = await _again(broker, channel, job, ConnectionError("gone"))
+        assert first == {"record": "shard-retried", "shard": 3, "tries": 1}
+        assert await redis.xlen(QUEUE) == 1  # on the broker again
+        last = await _again(broker, channel, {**job, "tries": MAX_TRIES - 1}, OSError())
+        assert last["record"] == "shard-refused"
+        assert "failed 3 times" in last["reason"]
+        records = [r async for r in _until_quiet(channel)]
+        assert records == [last]
+    finally:
+        await broker.shutdown()
+        await redis.aclose()
+
+
+async def _until_quiet(channel):
+    async for record in channel.records("r1", wait_s=0.2):
+        if record is None:
+            return
+        yield record
