@@ -55,13 +55,23 @@ _REFUSALS = (Outcome.REFUSED, Outcome.LOGIN)
 #: Services whose anonymous answer is a DICOM web API at work (``echo`` when nothing is
 #: listed). An AE listing (dcm4chee-arc), a version string (Dicoogle) or a plugin's
 #: metadata only name a product: they are reported in ``services``, not as a level.
-_ECHO_SERVICES = (WebService.ORTHANC_REST, WebService.DICOMWEB_QIDO, WebService.WADO_URI)
+_ECHO_SERVICES = (
+    WebService.ORTHANC_REST,
+    WebService.DICOMWEB_QIDO,
+    WebService.WADO_URI,
+    WebService.PIXELMED_PATIENT_LIST,
+)
 #: Paths only a DICOM web API serves: refused there while the random path was not, they
 #: confirm one. ``/wado`` and ``/system`` alone are too short and too common to count.
 _DICOM_SPECIFIC = (WebService.DICOMWEB_QIDO, WebService.DCM4CHEE_ARC)
 
 #: Viewers that have no login of their own: reaching the page is reaching the viewer.
-_NO_LOGIN_VIEWERS = (Viewer.OHIF, Viewer.ORTHANC_EXPLORER, Viewer.ORTHANC_EXPLORER_2)
+_NO_LOGIN_VIEWERS = (
+    Viewer.OHIF,
+    Viewer.ORTHANC_EXPLORER,
+    Viewer.ORTHANC_EXPLORER_2,
+    Viewer.PIXELMED_WEB,  # PixelMed's web server has no authentication at all
+)
 _VIEWER_NAMES = {
     Viewer.OHIF: "OHIF Viewer",
     Viewer.ORTHANC_EXPLORER: "Orthanc Explorer",
@@ -69,6 +79,10 @@ _VIEWER_NAMES = {
     Viewer.DCM4CHEE_UI: "dcm4chee-arc UI",
     Viewer.KHEOPS_UI: "Kheops UI",
     Viewer.DICOOGLE_UI: "Dicoogle web UI",
+    Viewer.PIXELMED_WEB: "PixelMed web server",
+    Viewer.CONQUEST_WEB: "Conquest web interface",
+    Viewer.HOROS_WEB_PORTAL: "Horos Web Portal",
+    Viewer.OSIRIX_WEB_PORTAL: "OsiriX Web Portal",
 }
 
 
@@ -145,7 +159,7 @@ def _services(observation: WebObservation) -> tuple[str, ...]:
 def _matches(observation: WebObservation) -> Matches | None:
     counted = [c for c in observation.checks if c.studies is not None]
     if not counted:
-        return None
+        return _patients(observation)
     # The archive's own total first; then the longest listing.
     best = max(counted, key=lambda c: (c.exact, c.studies or 0))
     count = best.studies or 0
@@ -157,7 +171,23 @@ def _matches(observation: WebObservation) -> Matches | None:
     return Matches(count=count, cap=cap, cap_hit=count >= cap, level="STUDY")
 
 
+def _patients(observation: WebObservation) -> Matches | None:
+    """A patient list (PixelMed's) counted, when no study count exists."""
+    counted = [c for c in observation.checks if c.patients is not None]
+    if not counted:
+        return None
+    best = max(counted, key=lambda c: c.patients or 0)
+    count = best.patients or 0
+    # ``cap`` is set when the list was longer than the body cap: at least ``count``.
+    cap = best.cap if best.cap is not None else max(count, 1)
+    return Matches(count=count, cap=cap, cap_hit=best.cap is not None, level="PATIENT")
+
+
 def _how_many(check: ServiceCheck) -> str:
+    if check.patients is not None:
+        n = check.patients
+        more = " (the list was longer than what was read: more exist)" if check.cap else ""
+        return f"{n} patient{'' if n == 1 else 's'} listed{more}"
     n = check.studies or 0
     if check.exact:
         return f"CountStudies = {n}"
@@ -203,12 +233,29 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                 if check.outcome == Outcome.LISTED
                 else catalogue.WEB_DICOMWEB_QIDO_OPEN_NONE_LISTED
             )
+            # A wall in front of the rest of the site does not cover this path.
+            walled = (
+                "; every other path asked for authentication (a random path was refused)"
+                if observation.auth_wall
+                else ""
+            )
             findings.append(
                 entry.found(
-                    (
-                        f"GET {check.path} returned application/dicom+json: "
-                        f"{_how_many(check)}; identifiers were not kept"
-                    ),
+                    f"GET {check.path} returned application/dicom+json: "
+                    f"{_how_many(check)}; identifiers were not kept{walled}"
+                )
+            )
+        elif check.service == WebService.PIXELMED_PATIENT_LIST:
+            entry = (
+                catalogue.WEB_PIXELMED_PATIENT_LIST_OPEN
+                if check.outcome == Outcome.LISTED
+                else catalogue.WEB_PIXELMED_PATIENT_LIST_OPEN_NONE_LISTED
+            )
+            findings.append(
+                entry.found(
+                    f"GET {check.path} answered PixelMed's patient list: {_how_many(check)} "
+                    "(rows counted; names and IDs were not kept); its study lists and "
+                    "requestType=WADO serve the rest to anyone (not asked)"
                 )
             )
         elif check.service == WebService.WADO_URI:

@@ -107,6 +107,11 @@ _REMEDIATE_QIDO = (
     "Keycloak; Orthanc: HTTP authentication or the authorization plugin), or keep them off "
     "networks strangers reach."
 )
+_REMEDIATE_PIXELMED = (
+    "PixelMed's web server (DicomAndWebStorageServer, WebServer.ListeningPort) has no "
+    "authentication: do not set a web port where strangers reach it, or put it behind an "
+    "authenticating reverse proxy."
+)
 
 # DICOM: association and AE titles (PS3.8 §9.3; reasons per Table 9-21).
 DICOM_ASSOCIATION_REJECTED: Final = _entry(
@@ -330,6 +335,20 @@ WEB_DICOMWEB_QIDO_OPEN_NONE_LISTED: Final = _entry(
     "DICOMweb QIDO-RS search answers without authentication (no study listed now)",
     _REMEDIATE_QIDO,
     (_PS318, _CWE_306),
+)
+WEB_PIXELMED_PATIENT_LIST_OPEN: Final = _entry(
+    "web-pixelmed-patient-list-open",
+    Severity.CRITICAL,
+    "PixelMed web server lists patients without authentication",
+    _REMEDIATE_PIXELMED,
+    ("PixelMed com.pixelmed.web.RequestTypeServer (requestType=PATIENTLIST)", _CWE_306),
+)
+WEB_PIXELMED_PATIENT_LIST_OPEN_NONE_LISTED: Final = _entry(
+    "web-pixelmed-patient-list-open-none-listed",
+    Severity.HIGH,
+    "PixelMed web server lists patients without authentication (no patient listed now)",
+    _REMEDIATE_PIXELMED,
+    ("PixelMed com.pixelmed.web.RequestTypeServer (requestType=PATIENTLIST)", _CWE_306),
 )
 WEB_WADO_URI_PRESENT: Final = _entry(
     "web-wado-uri-present",

@@ -56,6 +56,8 @@ REMEDIATION_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "web-orthanc-rest-open-none-listed": (("AuthenticationEnabled",), ()),
     "web-dicomweb-qido-open": (("DICOMweb", "authentication"), ()),
     "web-dicomweb-qido-open-none-listed": (("DICOMweb", "authentication"), ()),
+    "web-pixelmed-patient-list-open": (("PixelMed", "authentication"), ()),
+    "web-pixelmed-patient-list-open-none-listed": (("PixelMed", "authentication"), ()),
     "web-wado-uri-present": (("WADO-URI", "authentication"), ()),
     "web-viewer-no-login": (("viewer", "authentication"), ()),
 }

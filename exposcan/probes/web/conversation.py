@@ -38,6 +38,7 @@ from exposcan.probes.web.answer import (
 )
 from exposcan.probes.web.facts import Baseline, Origin, ProductFacts, RequestLog, ServiceChecks
 from exposcan.probes.web.failures import failure_of
+from exposcan.probes.web.markers import realms
 from exposcan.probes.web.observation import (
     CredentialTry,
     DefaultCredential,
@@ -50,6 +51,7 @@ from exposcan.probes.web.redirects import same_origin
 from exposcan.probes.web.safety import check_path
 from exposcan.probes.web.session import (
     CONNECTIONS,
+    PARTIAL,
     Held,
     drop_connections,
     read_capped,
@@ -59,8 +61,6 @@ from exposcan.vocabulary import Status
 
 __all__ = ["Conversation"]
 
-#: Orthanc's HTTP server challenges with this realm (OrthancFramework HttpServer.cpp).
-_ORTHANC_REALM: Final = re.compile(r'realm="Orthanc Secure Area"', re.IGNORECASE)
 _AUTH_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,15}")
 
 
@@ -156,8 +156,10 @@ class Conversation:
         answer: Answer | None = None
         connections: Held = []
         token = CONNECTIONS.set(connections)
+        partial: list[object] = []
+        partial_token = PARTIAL.set(partial)
         try:
-            answer = await self._exchange(path, accept, credential, record)
+            answer = await self._exchange(path, accept, credential, record, partial)
         except asyncio.CancelledError:
             record["error"] = Status.IO_TIMEOUT  # the endpoint deadline
             raise
@@ -169,6 +171,7 @@ class Conversation:
             record["error"] = failure.status
         finally:
             CONNECTIONS.reset(token)
+            PARTIAL.reset(partial_token)
             await drop_connections(connections)  # whatever ended the request, its socket too
             record["duration_s"] = time.monotonic() - started
             self.log.records.append(RequestRecord(**record))
@@ -184,6 +187,7 @@ class Conversation:
         accept: str,
         credential: DefaultCredential | None,
         record: dict[str, Any],
+        partial: list[object],
     ) -> Answer:
         origin = self.origin
         headers = {"Accept": accept}
@@ -191,41 +195,49 @@ class Conversation:
             # RFC 7617 Basic; built here (aiohttp deprecates BasicAuth), never recorded.
             token = base64.b64encode(f"{credential.user}:{credential.password}".encode())
             headers["Authorization"] = "Basic " + token.decode("ascii")
-        async with self._session.get(
-            origin.url(path), allow_redirects=False, headers=headers
-        ) as response:
-            if origin.scheme == "https" and origin.tls is None:
-                origin.tls = tls_of(response)
-            record["status"] = response.status
-            raw_type = response.headers.get("Content-Type")
-            content_type = raw_type.split(";", 1)[0].strip().lower()[:64] if raw_type else ""
-            record["content_type"] = content_type or None
-            location = response.headers.get("Location")
-            if location is not None:
-                # Facts only: a Location's path and query can carry a patient's name.
-                record["same_origin"] = same_origin(
-                    location, origin.scheme, origin.host, origin.port
-                )
-                record["login_redirect"] = LOGIN.search(location) is not None
-            body, truncated = await read_capped(response, record)
-            if truncated:
-                response.close()  # never drain the rest of an unbounded body
-            offers = response.headers.getall("WWW-Authenticate", [])
-            challenges = tuple(
-                dict.fromkeys(m.group(0) for v in offers if (m := _AUTH_SCHEME.match(v.strip())))
-            )
-            if any(_ORTHANC_REALM.search(v) for v in offers):
-                self.identity.add(Product.ORTHANC)
-            return Answer(
-                status=response.status,
-                content_type=content_type,
-                location=location,
-                challenges=challenges,
-                server=printable(response.headers.get("Server")),
-                body=body,
-                truncated=truncated,
-                digest=hashlib.sha256(body).digest(),
-            )
+        try:
+            async with self._session.get(
+                origin.url(path), allow_redirects=False, headers=headers
+            ) as response:
+                return await self._read(response, record)
+        except aiohttp.ServerDisconnectedError:
+            bare = _bare_status(partial[0], record) if partial else None
+            if bare is None:
+                raise
+            return bare
+
+    async def _read(self, response: aiohttp.ClientResponse, record: dict[str, Any]) -> Answer:
+        origin = self.origin
+        if origin.scheme == "https" and origin.tls is None:
+            origin.tls = tls_of(response)
+        record["status"] = response.status
+        content_type = _media_type(response.headers.get("Content-Type"))
+        record["content_type"] = content_type or None
+        location = response.headers.get("Location")
+        if location is not None:
+            # Facts only: a Location's path and query can carry a patient's name.
+            record["same_origin"] = same_origin(location, origin.scheme, origin.host, origin.port)
+            record["login_redirect"] = LOGIN.search(location) is not None
+        body, truncated = await read_capped(response, record)
+        if truncated:
+            response.close()  # never drain the rest of an unbounded body
+        offers = response.headers.getall("WWW-Authenticate", [])
+        challenges = tuple(
+            dict.fromkeys(m.group(0) for v in offers if (m := _AUTH_SCHEME.match(v.strip())))
+        )
+        for realm in realms():  # Orthanc's, OsiriX's (exposcan/data/web_products.toml)
+            if any(realm.pattern.search(v) for v in offers):
+                self.identity.add(realm.product)
+        return Answer(
+            status=response.status,
+            content_type=content_type,
+            location=location,
+            challenges=challenges,
+            server=printable(response.headers.get("Server")),
+            body=body,
+            truncated=truncated,
+            digest=hashlib.sha256(body).digest(),
+        )
 
     # ------------------------------------------------------------------ interpretation
 
@@ -262,3 +274,33 @@ class Conversation:
             self.identity.add(Product.DCM4CHEE)
         elif re.search(r"kheops", location, re.IGNORECASE):
             self.identity.add(Product.KHEOPS)
+
+
+def _media_type(raw: str | None) -> str:
+    return raw.split(";", 1)[0].strip().lower()[:64] if raw else ""
+
+
+def _bare_status(message: object, record: dict[str, Any]) -> Answer | None:
+    """A server that sent its status line (and maybe a few headers), then closed before
+    the blank line that ends the headers: PixelMed's web server answers every path it does
+    not serve so (``HTTP/1.1 404 Not Found - ...`` and a close, RequestHandler). aiohttp
+    keeps what it parsed on its error (``message``, noted by the session's response class
+    in :data:`~.session.PARTIAL`); the status is an answer, the reason phrase is the
+    peer's text and is not kept."""
+    status = getattr(message, "code", None)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        return None
+    headers = getattr(message, "headers", None)
+    content_type = _media_type(headers.get("Content-Type") if headers is not None else None)
+    record.update(status=status, content_type=content_type or None, bare_status=True)
+    record.update(bytes_read=0, truncated=False)
+    return Answer(
+        status=status,
+        content_type=content_type,
+        location=None,
+        challenges=(),
+        server=printable(headers.get("Server")) if headers is not None else None,
+        body=b"",
+        truncated=False,
+        digest=hashlib.sha256(b"").digest(),
+    )

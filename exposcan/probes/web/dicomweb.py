@@ -18,7 +18,16 @@ from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.observation import Outcome, Product, WebService
 from exposcan.probes.web.safety import UnsafePathError, check_path
 
-__all__ = ["DICOMWEB_ROOTS", "PROXY_PREFIXES", "dcm4chee", "dicomweb", "qido", "qido_count", "wado"]
+__all__ = [
+    "DCM4CHEE_DEFAULT_ROOT",
+    "DICOMWEB_ROOTS",
+    "PROXY_PREFIXES",
+    "dcm4chee",
+    "dicomweb",
+    "qido",
+    "qido_count",
+    "wado",
+]
 
 #: Reverse-proxy prefixes tried for Orthanc's ``/system`` and its ``/dicom-web`` root: the
 #: Orthanc Book's nginx recipe (``location /orthanc/``), and two common ones.
@@ -29,6 +38,9 @@ DICOMWEB_ROOTS: Final = ("/dicom-web", "/dicomweb", *(f"{p}/dicom-web" for p in 
 DICOM_JSON: Final = "application/dicom+json"
 _STUDY_UID_TAG: Final = b'"0020000D"'
 _DEFAULT_AET: Final = "DCM4CHEE"
+#: dcm4chee-arc's DICOMweb root for its default AE (asked without the AE listing only
+#: behind an authentication wall, where the listing is refused like everything else).
+DCM4CHEE_DEFAULT_ROOT: Final = f"/dcm4chee-arc/aets/{_DEFAULT_AET}/rs"
 _AE_TITLE: Final = re.compile(r"[ -\[\]-~]{1,16}")  # PS3.5 AE: default repertoire, no backslash
 
 

@@ -44,6 +44,8 @@ class WebService(StrEnum):
     WADO_URI = "wado-uri"
     DCM4CHEE_ARC = "dcm4chee-arc"
     DICOOGLE = "dicoogle"
+    #: PixelMed's web server: ``?requestType=PATIENTLIST``, its list of every patient
+    PIXELMED_PATIENT_LIST = "pixelmed-patient-list"
 
 
 class Outcome(StrEnum):
@@ -67,6 +69,10 @@ class Viewer(StrEnum):
     DCM4CHEE_UI = "dcm4chee-ui"
     KHEOPS_UI = "kheops-ui"
     DICOOGLE_UI = "dicoogle-ui"
+    PIXELMED_WEB = "pixelmed-web"
+    CONQUEST_WEB = "conquest-web"
+    HOROS_WEB_PORTAL = "horos-web-portal"
+    OSIRIX_WEB_PORTAL = "osirix-web-portal"
 
 
 class Product(StrEnum):
@@ -77,6 +83,10 @@ class Product(StrEnum):
     KHEOPS = "Kheops"
     DICOOGLE = "Dicoogle"
     OHIF = "OHIF Viewer"
+    PIXELMED = "PixelMed"
+    CONQUEST = "Conquest"
+    HOROS = "Horos"
+    OSIRIX = "OsiriX"
 
 
 class CredentialOutcome(StrEnum):
@@ -94,6 +104,10 @@ VIEWER_PRODUCT: Final = {
     Viewer.DCM4CHEE_UI: Product.DCM4CHEE,
     Viewer.KHEOPS_UI: Product.KHEOPS,
     Viewer.DICOOGLE_UI: Product.DICOOGLE,
+    Viewer.PIXELMED_WEB: Product.PIXELMED,
+    Viewer.CONQUEST_WEB: Product.CONQUEST,
+    Viewer.HOROS_WEB_PORTAL: Product.HOROS,
+    Viewer.OSIRIX_WEB_PORTAL: Product.OSIRIX,
 }
 
 
@@ -154,6 +168,8 @@ class RequestRecord:
     login_redirect: bool = False  # the redirect leads to a login page
     with_credentials: bool = False
     duration_s: float = 0.0
+    #: the server sent its status line, then closed before its headers ended (no body)
+    bare_status: bool = False
 
     def __post_init__(self) -> None:
         if self.content_type is not None:
@@ -169,6 +185,8 @@ class ServiceCheck:
     #: (``{AET}``, ``{viewer qidoRoot}``), never the peer's text
     path: str
     outcome: Outcome
+    #: patients counted (a patient list: PixelMed's ``requestType=PATIENTLIST``)
+    patients: int | None = None
     #: studies counted; ``exact`` when the archive reported its own total (Orthanc
     #: ``/statistics``), else how many the listing held, which ``cap`` limited.
     studies: int | None = None

@@ -4,13 +4,17 @@ One endpoint costs at most :data:`~exposcan.probes.web.session.MAX_REQUESTS` req
 granted by ``permit`` (the engine's rate limits) and each body read through a cap. In order:
 
 1. a random path: the scheme and the baseline (:mod:`~exposcan.probes.web.scheme`); an
-   authentication wall there shortens the plan to steps 2 and 5;
-2. ``/`` (viewer markers, redirects) and Orthanc's ``/system`` at the root, then under
-   the reverse-proxy prefixes while Orthanc has not shown (:mod:`~.orthanc`);
+   authentication wall there shortens the plan to steps 2, 3' and 5;
+2. ``/`` (viewer markers, redirects; PixelMed's patient list once its index page showed,
+   :mod:`~.pixelmed`) and Orthanc's ``/system`` at the root, then under the
+   reverse-proxy prefixes while Orthanc has not shown (:mod:`~.orthanc`);
 3. the data APIs: Orthanc ``/statistics`` (or ``/studies?limit=N``) and its DICOMweb
    plugin, dcm4chee-arc's ``/dcm4chee-arc/aets/{AET}/rs``, QIDO-RS ``studies?limit=1``
    at the common roots (:mod:`~.dicomweb`), a viewer's own configured QIDO root (same
    origin only), Kheops' ``/api`` (:mod:`~.viewers`);
+3'. behind an authentication wall, the QIDO-RS roots alone (the common ones and
+   dcm4chee-arc's default AE) and ``/wado``: a proxy that asks for credentials on every
+   path but its DICOMweb ``location`` hides an open QIDO-RS;
 4. ``/wado`` without parameters (WADO-URI presence, never a retrieval);
 5. with ``ScanOptions.try_default_credentials`` only: the identified product's documented
    default credentials, once per credential pair and host for the scan (:mod:`~.credentials`).
@@ -34,7 +38,7 @@ from exposcan.probe import Permit
 from exposcan.probes.web.answer import EndpointEnded
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.credentials import CredentialLedger, try_default_credentials
-from exposcan.probes.web.dicomweb import dcm4chee, dicomweb, wado
+from exposcan.probes.web.dicomweb import DCM4CHEE_DEFAULT_ROOT, dcm4chee, dicomweb, qido, wado
 from exposcan.probes.web.facts import MAX_REQUESTS
 from exposcan.probes.web.observation import (
     Outcome,
@@ -43,6 +47,7 @@ from exposcan.probes.web.observation import (
     auth_scheme_name,
 )
 from exposcan.probes.web.orthanc import find_orthanc
+from exposcan.probes.web.pixelmed import patient_list
 from exposcan.probes.web.scheme import establish, schemes_for
 from exposcan.probes.web.viewers import dcm4chee_ui, root, viewer_apis
 from exposcan.results import TlsFacts
@@ -83,6 +88,7 @@ async def probe_web(
 async def _plan(probe: Conversation, ledger: CredentialLedger) -> None:
     await establish(probe)
     await root(probe)
+    await patient_list(probe)
     await find_orthanc(probe)
     open_orthanc = probe.checks.has(
         WebService.ORTHANC_REST, Outcome.LISTED, Outcome.EMPTY, Outcome.PRESENT
@@ -93,6 +99,12 @@ async def _plan(probe: Conversation, ledger: CredentialLedger) -> None:
     if not short_plan:
         await dicomweb(probe)
         await viewer_apis(probe)
+        await wado(probe)
+    elif not open_orthanc:
+        # nginx ``location / { auth_basic ...; } location /dicom-web/ { ... }``: the wall
+        # may leave the DICOMweb roots open. Each is asked once; a 401 there is WALLED.
+        await dicomweb(probe)
+        await qido(probe, DCM4CHEE_DEFAULT_ROOT)
         await wado(probe)
     await try_default_credentials(probe, ledger)
 
@@ -113,6 +125,9 @@ def _observation(probe: Conversation, started: float, timed_out: bool) -> WebObs
         detail = f"endpoint deadline reached after {len(log.records)} request(s)"
     elif len(log.records) >= MAX_REQUESTS:
         detail = f"request budget of {MAX_REQUESTS} spent"
+    elif bare := sum(1 for r in log.records if r.bare_status):
+        # Not "closed without an answer": the status line came, the headers never ended.
+        detail = f"{bare} answer(s) were a bare status line, then the connection closed"
     return WebObservation(
         host=origin.host,
         port=origin.port,

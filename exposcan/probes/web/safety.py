@@ -24,7 +24,10 @@ in two rules:
 
 A query is a short list of ``name=digits`` pairs with names from :data:`QUERY_NAMES` (the
 ``limit`` of a listing): no WADO-URI ``requestType``/``studyUID``/``contentType``, no
-DICOMweb ``accept``, nothing encoded.
+DICOMweb ``accept``, nothing encoded. The one exception is a whole query from
+:data:`LISTING_QUERIES` at the exact path it belongs to: PixelMed's patient list,
+``/?requestType=PATIENTLIST``, a listing like QIDO-RS (counted, never kept); any other
+``requestType``, and this one anywhere else or with anything added, is refused.
 
 :func:`request_guard` applies the guard once more inside the scan's HTTP session, on the
 URL aiohttp is about to send, refuses any redirect it would follow (a peer's ``302``
@@ -42,6 +45,7 @@ from urllib.parse import unquote_to_bytes
 import aiohttp
 
 __all__ = [
+    "LISTING_QUERIES",
     "MAX_DECODINGS",
     "MAX_PATH",
     "PATH_CHARS",
@@ -75,6 +79,10 @@ _ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})|%([0-9A-Fa-f]{2})")
 #: Characters whose escape may be sent: those a segment cannot hold raw, and the
 #: sub-delimiters that ``urllib.parse.quote(..., safe="")`` escapes (an AE title).
 _PLAIN_ESCAPED: Final = frozenset(" \"<>[]^`{|}!$&'()*+,=:@")
+#: Whole queries admitted at one exact path each: PixelMed's patient list (its web
+#: server's RequestTypeServer; the list holds patients' IDs and names, which the probe
+#: counts and drops). Compared exactly, letter case included.
+LISTING_QUERIES: Final = frozenset({("/", "requestType=PATIENTLIST")})
 _QUERY_PAIR: Final = re.compile(r"([a-z]{1,16})=[0-9]{1,9}")
 
 # Retrieval and rendering resources of PS3.18 and of the products' own downloads, over a
@@ -108,7 +116,7 @@ def check_readings(path: str) -> None:
     """Rule 1 alone: raise :class:`UnsafePathError` if any reading of ``path`` (a path
     and an optional query) is a retrieval, or if it cannot be read one way."""
     target, has_query, query = path.partition("?")
-    if has_query:
+    if has_query and (target, query) not in LISTING_QUERIES:
         _check_query(query)
     for reading in readings(target):
         if _RESOURCE.search(reading) or _DOWNLOAD.search(reading) or _BELOW_WADO.search(reading):

@@ -32,6 +32,7 @@ __all__ = [
     "CONNECTIONS",
     "MAX_BODY_BYTES",
     "MAX_REQUESTS",
+    "PARTIAL",
     "USER_AGENT",
     "Held",
     "drop_connections",
@@ -70,7 +71,16 @@ class _TlsAwareResponse(aiohttp.ClientResponse):
                 held.append((transport, protocol.closed))
         except Exception:  # an aiohttp change must cost the facts, not the probe
             self.exposcan_ssl = None
-        return await super().start(connection)
+        try:
+            return await super().start(connection)
+        except aiohttp.ServerDisconnectedError as exc:
+            # The connection closed before the headers ended; what aiohttp parsed of the
+            # status line rides on the error. aiohttp then retries the request, which the
+            # request guard refuses with an error of its own: kept here for the probe.
+            partial = PARTIAL.get()
+            if partial is not None and exc.message is not None:
+                partial.append(exc.message)
+            raise
 
 
 #: One request's connections: the transport, and the future aiohttp sets when the socket
@@ -80,6 +90,9 @@ Held = list[tuple[asyncio.Transport, asyncio.Future[None] | None]]
 #: conversation to drop when the request is over (aiohttp runs the request in the
 #: conversation's own task, so this context variable reaches the response).
 CONNECTIONS: ContextVar[Held | None] = ContextVar("exposcan_web_connections", default=None)
+#: What aiohttp had parsed of an answer whose connection closed before its headers ended
+#: (``ServerDisconnectedError.message``), for the request in flight.
+PARTIAL: ContextVar[list[object] | None] = ContextVar("exposcan_web_partial", default=None)
 
 
 async def drop_connections(connections: Held) -> None:

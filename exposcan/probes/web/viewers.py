@@ -1,6 +1,8 @@
-"""Viewers and PACS web UIs: OHIF, Orthanc Explorer (1 and 2), dcm4chee-arc UI, Kheops,
-Dicoogle. Each is recognised by its own markers in the first bytes of a page (or by the
-redirect at ``/``), and, where it names a data API, that API is asked (same origin only).
+"""Viewers, PACS web UIs and portals: OHIF, Orthanc Explorer (1 and 2), dcm4chee-arc UI,
+Kheops, Dicoogle, PixelMed's web server, Conquest's web interface, the Horos and OsiriX web
+portals. Each is recognised by its own markers in the first bytes of a page (or by the
+redirect at ``/``), from the table in ``exposcan/data/web_products.toml``
+(:mod:`~.markers`), and, where it names a data API, that API is asked (same origin only).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from exposcan import peertext
+from exposcan.probes.web import markers
 from exposcan.probes.web.answer import MARKER_WINDOW
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.dicomweb import qido
@@ -19,24 +22,15 @@ from exposcan.probes.web.safety import PATH_CHARS
 
 __all__ = ["dcm4chee_ui", "root", "viewer_apis", "viewers_in"]
 
-#: (viewer, regex over the first bytes of an HTML page)
-_VIEWER_MARKERS: Final = (
-    (Viewer.OHIF, re.compile(rb"<title>\s*OHIF|content=\"OHIF Viewer\"|@ohif/app", re.I)),
-    (Viewer.ORTHANC_EXPLORER_2, re.compile(rb"<title>\s*Orthanc Explorer 2", re.I)),
-    (Viewer.ORTHANC_EXPLORER, re.compile(rb"<title>\s*Orthanc Explorer\s*<", re.I)),
-    (Viewer.DCM4CHEE_UI, re.compile(rb"<title>\s*dcm4chee-arc|/dcm4chee-arc/ui2/", re.I)),
-    (Viewer.KHEOPS_UI, re.compile(rb"<title>[^<]{0,40}kheops", re.I)),
-    (Viewer.DICOOGLE_UI, re.compile(rb"<title>[^<]{0,40}dicoogle", re.I)),
-)
-#: Redirect targets of a root page that name the viewer behind it (Orthanc answers ``/``
-#: with ``301 Location: app/explorer.html``; Orthanc Explorer 2 with ``ui/app/``).
-_ROOT_REDIRECTS: Final = (
-    (Viewer.ORTHANC_EXPLORER, re.compile(r"(?:^|/)app/explorer\.html$")),
-    (Viewer.ORTHANC_EXPLORER_2, re.compile(r"(?:^|/)ui/app/?$")),
-    (Viewer.DCM4CHEE_UI, re.compile(r"/dcm4chee-arc/ui2/?")),
-)
 #: How a check on a viewer's configured QIDO root names it: the root is the peer's text.
 VIEWER_QIDO_ROOT: Final = "{viewer qidoRoot}"
+#: Conquest's web interface is the CGI program dgate (webserver/cgi-bin of its sources);
+#: its top page is titled "Conquest DICOM server - version X" (dgate.cpp).
+_DGATE: Final = "/cgi-bin/dgate"
+_DGATE_LINK: Final = re.compile(rb"""["'/]cgi-bin/dgate(?:\.exe)?\b""", re.I)
+_CONQUEST_VERSION: Final = re.compile(
+    rb"<title>\s*Conquest DICOM server - version\s*([0-9][0-9A-Za-z.]{0,15})", re.I
+)
 _QIDO_ROOT: Final = re.compile(rb"""qidoRoot\s*:\s*["'`]([^"'`\s]{1,300})["'`]""")
 _OIDC: Final = re.compile(rb"\boidc\s*:\s*\[\s*\{")
 
@@ -52,20 +46,40 @@ async def root(probe: Conversation) -> None:
             target = urlsplit(answer.location).path
         except ValueError:
             target = ""
-        for viewer, pattern in _ROOT_REDIRECTS:
-            if pattern.search(target):
-                probe.identity.viewer(viewer)
+        for entry in markers.viewers():
+            if any(pattern.search(target) for pattern in entry.redirects):
+                probe.identity.viewer(entry.viewer)
     if answer.status == 200:
         viewers_in(probe, answer.body)
+        _conquest_version(probe, answer.body)
+        if _DGATE_LINK.search(answer.body[:MARKER_WINDOW]):
+            await _conquest(probe)
     orthanc_in_server_header(probe)
 
 
 def viewers_in(probe: Conversation, body: bytes) -> None:
     window = body[:MARKER_WINDOW]
-    for viewer, pattern in _VIEWER_MARKERS:
-        if pattern.search(window):
-            probe.identity.viewer(viewer)
+    for entry in markers.viewers():
+        if any(pattern.search(window) for pattern in entry.markers):
+            probe.identity.viewer(entry.viewer)
             break
+
+
+async def _conquest(probe: Conversation) -> None:
+    """A page that links Conquest's CGI: its top page names the server (and version)."""
+    if Viewer.CONQUEST_WEB in probe.identity.viewers:
+        return
+    page = await probe.get(_DGATE, "conquest-web", accept="text/html")
+    if page is not None and page.status == 200 and not probe.same_as_baseline(page):
+        viewers_in(probe, page.body)
+        _conquest_version(probe, page.body)
+
+
+def _conquest_version(probe: Conversation, body: bytes) -> None:
+    match = _CONQUEST_VERSION.search(body[:MARKER_WINDOW])
+    if match and Viewer.CONQUEST_WEB in probe.identity.viewers:
+        version = peertext.version(match.group(1).decode("ascii"), product=True)
+        probe.identity.add(Product.CONQUEST, version)
 
 
 async def dcm4chee_ui(probe: Conversation) -> None:
