@@ -4,6 +4,8 @@ One dispatcher walks the endpoints lazily (port-major, so consecutive probes
 go to different hosts) and starts a worker per endpoint while a concurrency
 slot is free. A slot is returned only when the consumer has taken the result,
 so a slow consumer slows the scan instead of piling results up in memory.
+An endpoint's slot comes from the scan's :class:`~exposcan.pacing.Pacing`: the load
+budget for a host that has answered, the first-contact budget for one that never has.
 Workers ask a :class:`~exposcan.limits.Gate` for their host's slot and before every
 new connection (a :class:`~exposcan.limits.LocalGate` unless one is injected).
 Cancelling the consumer cancels everything and aborts politely.
@@ -52,6 +54,7 @@ from typing import Any, Protocol
 from exposcan.limits import Gate, LocalGate
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
+from exposcan.pacing import Pacing, Ticket
 from exposcan.probe import Endpoint, HostEvidence, ProbeRun
 from exposcan.probes.registry import (
     PROBES,
@@ -61,12 +64,12 @@ from exposcan.probes.registry import (
     endpoint_total,
     skip_key,
 )
-from exposcan.probing import NotStarted, endpoint_result, probe_endpoint
+from exposcan.probing import NotStarted, endpoint_result, probe_endpoint, unprobed
 from exposcan.results import EndpointResult
 from exposcan.scope import Host, TargetSet
 from exposcan.scope.authorisation import Clock, utc_now
 from exposcan.summary import Progress
-from exposcan.vocabulary import Exposure, Status
+from exposcan.vocabulary import Status
 
 __all__ = [
     "STOPPED_EXPIRED",
@@ -199,8 +202,9 @@ class Engine:
         )
         self.total = self._source.total(self.probes)
         self._on_progress = on_progress
-        self._slots = asyncio.Semaphore(options.limits.concurrency)
-        self._results: asyncio.Queue[EndpointResult | object] = asyncio.Queue()
+        self._results: asyncio.Queue[tuple[EndpointResult | object, Ticket | None]] = (
+            asyncio.Queue()
+        )
         self._workers: set[asyncio.Task[None]] = set()
         self._done = 0
         self._by_exposure: Counter[str] = Counter()
@@ -219,6 +223,8 @@ class Engine:
         #: the politeness limits: a LocalGate of ``options.limits`` unless one is given
         #: (a gate shared with other scans or processes, owned by its caller)
         self.gate: Gate = gate if gate is not None else LocalGate(options.limits)
+        #: the scan's budgets, connect timeouts and record of which hosts answered
+        self.pacing = Pacing(options, self.gate)
         #: None, or why the scan stopped before its last endpoint (STOPPED_EXPIRED)
         self.stopped: str | None = None
         #: endpoints whose start was refused after they had been scheduled
@@ -246,16 +252,16 @@ class Engine:
             dispatcher = asyncio.create_task(self._dispatch(gate), name="exposcan-dispatch")
             try:
                 while True:
-                    item = await self._results.get()
+                    item, ticket = await self._results.get()
                     if item is _DONE:
                         break
+                    assert ticket is not None
+                    ticket.release()
                     if item is _NOT_STARTED:
                         self.refused_at_start += 1
-                        self._slots.release()
                         continue
                     assert isinstance(item, EndpointResult)
                     self._record(item)
-                    self._slots.release()
                     yield item
                 await dispatcher  # surfaces a dispatcher bug instead of hiding it
             finally:
@@ -268,18 +274,17 @@ class Engine:
     async def _dispatch(self, gate: Gate) -> None:
         try:
             for registration, endpoint in self._plan():
-                await self._slots.acquire()
+                ticket = await self.pacing.admit(endpoint.host)
                 if not self._admit():
-                    self._slots.release()
+                    ticket.release()
                     break
-                worker = asyncio.create_task(self._work(endpoint, registration, gate))
+                worker = asyncio.create_task(self._work(endpoint, registration, gate, ticket))
                 self._workers.add(worker)
                 worker.add_done_callback(self._workers.discard)
             # Every slot back means every result has been taken.
-            for _ in range(self.options.limits.concurrency):
-                await self._slots.acquire()
+            await self.pacing.drained()
         finally:
-            self._results.put_nowait(_DONE)
+            self._results.put_nowait((_DONE, None))
 
     def _plan(self) -> Iterator[tuple[Registration, Endpoint]]:
         """The endpoints still to probe, lazily, in the source's order."""
@@ -288,11 +293,13 @@ class Engine:
                 continue  # finished by the run being resumed
             yield registration, endpoint
 
-    async def _work(self, endpoint: Endpoint, registration: Registration, gate: Gate) -> None:
+    async def _work(
+        self, endpoint: Endpoint, registration: Registration, gate: Gate, ticket: Ticket
+    ) -> None:
         # Defence in depth: never leave the scope. ``in`` judges the reached address
         # and is false for a hostname, so what is probed is exactly this literal.
         if endpoint.host not in self.targets:
-            result = _unprobed(endpoint, Status.OUT_OF_SCOPE, "address not in scope")
+            result = unprobed(endpoint, Status.OUT_OF_SCOPE, "address not in scope")
         else:
             try:
                 # A global of this module, looked up per endpoint: tests replace it here.
@@ -303,21 +310,22 @@ class Engine:
                     gate,
                     evidence=lambda: self.evidence_about(endpoint.host, endpoint.port),
                     admit=self._admit,
+                    ticket=ticket,
                 )
             except NotStarted:
-                self._results.put_nowait(_NOT_STARTED)
+                self._results.put_nowait((_NOT_STARTED, ticket))
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one endpoint, not the scan
                 log.exception("probe_failed", host=endpoint.host, port=endpoint.port)
-                result = _unprobed(endpoint, Status.ERROR, f"internal error: {type(exc).__name__}")
+                result = unprobed(endpoint, Status.ERROR, f"internal error: {type(exc).__name__}")
             else:
                 result = probed.result
                 for record in probed.learnt:
                     self._keep(record)
                     self.learnt.append(record)
-        self._results.put_nowait(result)
+        self._results.put_nowait((result, ticket))
 
     def evidence_about(self, host: str, port: int) -> tuple[HostEvidence, ...]:
         """What other endpoints of the scan said about this one, oldest source first."""
@@ -342,15 +350,3 @@ class Engine:
                     by_exposure=dict(self._by_exposure),
                 )
             )
-
-
-def _unprobed(endpoint: Endpoint, status: Status, detail: str) -> EndpointResult:
-    return EndpointResult(
-        host=endpoint.host,
-        port=endpoint.port,
-        protocol=endpoint.protocol,
-        hostname=endpoint.hostname,
-        status=status,
-        exposure=Exposure.NONE,
-        detail=detail,
-    )

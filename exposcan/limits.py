@@ -6,6 +6,10 @@ endpoint: one association per host at a time, by default) and, inside it, for a
 process; a gate shared by several processes or machines implements the same two
 calls and is handed to the engine instead.
 
+A connection to an address that has never answered may instead ask for a
+*first-contact* permit (:meth:`LocalGate.first_contact`): its own, higher budget, then
+:meth:`LocalGate.converted` once the address answers, before the conversation starts.
+
 Rates are exact sliding windows (:class:`SlidingWindow`): never more than
 ``count`` grants in any ``period``. Waiting is free however many endpoints queue:
 a waiter awaits a future, and each window keeps at most one timer, set for the
@@ -166,11 +170,19 @@ class LocalGate:
     are those in use plus those used within the last window.
     """
 
-    def __init__(self, limits: Limits, *, global_window: SlidingWindow | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        global_window: SlidingWindow | None = None,
+        first_window: SlidingWindow | None = None,
+    ) -> None:
         """``global_window``: the window the global rate is kept in, if not one of its
-        own for ``limits.rate`` (one shared by several scans of this process)."""
+        own for ``limits.rate`` (one shared by several scans of this process);
+        ``first_window``: the same for ``limits.first_contact_rate``."""
         self._limits = limits
         self._global = global_window or SlidingWindow.for_rate(limits.rate)
+        self._first = first_window or SlidingWindow.for_rate(limits.first_contact_rate)
         self._hosts: OrderedDict[str, _HostSlot] = OrderedDict()
         #: permits granted so far
         self.granted = 0
@@ -200,6 +212,33 @@ class LocalGate:
             slot.window.refund(instant)
             raise
         self.granted += 1
+
+    async def first_contact(self, address: str) -> None:
+        """:meth:`permit` for an address that has never answered: the host's rate, then
+        the first-contact budget instead of the global rate, unless the user chose the
+        global rate (``limits.rate_explicit``): then it is taken as well, a hard ceiling
+        on every new connection. Call inside ``host()``."""
+        slot = self._hosts[address]
+        instant = await slot.window.acquire()
+        try:
+            first = await self._first.acquire()
+            if self._limits.rate_explicit:
+                try:
+                    await self._global.acquire()
+                except asyncio.CancelledError:
+                    self._first.refund(first)
+                    raise
+        except asyncio.CancelledError:
+            slot.window.refund(instant)
+            raise
+        self.granted += 1
+
+    async def converted(self, address: str) -> None:
+        """A first contact to ``address`` was answered: its conversation takes a grant of
+        the global rate before its first byte (so conversations still start at most
+        ``rate`` a second), unless its permit already took one."""
+        if not self._limits.rate_explicit:
+            await self._global.acquire()
 
     def _evict_idle(self) -> None:
         # Oldest first; stop at the first host still in use or inside its window.

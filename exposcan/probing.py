@@ -9,17 +9,22 @@ said about it, and build the report row, the same for every probe.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from exposcan.connecting import connect_policy
 from exposcan.limits import Gate
+from exposcan.pacing import Ticket
 from exposcan.probe import Endpoint, HostEvidence, Observation, Permit, ProbeRun
 from exposcan.probes.registry import Registration
+from exposcan.reach import Reachability
 from exposcan.results import EndpointResult, Verdict
+from exposcan.vocabulary import Exposure, Status
 
-__all__ = ["NotStarted", "Probed", "endpoint_result", "probe_endpoint"]
+__all__ = ["NotStarted", "Probed", "endpoint_result", "probe_endpoint", "unprobed"]
 
 
 class NotStarted(Exception):
@@ -60,15 +65,20 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _permit(gate: Gate, host: str, admit: Callable[[], bool] | None) -> Permit:
-    """The endpoint's permits; its first grant is its start, so ``admit`` is asked again
-    then (a grant can wait long behind the global rate) and False raises
-    :class:`NotStarted` before any packet."""
+def _permit(
+    gate: Gate, host: str, admit: Callable[[], bool] | None, ticket: Ticket | None
+) -> Permit:
+    """The endpoint's permits (its ticket's, when it has one); its first grant is its
+    start, so ``admit`` is asked again then (a grant can wait long behind the global
+    rate) and False raises :class:`NotStarted` before any packet."""
     started = False
+    grant: Callable[[], Awaitable[None]] = (
+        ticket.permit if ticket is not None else functools.partial(gate.permit, host)
+    )
 
     async def permit() -> None:
         nonlocal started
-        await gate.permit(host)
+        await grant()
         if not started:
             started = True
             if admit is not None and not admit():
@@ -92,21 +102,68 @@ async def probe_endpoint(
     *,
     evidence: Callable[[], Sequence[HostEvidence]] = tuple,
     admit: Callable[[], bool] | None = None,
+    ticket: Ticket | None = None,
 ) -> Probed:
     """Run the endpoint's probe within its host slot; judge what it saw.
 
     ``evidence``: what other endpoints of the scan said about this one, read once this
     probe is done (the host's web ports held its slot before it). ``admit``: asked
     once the slot is held and again when the first connection is granted, before any
-    packet; False raises :class:`NotStarted`."""
+    packet; False raises :class:`NotStarted`. ``ticket``: the endpoint's slot in the
+    scan's :class:`~exposcan.pacing.Pacing` (its permits, its connect policy, and the
+    host's record of answers: a host written off is reported ``host-silent`` here,
+    without a packet)."""
     probe = registration.probe()
     async with gate.host(endpoint.host):
         if admit is not None and not admit():
             raise NotStarted
+        reach = ticket.reach if ticket is not None else None
+        if reach is not None and reach.written_off(endpoint.host):
+            return Probed(_written_off(endpoint, reach.silent_after))
         probed_at = now_iso()
-        observation = await run.observe(endpoint, _permit(gate, endpoint.host, admit))
-    verdict = probe.verdict(observation, evidence())
+        token = connect_policy.set(ticket)
+        try:
+            observation = await run.observe(endpoint, _permit(gate, endpoint.host, admit, ticket))
+        finally:
+            connect_policy.reset(token)
+        # Judged inside the slot: the next endpoint of this host must find its answer
+        # (or its silence) recorded when it gets the slot.
+        verdict = probe.verdict(observation, evidence())
+        if reach is not None:
+            _note(reach, endpoint.host, verdict.status)
     result = endpoint_result(
         endpoint, observation, verdict, attempts=probe.attempts(observation), probed_at=probed_at
     )
     return Probed(result, tuple(probe.learn(observation)))
+
+
+#: Statuses that say nothing about whether the host answered (an unreachable network is a
+#: router's answer, not the host's).
+_NO_WORD = frozenset({Status.CONNECTION_TIMEOUT, Status.ERROR, Status.OUT_OF_SCOPE})
+
+
+def _note(reach: Reachability, host: str, status: Status) -> None:
+    """What the endpoint's end says about its host (the connect seam has already noted
+    every SYN-ACK and RST; this also covers probes whose connects bypass it)."""
+    if status is Status.CONNECTION_TIMEOUT:
+        reach.silent(host)
+    elif status not in _NO_WORD:
+        reach.answered(host)
+
+
+def _written_off(endpoint: Endpoint, silent_after: int) -> EndpointResult:
+    detail = f"not probed: the host was silent on its first {silent_after} endpoints"
+    return unprobed(endpoint, Status.HOST_SILENT, detail)
+
+
+def unprobed(endpoint: Endpoint, status: Status, detail: str) -> EndpointResult:
+    """The row of an endpoint no packet was sent to (out of scope, written off, a bug)."""
+    return EndpointResult(
+        host=endpoint.host,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        hostname=endpoint.hostname,
+        status=status,
+        exposure=Exposure.NONE,
+        detail=detail,
+    )

@@ -21,6 +21,9 @@ class Status(StrEnum):
     TLS_ERROR = "tls-error"
     OUT_OF_SCOPE = "out-of-scope"
     ERROR = "error"
+    #: Not probed: its host never answered and was silent on its first endpoints
+    #: (exposcan.reach).
+    HOST_SILENT = "host-silent"
 
 
 class _Ranked(StrEnum):

@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
+import socket
 import ssl
 from collections.abc import Iterator
 
+from exposcan.connecting import connect_policy
 from exposcan.net.tls import facts_of
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import Status
@@ -231,6 +234,52 @@ class Connection:
 async def open_connection(
     host: str, port: int, *, timeout: float, tls: ssl.SSLContext | None = None
 ) -> Connection:
+    """A connection to ``host``:``port`` within ``timeout`` (the TCP connect and the TLS
+    handshake). Under a :data:`~exposcan.connecting.connect_policy` the TCP connect waits
+    what the policy says (never more than ``timeout``), the policy hears what came back,
+    and the conversation starts when it says so."""
+    policy = connect_policy.get()
+    family = _family(host)
+    if policy is None or family is None:
+        return await _open(host, port, timeout=timeout, tls=tls)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        with map_errors(connecting=True):
+            started = loop.time()
+            try:
+                async with asyncio.timeout(policy.connect_timeout(host, timeout)):
+                    await loop.sock_connect(sock, (host, port))
+            except ConnectionRefusedError:
+                policy.answered(host, loop.time() - started)  # a RST is an answer
+                raise
+            policy.answered(host, loop.time() - started)
+            await policy.established(host)
+            async with asyncio.timeout(timeout):
+                transport, protocol = await loop.create_connection(
+                    lambda: _Protocol(loop, tls=tls is not None),
+                    sock=sock,
+                    ssl=tls,
+                    server_hostname="" if tls is not None else None,
+                    ssl_handshake_timeout=timeout if tls is not None else None,
+                )
+    except BaseException:
+        sock.close()  # the transport never took it (closing twice is harmless)
+        raise
+    return _connection(transport, protocol)
+
+
+def _family(host: str) -> socket.AddressFamily | None:
+    """The family of a literal address; None for a name (those take the plain path)."""
+    try:
+        version = ipaddress.ip_address(host).version
+    except ValueError:
+        return None
+    return socket.AF_INET if version == 4 else socket.AF_INET6
+
+
+async def _open(host: str, port: int, *, timeout: float, tls: ssl.SSLContext | None) -> Connection:
     loop = asyncio.get_running_loop()
     with map_errors(connecting=True):
         async with asyncio.timeout(timeout):
@@ -247,6 +296,10 @@ async def open_connection(
                     server_hostname="",  # no SNI: we address the host by its IP
                     ssl_handshake_timeout=timeout,
                 )
+    return _connection(transport, protocol)
+
+
+def _connection(transport: asyncio.BaseTransport, protocol: _Protocol) -> Connection:
     assert isinstance(transport, asyncio.Transport)
     try:
         return Connection(transport, protocol)
