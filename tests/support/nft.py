@@ -1,11 +1,11 @@
-"""An nftables table of a test's (or a benchmark's) own that silently drops SYNs to chosen
-loopback addresses and ports: hosts that "drop every packet", as firewalled and unused
+"""An nftables table of a test's (or a benchmark's) own that silently drops packets to
+chosen loopback addresses: hosts that "drop every packet", as firewalled and unused
 addresses do.
 
-The rule sits on the *input* hook of ``lo``: a drop on output would fail the connect at
+The rules sit on the *input* hook of ``lo``: a drop on output would fail the connect at
 once (EPERM), which no far firewall does; a drop on input leaves the connect waiting,
 as a SYN lost on the way does. Only 127.0.0.0/8 addresses are accepted. The table is
-removed by :meth:`DropTable.remove`, by the fixture in every case, and at exit.
+removed by :meth:`DropTable.remove`, by :func:`drop_table` in every case, and at exit.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import subprocess
 import uuid
 from collections.abc import Iterable, Iterator
 
-import pytest
-
 __all__ = ["DropTable", "drop_table", "nft_available"]
-
 
 _LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 
@@ -37,6 +35,13 @@ def _nft(script: str) -> None:
     )
 
 
+def _loopback(addresses: Iterable[str]) -> list[str]:
+    chosen = [ipaddress.IPv4Address(a) for a in addresses]
+    if not all(a in _LOOPBACK for a in chosen):
+        raise ValueError("the drop table takes loopback addresses only")
+    return [str(a) for a in chosen]
+
+
 class DropTable:
     """``inet`` table ``name`` with one chain on the input hook; rules added by :meth:`drop`."""
 
@@ -47,6 +52,7 @@ class DropTable:
     def create(self) -> DropTable:
         _nft(
             f"table inet {self.name} {{\n"
+            "  counter syns { }\n"
             "  chain input {\n"
             "    type filter hook input priority -10; policy accept;\n"
             "  }\n"
@@ -56,23 +62,43 @@ class DropTable:
         atexit.register(self.remove)
         return self
 
-    def drop(self, addresses: Iterable[str], ports: Iterable[int]) -> None:
-        """Silently drop TCP to ``addresses`` (loopback only) on ``ports``."""
-        chosen = [str(ipaddress.IPv4Address(a)) for a in addresses]
-        if not chosen:
-            return
-        if not all(
-            ipaddress.IPv4Address(a) in ipaddress.IPv4Network("127.0.0.0/8") for a in chosen
-        ):
-            raise ValueError("the drop table takes loopback addresses only")
-        wanted = ", ".join(str(int(p)) for p in ports)
+    def drop(self, addresses: Iterable[str], ports: Iterable[int] | None) -> None:
+        """Silently drop TCP to ``addresses`` (loopback only) on ``ports``; every packet
+        to them (ICMP echo too: a ping sweep sees them down) when ``ports`` is None."""
+        chosen = _loopback(addresses)
+        match = "" if ports is None else f"tcp dport {{ {', '.join(str(int(p)) for p in ports)} }} "
         # In batches: one rule per few thousand addresses keeps each script small.
         for start in range(0, len(chosen), 4096):
             batch = ", ".join(chosen[start : start + 4096])
             _nft(
-                f'add rule inet {self.name} input iifname "lo" ip daddr {{ {batch} }} '
-                f"tcp dport {{ {wanted} }} drop\n"
+                f'add rule inet {self.name} input iifname "lo" ip daddr {{ {batch} }} {match}drop\n'
             )
+
+    def count_syns(self, network: str, ports: Iterable[int]) -> None:
+        """Count SYNs (first and retransmitted) to ``network`` on ``ports`` (:meth:`syns`);
+        inserted before every drop rule, so dropped SYNs count too."""
+        net = ipaddress.IPv4Network(network)
+        if not net.subnet_of(_LOOPBACK):
+            raise ValueError("the drop table takes loopback addresses only")
+        wanted = ", ".join(str(int(p)) for p in ports)
+        _nft(
+            f'insert rule inet {self.name} input iifname "lo" ip daddr {net} '
+            f'tcp dport {{ {wanted} }} tcp flags & (syn | ack) == syn counter name "syns"\n'
+        )
+
+    def syns(self, *, reset: bool = False) -> int:
+        """SYN packets counted so far (then zero again, with ``reset``)."""
+        listed = subprocess.run(
+            ["nft", "-j", "reset" if reset else "list", "counter", "inet", self.name, "syns"],
+            text=True,
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+        for item in json.loads(listed.stdout).get("nftables", []):
+            if "counter" in item:
+                return int(item["counter"]["packets"])
+        return 0
 
     def remove(self) -> None:
         """Delete the table (idempotent, never raises)."""
@@ -96,6 +122,8 @@ def drop_table() -> Iterator[DropTable]:
     """A drop table for a test (``with``, or ``yield from`` in a fixture), removed whatever
     happens. Without nft (or root) the test fails under ``CI=true`` and is skipped
     elsewhere."""
+    import pytest  # only tests need it; benchmarks use DropTable alone
+
     if not nft_available():
         message = "nftables (nft, as root) is needed for silent loopback hosts"
         if os.environ.get("CI") == "true":
