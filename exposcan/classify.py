@@ -26,7 +26,14 @@ from exposcan.results import Finding, Fingerprint, Matches, Verdict
 from exposcan.tls_findings import tls_findings
 from exposcan.vocabulary import Exposure, FindEnd
 
-__all__ = ["Verdict", "classify_dimse", "reached"]
+__all__ = ["ANY_TITLE", "Verdict", "classify_dimse", "reached"]
+
+#: ``ae_title`` of a peer that let a random called title in: any title works, and
+#: the random one drawn for this scan means nothing to a reader (nor to a diff).
+#: Itself a valid AE title (PS3.5 §6.2), which such a peer accepts too.
+ANY_TITLE = "(any)"
+#: The opening association's purposes: a random called title unless the user named one.
+_OPENING = ("first", "random")
 
 
 def reached(attempt: Attempt) -> Exposure:
@@ -66,7 +73,7 @@ def classify_dimse(
         rj = key.rejected
         findings.append(
             catalogue.DICOM_ASSOCIATION_REJECTED.found(
-                f"A-ASSOCIATE-RJ for called AE {key.called_ae_title!r}: {rj.words} "
+                f"A-ASSOCIATE-RJ for {_called(key)}: {rj.words} "
                 f"(result {rj.result}, source {rj.source}, reason {rj.reason})"
             )
         )
@@ -108,7 +115,7 @@ def classify_dimse(
         findings=tuple(findings),
         fingerprint=fingerprint,
         services=accepted_names,
-        ae_title=key.called_ae_title if exposure >= Exposure.ECHO else None,
+        ae_title=_ae_title(key) if exposure >= Exposure.ECHO else None,
         matches=(
             Matches(count=find.count, cap=find.cap, cap_hit=find.cap_hit, level=find.level)
             if find is not None and (find.count or find.outcome == FindEnd.EMPTY)
@@ -120,7 +127,7 @@ def classify_dimse(
 def _fold_halves(attempts: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
     """A map proposed in two halves (the peer refused it whole) is read as one:
     the storage half's accepted contexts join the first association's."""
-    first = next((a for a in attempts if a.purpose == "first"), None)
+    first = _opening(attempts)
     storage = next((a for a in attempts if a.purpose == "storage"), None)
     if first is None or storage is None:
         return attempts
@@ -164,84 +171,123 @@ def _search_cut(observation: DimseObservation) -> str:
     )
 
 
+def _opening(attempts: tuple[Attempt, ...]) -> Attempt | None:
+    """The association that carried the probe: after a plaintext try or a refused whole
+    map it is not ``attempts[0]``; ``random`` unless the user named a called title."""
+    return next((a for a in attempts if a.purpose in _OPENING), None)
+
+
+def _called(attempt: Attempt) -> str:
+    if attempt.purpose == "random":
+        return f"a random called AE title ({attempt.called_ae_title!r})"
+    return f"called AE {attempt.called_ae_title!r}"
+
+
+def _ae_title(key: Attempt) -> str:
+    return ANY_TITLE if key.purpose == "random" else key.called_ae_title
+
+
 def _ae_findings(
     attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure, cut: str = ""
 ) -> list[Finding]:
-    # After a plaintext try or a refused whole map, "first" is not attempts[0].
-    first = next((a for a in attempts if a.purpose == "first"), attempts[0])
-    rejected = first.rejected
+    opening = _opening(attempts) or attempts[0]
+    random = next((a for a in attempts if a.purpose == "random"), None)
+    # The configured called title: the user's (the opening), or ANY-SCP after a random one.
+    configured = next((a for a in attempts if a.purpose == "first"), None)
     findings: list[Finding] = []
-    if first.accepted is not None:
-        random = next((a for a in attempts if a.purpose == "random"), None)
-        if random is not None and random.accepted is not None:
-            findings.append(
-                catalogue.DICOM_AE_TITLE_NOT_CHECKED.found(
-                    f"a random 16-character called AE title ({random.called_ae_title!r}) "
-                    "was accepted"
-                )
+    if random is not None and random.accepted is not None:
+        how = (
+            "in the association that carried the probe"
+            if random is opening
+            else f"after {opening.called_ae_title!r}"
+        )
+        findings.append(
+            catalogue.DICOM_AE_TITLE_NOT_CHECKED.found(
+                f"a random 16-character called AE title ({random.called_ae_title!r}) "
+                f"was accepted {how}: any title gets in"
             )
-        elif random is not None and random.rejected is not None:
+        )
+        return findings
+    if configured is not None and configured.accepted is not None:
+        if random is not None and random.rejected is not None:
             findings.append(
                 catalogue.DICOM_CALLED_AE_GUESSABLE.found(
-                    f"{first.called_ae_title!r} was accepted, a random called title was "
+                    f"{configured.called_ae_title!r} was accepted, a random called title was "
                     f"rejected ({random.rejected.reason_text})"
                 )
             )
-    elif rejected is not None and rejected.source == 1:
-        if rejected.reason == REASON_CALLED_AE:
-            if key.purpose == "stock" and key.accepted is not None:
-                tried = sum(1 for a in attempts if a.purpose == "stock")
-                # Always high: the stock attempt decides (is ``key``) only when it got
-                # further than the first one's refusal, to echo or beyond.
-                findings.append(
-                    catalogue.DICOM_STOCK_AE_TITLE.found(
-                        f"{first.called_ae_title!r} was rejected as unknown; stock title "
-                        f"{key.called_ae_title!r} was accepted (attempt {tried} of the "
-                        "stock list)"
-                    )
-                )
-            else:
-                tried = sum(1 for a in attempts if a.purpose == "stock")
-                known = next(
-                    (
-                        a
-                        for a in attempts
-                        if a.purpose == "stock"
-                        and a.rejected is not None
-                        and a.rejected.source == 1
-                        and a.rejected.reason == REASON_CALLING_AE
-                    ),
-                    None,
-                )
-                if known is not None:
-                    # Reason 3 after reason 7: the title passed the called-AE check.
-                    findings.append(
-                        catalogue.DICOM_CALLED_AE_DISCLOSED.found(
-                            f"{first.called_ae_title!r} was rejected as an unknown called "
-                            f"title (reason 7), {known.called_ae_title!r} as an unknown "
-                            "calling title (reason 3): the called title is right"
-                        )
-                    )
-                findings.append(
-                    catalogue.DICOM_CALLED_AE_CHECKED.found(
-                        f"{first.called_ae_title!r} rejected (reason 7); "
-                        f"{tried} stock title(s) tried, none accepted{cut}"
-                    )
-                )
-        elif rejected.reason == REASON_CALLING_AE:
-            findings.append(
-                catalogue.DICOM_CALLING_AE_CHECKED.found(
-                    f"calling AE {first.calling_ae_title!r} rejected (reason 3); "
-                    "exposcan does not impersonate other callers"
-                )
+        return findings
+    rejected = opening.rejected
+    if rejected is None or rejected.source != 1:
+        return findings
+    if rejected.reason == REASON_CALLING_AE:
+        findings.append(
+            catalogue.DICOM_CALLING_AE_CHECKED.found(
+                f"calling AE {opening.calling_ae_title!r} rejected (reason 3); "
+                "exposcan does not impersonate other callers"
             )
+        )
+        return findings
+    if rejected.reason != REASON_CALLED_AE:
+        return findings
+    # Refused as unknown: the opening title, and ANY-SCP after a random opening.
+    refused = [
+        a
+        for a in attempts
+        if a.purpose in _OPENING
+        and a.rejected is not None
+        and (a.rejected.source, a.rejected.reason) == (1, REASON_CALLED_AE)
+    ]
+    unknown = " and ".join(
+        "a random called title" if a.purpose == "random" else repr(a.called_ae_title)
+        for a in refused
+    )
+    were = "were" if len(refused) > 1 else "was"
+    tried = sum(1 for a in attempts if a.purpose == "stock")
+    if key.purpose == "stock" and key.accepted is not None:
+        # Always high: the stock attempt decides (is ``key``) only when it got
+        # further than the first one's refusal, to echo or beyond.
+        findings.append(
+            catalogue.DICOM_STOCK_AE_TITLE.found(
+                f"{unknown} {were} rejected as unknown; stock title "
+                f"{key.called_ae_title!r} was accepted (attempt {tried} of the stock list)"
+            )
+        )
+        return findings
+    known = next(
+        (
+            a
+            for a in attempts
+            if a.purpose in ("first", "stock")
+            and a is not opening
+            and a.rejected is not None
+            and a.rejected.source == 1
+            and a.rejected.reason == REASON_CALLING_AE
+        ),
+        None,
+    )
+    if known is not None:
+        # Reason 3 after reason 7: the title passed the called-AE check.
+        findings.append(
+            catalogue.DICOM_CALLED_AE_DISCLOSED.found(
+                f"{unknown} {were} rejected as an unknown called title (reason 7), "
+                f"{known.called_ae_title!r} as an unknown calling title (reason 3): "
+                "the called title is right"
+            )
+        )
+    findings.append(
+        catalogue.DICOM_CALLED_AE_CHECKED.found(
+            f"{unknown} {were} rejected (reason 7); {tried} stock title(s) tried, "
+            f"none accepted{cut}"
+        )
+    )
     return findings
 
 
 def _service_findings(attempt: Attempt, store_note: str | None = None) -> list[Finding]:
     assert attempt.accepted is not None
     findings: list[Finding] = []
-    who = f"called AE {attempt.called_ae_title!r}, calling AE {attempt.calling_ae_title!r}"
+    who = f"{_called(attempt)}, calling AE {attempt.calling_ae_title!r}"
     by_kind: dict[ServiceKind, list[str]] = {}
     for context in attempt.accepted.accepted:
         kind = services.kind_of(context.abstract_syntax)

@@ -10,18 +10,25 @@ stops early only when the endpoint's deadline leaves no time for the next one.
 
 The order, and what each step tells:
 
-1. The configured called title with the whole service map (over TLS on a TLS port).
+1. The opening association carries the whole probe (the whole service map, over
+   TLS on a TLS port). Its called title is a random 16-character one (purpose
+   ``random``) unless the user named one with ``--called-ae`` (purpose ``first``):
+   a peer that accepts a title nobody configured accepts any, so the one
+   association that counts its queries also proves "no called-AE check at all"
+   (issue 13: an open peer costs one association, not two).
 2. A plaintext attempt answered like a TLS server (an alert, a silent close) is
    asked again over TLS, outside the budget. If that fails as TLS too, the
    plaintext verdict stands and the TLS attempt is forgotten.
 3. A whole map refused in words that fit a cap on its size is proposed again in
    two halves: the core services (C-ECHO, C-FIND), then, if those were
    accepted, storage. The refused attempt is kept as ``whole-map``.
-4. Accepted: one random 16-character called title tells "no AE check at all" from
-   "the title is configured". Rejected because the called title is unknown
-   (PS3.8 §9.3.4, source 1 reason 7): the user's titles then the stock titles, in
-   order and without repeats, until one is answered otherwise or the budget
-   (``ScanOptions.ae_attempts``, the first attempt included) is spent.
+4. Accepted under the random title: done. Accepted under the user's title: one
+   random title (Verification alone) tells "no AE check at all" from "the title is
+   configured". Rejected because the called title is unknown (PS3.8 §9.3.4,
+   source 1 reason 7): the user's titles, then the stock titles (after a random
+   opening the default called title ``ANY-SCP`` among them, where their order puts
+   it, with purpose ``first``), in order and without repeats, until one is answered
+   otherwise or the budget (``ScanOptions.ae_attempts``, the opening included) is spent.
 5. A calling-title check (reason 3) ends it: exposcan never pretends to be someone
    else. An A-ABORT is not retried: a peer that aborts strangers hears from us once.
 
@@ -37,6 +44,7 @@ from dataclasses import Field, dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from exposcan.dicom.uids import DEFAULT_CALLED_AE_TITLE
 from exposcan.options import ScanOptions
 from exposcan.vocabulary import AttemptPurpose, Status
 
@@ -69,7 +77,8 @@ class ServiceMap(StrEnum):
 class StopReason(StrEnum):
     """Why no further association is opened."""
 
-    #: Accepted, and a random title has told whether called titles are checked.
+    #: Accepted, and a random title has told whether called titles are checked
+    #: (accepted itself, or refused while the configured title got in).
     AE_CHECK_TESTED = "ae-check-tested"
     #: A user's or stock title was accepted.
     TITLE_FOUND = "title-found"
@@ -133,6 +142,12 @@ class Plan:
     starts_tls: bool
     #: Drawn by the caller (:func:`exposcan.aetitles.random_ae_title`).
     random_title: str
+    #: The opening association uses the random title (the user named no called title);
+    #: ``called_ae_title`` follows it only after a called-AE rejection.
+    random_first: bool = True
+    #: How many of ``titles`` are the user's (``--ae-titles``): after a random opening
+    #: they are asked before ANY-SCP, the default title being only a guess.
+    user_titles: int = 0
 
     @classmethod
     def of(
@@ -153,6 +168,9 @@ class Plan:
             ae_attempts=min(options.ae_attempts, budget or options.ae_attempts),
             starts_tls=port in options.tls_ports,
             random_title=random_title,
+            # An explicit ``--called-ae`` is asked first; the default title is only a guess.
+            random_first=options.called_ae_title == DEFAULT_CALLED_AE_TITLE,
+            user_titles=len(options.ae_titles),
         )
 
 
@@ -231,6 +249,10 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
     changes it exists (an endpoint deadline may end the walk at any step).
     """
     called = plan.called_ae_title
+    if plan.random_first:
+        opening, opening_as = plan.random_title, AttemptPurpose.RANDOM
+    else:
+        opening, opening_as = called, AttemptPurpose.FIRST
     tls = plan.starts_tls
     kept: tuple[tuple[int, AttemptPurpose], ...] = ()
     made = 0
@@ -253,16 +275,16 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
     def stop(reason: StopReason) -> _Progress:
         return _Progress(Stop(reason), kept, tls)
 
-    first = yield ask(called, AttemptPurpose.FIRST)
-    kept, made = ((0, AttemptPurpose.FIRST),), 1
+    first = yield ask(opening, opening_as)
+    kept, made = ((0, opening_as),), 1
     if not tls and first.tls_suspected:
-        retried = yield ask(called, AttemptPurpose.FIRST, over_tls=True)
+        retried = yield ask(opening, opening_as, over_tls=True)
         made += 1
         # A TLS failure without a handshake means not TLS after all: the plaintext
         # verdict stands and the retry is forgotten.
         if not (retried.status is Status.TLS_ERROR and retried.tls is None):
             tls = True
-            kept = ((0, AttemptPurpose.PLAINTEXT), (1, AttemptPurpose.FIRST))
+            kept = ((0, AttemptPurpose.PLAINTEXT), (1, opening_as))
             first = retried
     budget = plan.ae_attempts - 1
     service_map = ServiceMap.WHOLE
@@ -272,14 +294,17 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
             return
         budget -= 1
         service_map = ServiceMap.CORE
-        first = yield ask(called, AttemptPurpose.FIRST, service_map)
-        kept = (*kept[:-1], (kept[-1][0], AttemptPurpose.WHOLE_MAP), (made, AttemptPurpose.FIRST))
+        first = yield ask(opening, opening_as, service_map)
+        kept = (*kept[:-1], (kept[-1][0], AttemptPurpose.WHOLE_MAP), (made, opening_as))
         made += 1
         if first.accepted is not None and budget > 0:
             budget -= 1
-            yield ask(called, AttemptPurpose.STORAGE, ServiceMap.STORAGE)
+            yield ask(opening, AttemptPurpose.STORAGE, ServiceMap.STORAGE)
             kept, made = (*kept, (made, AttemptPurpose.STORAGE)), made + 1
     if first.accepted is not None:
+        if plan.random_first:
+            yield stop(StopReason.AE_CHECK_TESTED)  # a title nobody configured got in
+            return
         if budget <= 0:
             yield stop(StopReason.BUDGET_SPENT)
             return
@@ -288,8 +313,15 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
         yield stop(StopReason.AE_CHECK_TESTED)
         return
     if _rejected_for(first, REASON_CALLED_AE):
-        tried = {called}
-        for title in plan.titles:
+        guesses = plan.titles
+        if plan.random_first and called not in guesses[plan.user_titles :]:
+            # The default called title is a guess: after the user's titles, and where the
+            # stock order puts it (it heads the file; a title that got in elsewhere goes
+            # first), or before the stock titles if they lack it.
+            users = plan.user_titles
+            guesses = (*guesses[:users], called, *guesses[users:])
+        tried = {opening}
+        for title in guesses:
             if title in tried:
                 continue
             if budget <= 0:
@@ -297,10 +329,16 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
                 return
             tried.add(title)
             budget -= 1
-            result = yield ask(title, AttemptPurpose.STOCK, service_map)
-            kept, made = (*kept, (made, AttemptPurpose.STOCK)), made + 1
+            configured = plan.random_first and title == called
+            role = AttemptPurpose.FIRST if configured else AttemptPurpose.STOCK
+            result = yield ask(title, role, service_map)
+            kept, made = (*kept, (made, role)), made + 1
             if not _rejected_for(result, REASON_CALLED_AE):
-                yield stop(_ended_by(result))
+                if configured and result.accepted is not None:
+                    # The random title was refused, the configured one accepted.
+                    yield stop(StopReason.AE_CHECK_TESTED)
+                else:
+                    yield stop(_ended_by(result))
                 return
         yield stop(StopReason.TITLES_EXHAUSTED)
         return

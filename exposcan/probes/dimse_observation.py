@@ -13,6 +13,9 @@ from exposcan.dicom.events import Aborted, AssociationAccepted, AssociationRejec
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import AttemptPurpose, Protocol, Status
 
+#: The opening association's purposes: a random called title unless the user named one.
+_OPENING = (AttemptPurpose.FIRST, AttemptPurpose.RANDOM)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FindOutcome:
@@ -94,7 +97,7 @@ class DimseObservation:
     @property
     def first(self) -> Attempt:
         """The first attempt in the protocol finally used (a plaintext try may precede it)."""
-        return next(a for a in self.attempts if a.purpose == AttemptPurpose.FIRST)
+        return next(a for a in self.attempts if a.purpose in _OPENING)
 
     @property
     def tls(self) -> TlsFacts | None:

@@ -41,12 +41,37 @@ async def test_any_ae_accepted_is_echo_and_no_ae_check(scp_factory):
     assert first.echo_status == 0
     assert first.released
     assert verdict.exposure is Exposure.ECHO
-    assert verdict.ae_title == "ANY-SCP"
+    # One association: the random title that carried the probe proves any title works.
+    assert [a.purpose for a in observation.attempts] == ["random"]
+    assert len(first.called_ae_title) == 16
+    assert verdict.ae_title == "(any)"
     assert verdict.services == ("verification",)
-    assert [a.purpose for a in observation.attempts] == ["first", "random"]
     assert ids(verdict) == {"dicom-echo-unauthenticated", "dicom-ae-title-not-checked"}
+    (any_title,) = [f for f in verdict.findings if f.id == "dicom-ae-title-not-checked"]
+    assert first.called_ae_title in any_title.evidence
     assert verdict.fingerprint is not None
     assert verdict.fingerprint.implementation_version_name.startswith("PYNETDICOM")
+
+
+async def test_a_named_called_title_is_asked_first_then_a_random_one(scp_factory):
+    port = scp_factory("OPEN")
+    observation, verdict = await probe(port, ScanOptions(called_ae_title="SITE-PACS"))
+    assert [a.purpose for a in observation.attempts] == ["first", "random"]
+    assert observation.first.called_ae_title == "SITE-PACS"
+    assert observation.first.echo_status == 0
+    assert verdict.ae_title == "SITE-PACS"
+    assert ids(verdict) == {"dicom-echo-unauthenticated", "dicom-ae-title-not-checked"}
+
+
+async def test_any_scp_configured_is_guessable(scp_factory):
+    port = scp_factory("ANY-SCP", require_called_aet=True)
+    observation, verdict = await probe(port, stock_titles=("ORTHANC",))
+    assert [a.purpose for a in observation.attempts] == ["random", "first"]
+    assert observation.attempts[1].called_ae_title == "ANY-SCP"
+    assert verdict.exposure is Exposure.ECHO
+    assert verdict.ae_title == "ANY-SCP"
+    assert "dicom-called-ae-guessable" in ids(verdict)
+    assert "dicom-ae-title-not-checked" not in ids(verdict)
 
 
 async def test_called_ae_checked_is_protected_with_reason(scp_factory):
@@ -55,7 +80,10 @@ async def test_called_ae_checked_is_protected_with_reason(scp_factory):
     observation, verdict = await probe(port, options, stock_titles=("NOPE1", "NOPE2", "NOPE3"))
     assert observation.first.rejected is not None
     assert observation.first.rejected.reason == 7
-    assert [a.called_ae_title for a in observation.attempts] == ["ANY-SCP", "NOPE1", "NOPE2"]
+    # The random opening and ANY-SCP are the first two of the three.
+    titles = [a.called_ae_title for a in observation.attempts]
+    assert titles[1:] == ["ANY-SCP", "NOPE1"]
+    assert observation.first is observation.attempts[0]
     assert verdict.exposure is Exposure.PROTECTED
     assert ids(verdict) == {"dicom-called-ae-checked", "dicom-association-rejected"}
     assert "called AE title not recognised" in " ".join(f.evidence for f in verdict.findings)
@@ -64,7 +92,8 @@ async def test_called_ae_checked_is_protected_with_reason(scp_factory):
 async def test_stock_title_gets_in(scp_factory):
     port = scp_factory("STOCKPACS", require_called_aet=True)
     observation, verdict = await probe(port, stock_titles=("ORTHANC", "STOCKPACS", "LATER"))
-    assert [a.called_ae_title for a in observation.attempts] == ["ANY-SCP", "ORTHANC", "STOCKPACS"]
+    titles = [a.called_ae_title for a in observation.attempts]
+    assert titles[1:] == ["ANY-SCP", "ORTHANC", "STOCKPACS"]
     assert verdict.exposure is Exposure.ECHO
     assert verdict.ae_title == "STOCKPACS"
     assert "dicom-stock-ae-title" in ids(verdict)
@@ -82,7 +111,8 @@ async def test_user_titles_come_first(scp_factory):
     port = scp_factory("MINE", require_called_aet=True)
     options = ScanOptions(ae_titles=("MINE",))
     observation, verdict = await probe(port, options, stock_titles=("ORTHANC",))
-    assert [a.called_ae_title for a in observation.attempts] == ["ANY-SCP", "MINE"]
+    titles = [a.called_ae_title for a in observation.attempts]
+    assert titles[1:] == ["MINE"]  # after the random opening, before ANY-SCP
     assert verdict.ae_title == "MINE"
 
 

@@ -26,12 +26,13 @@ import pynetdicom
 from cryptography import x509
 
 import exposcan
+from exposcan.classify import ANY_TITLE
 from exposcan.dicom import services
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.report import FORMATS, make_writer, render_summary
 from exposcan.results import EndpointResult, Fingerprint, Matches, TlsFacts
 from exposcan.summary import Summary
-from tests.support.peers import Peer
+from tests.support.peers import STRANGER_AE, Peer
 from tests.support.scps import MARKER, PATIENT_ROOT_FIND, SCP_MATCH_STRINGS, FindScp
 from tests.support.synthetic import SYNTHETIC_STRINGS
 
@@ -193,7 +194,9 @@ def test_the_leak_check_finds_every_kind_of_value() -> None:
 async def test_orthanc_default_is_store_not_query(orthanc_default, write_scope):
     result = await scan_peer(orthanc_default, write_scope)
     assert result.exposure is exposcan.Exposure.STORE
-    assert result.ae_title == "ANY-SCP"
+    # DicomCheckCalledAet false: the random title that carried the probe got in.
+    assert result.ae_title == ANY_TITLE
+    assert result.attempts == 1
     assert set(result.services) == QR_ARCHIVE  # FIND accepted, then refused when used
     assert {"dicom-storage-accepted", "dicom-query-refused", "dicom-ae-title-not-checked"} <= ids(
         result
@@ -208,7 +211,8 @@ async def test_orthanc_default_is_store_not_query(orthanc_default, write_scope):
 async def test_orthanc_find_open_is_query(orthanc_find_open, write_scope):
     result = await scan_peer(orthanc_find_open, write_scope)
     assert result.exposure is exposcan.Exposure.QUERY
-    assert result.ae_title == orthanc_find_open.expected["ae_title"] == "ANY-SCP"
+    assert orthanc_find_open.expected["ae_title"] == STRANGER_AE  # any title gets in
+    assert result.ae_title == ANY_TITLE
     assert set(result.services) == QR_ARCHIVE
     assert result.fingerprint == dcmtk_fingerprint(orthanc_find_open)
     assert result.matches == Matches(
@@ -229,10 +233,11 @@ async def test_orthanc_guarded_is_protected(orthanc_guarded, write_scope):
     result = await scan_peer(orthanc_guarded, write_scope)
     assert result.exposure is exposcan.Exposure.PROTECTED
     assert result.ae_title is None
-    # ANY-SCP: reason 7; ORTHANC (the first stock title): reason 3, which discloses the
-    # called title and ends the search (exposcan never pretends to be a known peer).
+    # A random title and ANY-SCP: reason 7; ORTHANC (the first stock title): reason 3,
+    # which discloses the called title and ends the search (exposcan never pretends to
+    # be a known peer).
     assert {"dicom-called-ae-checked", "dicom-called-ae-disclosed"} <= ids(result)
-    assert result.attempts == 2
+    assert result.attempts == 3
     assert result.fingerprint is None  # nothing was accepted
 
 
@@ -252,12 +257,13 @@ async def test_dcmqrscp_stock_title_gets_in(dcmqrscp_stock, write_scope):
 
 async def test_dcmqrscp_with_every_default_is_query(dcmqrscp_stock, write_scope):
     """The shipped defaults (6 associations, 2 a second per host) reach the sample title:
-    ANY-SCP, then ORTHANC, DCM4CHEE, STORESCP are refused (reason 7), READWRITE gets in."""
+    a random title, ANY-SCP, then ORTHANC, DCM4CHEE, STORESCP are refused (reason 7),
+    READWRITE gets in with the last association of the budget."""
     options = ScanOptions()
     result = await scan_peer(dcmqrscp_stock, write_scope, options)
     assert result.exposure is exposcan.Exposure.QUERY
     assert result.ae_title == "READWRITE"
-    assert result.attempts == 5 < options.ae_attempts
+    assert result.attempts == 6 == options.ae_attempts
     assert "dicom-stock-ae-title" in ids(result)
     assert result.matches is not None
     assert result.matches.count == dcmqrscp_stock.studies
@@ -270,7 +276,8 @@ async def test_storescp_plain_is_store(storescp_plain, write_scope):
     result = await scan_peer(storescp_plain, write_scope)
     assert result.exposure is exposcan.Exposure.STORE
     assert result.protocol is exposcan.Protocol.DIMSE
-    assert result.ae_title == storescp_plain.expected["ae_title"] == "ANY-SCP"
+    assert storescp_plain.expected["ae_title"] == STRANGER_AE
+    assert result.ae_title == ANY_TITLE
     assert set(result.services) == STORE_ONLY
     assert result.fingerprint == dcmtk_fingerprint(storescp_plain)
     assert result.tls is None
@@ -280,12 +287,12 @@ async def test_storescp_tls_found_by_retry(storescp_tls, write_scope):
     result = await scan_peer(storescp_tls, write_scope)
     assert result.protocol is exposcan.Protocol.DIMSE_TLS
     assert result.exposure is exposcan.Exposure.STORE
-    assert result.ae_title == "ANY-SCP"
+    assert result.ae_title == ANY_TITLE
     assert result.tls == expected_tls(storescp_tls, client_certificate_required=None)
     assert "tls-certificate-self-signed" in ids(result)
     assert set(result.services) == STORE_ONLY
     assert result.fingerprint == dcmtk_fingerprint(storescp_tls)
-    assert result.attempts == 3  # plaintext (closed), then first and random over TLS
+    assert result.attempts == 2  # plaintext (closed), then the random title over TLS
     # The AE-title verdict comes from the TLS attempts, not the plaintext try before them.
     assert "dicom-ae-title-not-checked" in ids(result)
 
@@ -297,7 +304,7 @@ async def test_storescp_tls_on_a_tls_port(storescp_tls, write_scope):
     result = await scan_peer(storescp_tls, write_scope, options)
     assert result.protocol is exposcan.Protocol.DIMSE_TLS
     assert result.exposure is exposcan.Exposure.STORE
-    assert result.attempts == 2  # first, random: no plaintext try on a TLS port
+    assert result.attempts == 1  # the random title: no plaintext try on a TLS port
     assert "dicom-ae-title-not-checked" in ids(result)
     assert result.tls == expected_tls(storescp_tls, client_certificate_required=None)
 
@@ -450,7 +457,10 @@ def test_one_cli_scan_of_every_peer_leaks_no_patient_data(
         patients.assert_absent(record["detail"] or "", "exception text")
     for peer in peers:
         assert endpoints[peer.port]["exposure"] == peer.expected["exposure"], peer.name
-        assert endpoints[peer.port]["ae_title"] == peer.expected["ae_title"], peer.name
+        # A peer that lets the stranger's ANY-SCP in lets any title in: "(any)".
+        title = peer.expected["ae_title"]
+        reported = ANY_TITLE if title == STRANGER_AE else title
+        assert endpoints[peer.port]["ae_title"] == reported, peer.name
     for scp, level, count in ((streaming, "STUDY", 100), (patient_root, "PATIENT", 7)):
         record = endpoints[scp.port]
         assert record["exposure"] == "query"

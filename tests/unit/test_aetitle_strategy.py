@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -38,13 +39,22 @@ FIRST, STOCK = AttemptPurpose.FIRST, AttemptPurpose.STOCK
 Outcome = Callable[[NextAttempt], Attempt]
 
 
-def plan(*, titles: Sequence[str] = (), ae_attempts: int = 6, starts_tls: bool = False) -> Plan:
+def plan(
+    *,
+    titles: Sequence[str] = (),
+    ae_attempts: int = 6,
+    starts_tls: bool = False,
+    random_first: bool = False,
+) -> Plan:
+    """``random_first=False`` (most tests below): the user named the called title
+    (``--called-ae``); ``True`` is the default probe, which opens with a random title."""
     return Plan(
         called_ae_title=CALLED,
         titles=tuple(titles),
         ae_attempts=ae_attempts,
         starts_tls=starts_tls,
         random_title=RANDOM,
+        random_first=random_first,
     )
 
 
@@ -130,6 +140,95 @@ def walk(
 
 def kept(the_plan: Plan, made: Sequence[Attempt]) -> list[str]:
     return [a.purpose for a in settle(the_plan, made).attempts]
+
+
+def test_by_default_the_opening_is_a_random_title_with_the_whole_map() -> None:
+    for starts_tls in (False, True):
+        assert next_attempt(plan(random_first=True, starts_tls=starts_tls), []) == NextAttempt(
+            called_ae_title=RANDOM,
+            purpose=AttemptPurpose.RANDOM,
+            service_map=ServiceMap.WHOLE,
+            tls=starts_tls,
+        )
+    assert ServiceMap.WHOLE.exchange  # the random title carries C-ECHO and C-FIND
+
+
+def test_an_open_peer_costs_one_association_under_the_random_title() -> None:
+    the_plan = plan(random_first=True, titles=("ORTHANC",))
+    steps, reason, made = walk(the_plan, accepted)
+    assert [(s.called_ae_title, s.purpose) for s in steps] == [(RANDOM, AttemptPurpose.RANDOM)]
+    assert reason is StopReason.AE_CHECK_TESTED
+    assert kept(the_plan, made) == ["random"]
+    observation = DimseObservation(
+        host="h", port=1, attempts=settle(the_plan, made).attempts, duration_s=0
+    )
+    assert observation.first is made[0]  # the opening, whatever its purpose
+
+
+def test_a_random_title_refused_as_unknown_tries_any_scp_then_the_stock_titles() -> None:
+    the_plan = plan(random_first=True, titles=(CALLED, "ORTHANC", "DCM4CHEE"), ae_attempts=3)
+    steps, reason, made = walk(the_plan, CALLED_UNKNOWN)
+    assert [(s.called_ae_title, s.purpose) for s in steps] == [
+        (RANDOM, AttemptPurpose.RANDOM),
+        (CALLED, FIRST),
+        ("ORTHANC", STOCK),
+    ]
+    assert all(s.service_map is ServiceMap.WHOLE for s in steps)
+    assert reason is StopReason.BUDGET_SPENT
+    assert kept(the_plan, made) == ["random", "first", "stock"]
+    # ANY-SCP let in after the random title was refused: the check is tested.
+    steps, reason, _ = walk(the_plan, CALLED_UNKNOWN, accepted)
+    assert [s.called_ae_title for s in steps] == [RANDOM, CALLED]
+    assert reason is StopReason.AE_CHECK_TESTED
+    # A stock title let in.
+    steps, reason, _ = walk(the_plan, CALLED_UNKNOWN, CALLED_UNKNOWN, accepted)
+    assert reason is StopReason.TITLE_FOUND
+    # The user's titles come before ANY-SCP, the stock ones after it.
+    users = replace(the_plan, titles=("MINE", "ORTHANC"), user_titles=1)
+    steps, _, _ = walk(users, CALLED_UNKNOWN)
+    assert [s.called_ae_title for s in steps] == [RANDOM, "MINE", CALLED]
+    # ANY-SCP keeps its place in the stock order (a title found on another host leads).
+    later = replace(the_plan, titles=("READWRITE", CALLED, "ORTHANC"))
+    steps, _, _ = walk(later, CALLED_UNKNOWN)
+    assert [(s.called_ae_title, s.purpose) for s in steps] == [
+        (RANDOM, AttemptPurpose.RANDOM),
+        ("READWRITE", STOCK),
+        (CALLED, FIRST),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [
+        (CALLING_UNKNOWN, StopReason.CALLING_TITLE_CHECKED),
+        (aborted, StopReason.ABORTED),
+        (rejected(2, 2), StopReason.REFUSED),
+        (closed, StopReason.NO_ASSOCIATION),
+    ],
+)
+def test_a_random_opening_answered_otherwise_ends_it(outcome: Outcome, reason: StopReason) -> None:
+    steps, stopped, _ = walk(plan(random_first=True, titles=("A",)), outcome)
+    assert len(steps) == 1
+    assert stopped is reason
+
+
+def test_one_attempt_by_default_is_the_random_title_alone() -> None:
+    for outcome in (accepted, CALLED_UNKNOWN):
+        steps, _, _ = walk(plan(random_first=True, ae_attempts=1, titles=("A",)), outcome)
+        assert [s.called_ae_title for s in steps] == [RANDOM]
+
+
+def test_halves_and_tls_retry_keep_the_random_title() -> None:
+    the_plan = plan(random_first=True)
+    steps, reason, made = walk(the_plan, tls_suspected, LIMIT_EXCEEDED, accepted, accepted)
+    assert [(s.called_ae_title, s.purpose, s.service_map, s.tls) for s in steps] == [
+        (RANDOM, AttemptPurpose.RANDOM, ServiceMap.WHOLE, False),
+        (RANDOM, AttemptPurpose.RANDOM, ServiceMap.WHOLE, True),
+        (RANDOM, AttemptPurpose.RANDOM, ServiceMap.CORE, True),
+        (RANDOM, AttemptPurpose.STORAGE, ServiceMap.STORAGE, True),
+    ]
+    assert reason is StopReason.AE_CHECK_TESTED
+    assert kept(the_plan, made) == ["plaintext", "whole-map", "random", "storage"]
 
 
 def test_the_first_attempt_is_the_called_title_with_the_whole_map() -> None:
@@ -345,8 +444,11 @@ def test_the_plan_of_the_options() -> None:
         ae_attempts=4,
         starts_tls=True,
         random_title=RANDOM,
+        random_first=False,  # the user named a title: it is asked first
+        user_titles=1,
     )
     assert not Plan.of(options, 104, (), RANDOM).starts_tls
+    assert Plan.of(ScanOptions(), 104, (), RANDOM).random_first
 
 
 OUTCOMES: list[Outcome] = [
@@ -370,11 +472,19 @@ OUTCOMES: list[Outcome] = [
     ae_attempts=st.integers(1, 8),
     titles=st.lists(st.sampled_from(["A", "B", "C", CALLED]), max_size=6),
     starts_tls=st.booleans(),
+    random_first=st.booleans(),
 )
 def test_every_walk_stops_within_the_budget(
-    answers: list[Outcome], then: Outcome, ae_attempts: int, titles: list[str], starts_tls: bool
+    answers: list[Outcome],
+    then: Outcome,
+    ae_attempts: int,
+    titles: list[str],
+    starts_tls: bool,
+    random_first: bool,
 ) -> None:
-    the_plan = plan(titles=titles, ae_attempts=ae_attempts, starts_tls=starts_tls)
+    the_plan = plan(
+        titles=titles, ae_attempts=ae_attempts, starts_tls=starts_tls, random_first=random_first
+    )
     steps, _, made = walk(the_plan, *answers, then=then)
     # The TLS retry is the only association outside the budget.
     assert len(steps) <= ae_attempts + 1
@@ -382,7 +492,14 @@ def test_every_walk_stops_within_the_budget(
     assert len(stock) == len(set(stock))
     assert CALLED not in stock
     settled = settle(the_plan, made)
-    assert [a.purpose for a in settled.attempts].count(FIRST) == 1
+    purposes = [a.purpose for a in settled.attempts]
+    opening = AttemptPurpose.RANDOM if random_first else FIRST
+    assert next(p for p in purposes if p in (FIRST, AttemptPurpose.RANDOM)) == opening
+    assert purposes.count(FIRST) <= 1
+    assert purposes.count(AttemptPurpose.RANDOM) <= 1
+    # Nothing more after the random title got in.
+    if random_first and any(a.accepted for a in made if a.purpose is AttemptPurpose.RANDOM):
+        assert all(s.called_ae_title == RANDOM for s in steps)
     # Only a failed TLS retry is dropped.
     assert len(made) - len(settled.attempts) in (0, 1)
 
@@ -586,7 +703,7 @@ def test_the_result_says_when_the_budget_not_the_peer_ended_the_search(
 async def test_the_budget_is_what_fits_the_deadline_under_the_rate(
     monkeypatch, rate: float, made: int, search_end: str
 ) -> None:  # type: ignore[no-untyped-def]
-    """At 0.2 associations/s, 10 s fit two (the first and one stock title): the search
+    """At 0.2 associations/s, 10 s fit two (the random title and ANY-SCP): the search
     says the deadline ended it. Socket-free: each association is answered here."""
     from exposcan.options import Limits
     from exposcan.probes import dimse
@@ -606,11 +723,13 @@ async def test_the_budget_is_what_fits_the_deadline_under_the_rate(
         "127.0.0.1", 104, options, permit=permit, stock_titles=FILE_ORDER
     )
     assert len(opened) == made
+    assert opened[1] == "ANY-SCP"  # after the random title, which is no list's
     assert observation.search_end == search_end
-    assert observation.titles_untried == len(FILE_ORDER) - made
+    untried = len(FILE_ORDER) - (made - 1)
+    assert observation.titles_untried == untried
     from exposcan.classify import classify_dimse
 
     (checked,) = [
         f for f in classify_dimse(observation).findings if f.id == "dicom-called-ae-checked"
     ]
-    assert f"{len(FILE_ORDER) - made} title(s) untried" in checked.evidence
+    assert f"{untried} title(s) untried" in checked.evidence
