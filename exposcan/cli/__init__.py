@@ -26,7 +26,15 @@ from exposcan.logs import is_terminal
 from exposcan.shutdown import EXIT_SIGPIPE, Interrupts, exit_code, silence_stdout
 
 #: The subcommands, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("scan", "report", "demo", "diff", "worker")
+COMMANDS: tuple[str, ...] = (
+    "scan",
+    "report",
+    "demo",
+    "diff",
+    "worker",
+    "schedule",
+    "scheduler",
+)
 
 EPILOG = """exit codes:
   0    done (no finding at or above --fail-on)

@@ -1,4 +1,5 @@
-"""``exposcan worker`` child processes (the fixture ``workers``), each stopped by PID."""
+"""``exposcan worker`` (or ``scheduler``) child processes (the fixture ``workers``), each
+stopped by PID."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ class Worker:
     def text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
-    def wait_listening(self, timeout: float = 20) -> None:
+    def wait_listening(self, timeout: float = 20, said: str = "worker listening on") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "worker listening on" in self.text():
+            if said in self.text():
                 return
             if self.process.poll() is not None:
                 break
@@ -42,9 +43,11 @@ class Worker:
 def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(broker: str, *extra: str, env: dict[str, str] | None = None) -> Worker:
-        log = tmp_path / f"worker-{len(started)}.log"
-        words = [sys.executable, "-m", "exposcan", "worker", "-vv", *extra]
+    def start(
+        broker: str, *extra: str, env: dict[str, str] | None = None, command: str = "worker"
+    ) -> Worker:
+        log = tmp_path / f"{command}-{len(started)}.log"
+        words = [sys.executable, "-m", "exposcan", command, "-vv", *extra]
         if broker:
             words += ["--broker", broker]
         with log.open("wb") as stderr:

@@ -1,0 +1,45 @@
+"""``exposcan scheduler --broker URL``: run the broker's schedules in the foreground;
+several may be started, exactly one is active (:mod:`exposcan.managed.scheduler`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from exposcan.cli.common import EXIT_USAGE, error_line
+
+NAME = "scheduler"
+
+
+def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    from exposcan.cli.worker_command import add_broker
+
+    scheduler = commands.add_parser(
+        "scheduler",
+        parents=[common],
+        help="run the scheduled scans of a broker (one active, the others on standby)",
+    )
+    add_broker(scheduler, required=True)
+
+
+async def run(args: argparse.Namespace, tty: bool) -> int:
+    import asyncio
+
+    from exposcan.managed.broker import redact
+    from exposcan.managed.scheduler import serve_scheduler
+
+    if not args.broker:
+        error_line("exposcan: error: scheduler needs --broker URL (or $EXPOSCAN_BROKER)")
+        return EXIT_USAGE
+    ready = asyncio.Event()
+
+    async def announce() -> None:
+        await ready.wait()
+        error_line(f"exposcan: scheduler started on {redact(args.broker)}")
+
+    said = asyncio.create_task(announce())
+    try:
+        await serve_scheduler(args.broker, ready=ready)
+    finally:
+        said.cancel()
+    return 0

@@ -1,0 +1,120 @@
+"""The scheduler: exactly one active, however many are started.
+
+Each ``exposcan scheduler`` takes the Redis lock ``exposcan:scheduler`` (redis-py Lock,
+renewed every third of ``lock_s``) before it runs taskiq's scheduler loop over the
+schedule book; the others wait on standby and one takes over within ``lock_s`` of the
+active one's death. A scheduled run is kicked to an InMemoryBroker of the active
+scheduler, so it runs there (its reports land on that machine) as a submitter: its
+shards go to the workers of the broker. A scheduler that loses its lock (Redis gone
+longer than ``lock_s``) stops scheduling and goes back to standby.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+from exposcan.errors import UserError
+from exposcan.logs import get_logger
+from exposcan.managed.broker import check_url, open_redis, quiet_libraries, redact
+
+log = get_logger("exposcan.managed")
+
+LOCK = "exposcan:scheduler"
+LOCK_S = 15.0
+
+
+async def serve_scheduler(
+    url: str, *, lock_s: float = LOCK_S, ready: asyncio.Event | None = None
+) -> None:
+    """Schedule runs on ``url`` until cancelled (standby while another is active)."""
+    from exposcan.managed.broker import BrokerError
+
+    if check_url(url) == "memory":
+        raise BrokerError("a scheduler needs a shared broker (redis://HOST:PORT/DB)")
+    quiet_libraries()
+    redis = await open_redis(url)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        if ready is not None:
+            ready.set()
+        while True:
+            lock = redis.lock(LOCK, timeout=lock_s, thread_local=False)
+            said = False
+            while not await lock.acquire(blocking=False):
+                if not said:
+                    log.info("scheduler_standby", scheduler=me, broker=redact(url))
+                    said = True
+                await asyncio.sleep(lock_s / 5)
+            log.info("scheduler_active", scheduler=me, broker=redact(url))
+            try:
+                await _active(url, lock, lock_s)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(lock.release())
+            log.warning("scheduler_lost_lock", scheduler=me)
+    finally:
+        await redis.aclose()
+
+
+async def _active(url: str, lock: Any, lock_s: float) -> None:
+    """Run the schedules while the lock is ours; return when it is lost."""
+    keep = asyncio.create_task(_keep(lock, lock_s))
+    loop = asyncio.create_task(_schedule(url))
+    try:
+        await asyncio.wait({keep, loop}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (keep, loop):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in (keep, loop):
+            task.cancel()
+        await asyncio.gather(keep, loop, return_exceptions=True)
+
+
+async def _keep(lock: Any, lock_s: float) -> None:
+    while True:
+        await asyncio.sleep(lock_s / 3)
+        try:
+            await lock.reacquire()
+        except Exception:
+            return  # no longer ours: another scheduler may be active now
+
+
+async def _schedule(url: str) -> None:
+    from taskiq import InMemoryBroker, TaskiqScheduler
+    from taskiq.api import run_scheduler_task
+
+    from exposcan.managed.schedules import RUN_TASK, Schedule, ScheduleBook, run_schedule
+
+    broker = InMemoryBroker()
+
+    async def scheduled(schedule: dict[str, Any]) -> None:
+        chosen = Schedule.from_dict(schedule)
+        try:
+            await run_schedule(chosen, url)
+        except UserError as exc:  # a scope file gone, no workers: logged, the next run tries
+            log.warning("scheduled_run_failed", schedule=chosen.name, reason=str(exc))
+        except Exception:
+            log.exception("scheduled_run_failed", schedule=chosen.name)
+
+    broker.register_task(scheduled, task_name=RUN_TASK)
+    book = ScheduleBook(url)
+    await broker.startup()
+    try:
+        await run_scheduler_task(
+            TaskiqScheduler(broker, sources=[book.source]),
+            interval=timedelta(seconds=5),
+            loop_interval=timedelta(seconds=1),
+        )
+    finally:
+        running = list(getattr(broker, "_running_tasks", ()))
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await broker.shutdown()
+        await book.close()

@@ -1,0 +1,101 @@
+"""Schedules on Redis: added, listed and removed from the command line (kept as JSON),
+bad input one line and exit 2; two schedulers started, one active, each run once,
+every run a JSONL report and from the second on a diff against the previous one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from datetime import date, timedelta
+
+from redis.asyncio import Redis
+
+from exposcan.lab import free_port
+from exposcan.managed.schedules import Schedule, run_schedule
+from exposcan.report import read_jsonl
+from tests.support.cli_child import run_cli
+
+
+async def test_add_list_remove_and_bad_input(redis_server, write_scope, tmp_path):
+    scope = write_scope(["127.0.0.1"], [free_port()])
+    url = redis_server.url
+    add = ("schedule", "add", "weekly", "--scope", str(scope), "--out", str(tmp_path))
+    code, _, err = await run_cli(*add, "--cron", "0 2 * * 1", "--format", "html", "--broker", url)
+    assert code == 0, err
+    code, _, err = await run_cli(*add, "--every", "1h", "--broker", url)
+    assert code == 2
+    assert "exists" in err
+    code, out, err = await run_cli("schedule", "list", "--broker", url)
+    assert code == 0, err
+    assert out.split("\t")[:2] == ["weekly", "cron 0 2 * * 1"]
+    assert out.strip().endswith("jsonl,html")
+    redis = Redis.from_url(url)
+    try:
+        stored = json.loads(await redis.get("exposcan:schedule:data:weekly"))  # JSON, not pickle
+    finally:
+        await redis.aclose()
+    assert stored["args"][0]["scope"] == str(scope)
+    for words, expected in (
+        (("schedule", "remove", "nightly"), "no schedule named nightly"),
+        ((*add[:2], "x y", *add[3:], "--every", "1h"), "schedule name"),
+        ((*add, "--cron", "61 * * *"), "does not parse"),
+        ((*add[:2], "other", *add[3:], "--every", "soon"), "a duration"),
+    ):
+        code, _, err = await run_cli(*words, "--broker", url)
+        assert code == 2, (words, err)
+        assert expected in err
+        assert len(err.strip().splitlines()) == 1
+    code, _, err = await run_cli("schedule", "remove", "weekly", "--broker", url)
+    assert code == 0, err
+    code, out, _ = await run_cli("schedule", "list", "--broker", url)
+    assert out == ""
+
+
+async def test_two_schedulers_one_run_each_time(
+    redis_server, workers, scp_factory, write_scope, tmp_path
+):
+    port = scp_factory("SCHEDULED-SCP")
+    scope = write_scope(["127.0.0.1"], [port])
+    url = redis_server.url
+    out = tmp_path / "reports"
+    code, _, err = await run_cli(
+        "schedule", "add", "lab", "--scope", str(scope), "--out", str(out),
+        "--every", "2s", "--format", "csv", "--broker", url,
+    )  # fmt: skip
+    assert code == 0, err
+    worker = workers(url)
+    schedulers = [workers(url, command="scheduler") for _ in range(2)]
+    for process in (worker, *schedulers):
+        process.wait_listening(said="listening on" if process is worker else "started on")
+    folder = out / "lab"
+    deadline = time.monotonic() + 25
+    while len(list(folder.glob("*.diff.json"))) < 2 and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    for process in schedulers:
+        assert process.stop(signal.SIGTERM) == 143
+    logs = [s.text() for s in schedulers]
+    assert sum(text.count("scheduler_active") for text in logs) == 1
+    assert sum(text.count("scheduler_standby") for text in logs) == 1
+    reports = sorted(p for p in folder.glob("*.jsonl"))
+    finished = sum(text.count("scheduled_run_finished") for text in logs)
+    started = sum(text.count("scheduled_run_started") for text in logs)
+    assert len(reports) == started >= 3
+    assert finished >= len(reports) - 1  # the last may have been stopped mid-run
+    stamps = [p.name.removesuffix(".jsonl") for p in reports]
+    assert len(set(stamps)) == len(stamps)
+    for path in reports[: len(reports) - 1]:
+        records = list(read_jsonl(path))
+        assert [r["port"] for r in records if r["record"] == "endpoint"] == [port]
+        assert path.with_suffix(".csv").exists()
+    diffs = sorted(folder.glob("*.diff.json"))
+    assert len(diffs) >= 2
+    assert diffs[0].name.removesuffix(".diff.json") == stamps[1]  # none for the first run
+
+
+async def test_an_expired_authorisation_is_not_started(redis_server, write_scope, tmp_path):
+    scope = write_scope(["127.0.0.1"], [free_port()], expires=date.today() - timedelta(days=1))
+    schedule = Schedule(name="old", scope=str(scope), out=str(tmp_path), every_s=60)
+    assert await run_schedule(schedule, redis_server.url) is None
+    assert not (tmp_path / "old").exists()
