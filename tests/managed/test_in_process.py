@@ -83,3 +83,31 @@ async def test_resume_skips_what_is_finished(scp_factory, write_scope):
     skip = {("127.0.0.2", open_port, "dicom"), ("127.0.0.3", open_port, "dicom")}
     got = [r.host async for r in plan.runner(skip=skip).run()]
     assert sorted(got) == ["127.0.0.1", "127.0.0.4"]
+
+
+async def test_cli_resume_through_a_broker(scp_factory, write_scope, tmp_path):
+    """An interrupted distributed scan (here: its report cut after one endpoint) goes on
+    with --resume: finished endpoints are not probed again, every endpoint is there once."""
+    from tests.support.cli_child import FAST, run_cli
+
+    port = scp_factory("RESUME-SCP")
+    scope = write_scope([f"127.0.0.{i}" for i in range(1, 4)], [port])
+    report = tmp_path / "scan.jsonl"
+    words = ("scan", "--scope", str(scope), "-o", str(report), "--broker", "memory://", *FAST)
+    code, _, err = await run_cli(*words)
+    assert code == 0, err
+    lines = report.read_text(encoding="utf-8").splitlines()
+    kept = lines[:2]  # the header and one endpoint: as a run killed there leaves it
+    report.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    code, _, err = await run_cli(*words, "--resume")
+    assert code == 0, err
+    records = records_of(report)
+    hosts = [r["host"] for r in records if r["record"] == "endpoint"]
+    assert sorted(hosts) == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    assert [r["record"] for r in records].count("resume") == 1
+    assert records[-1]["record"] == "summary"
+    assert records[-1]["endpoints_done"] == 3
+
+
+def records_of(path) -> list[dict[str, Any]]:
+    return records(path.read_text(encoding="utf-8"))
