@@ -11,16 +11,30 @@ software named from the A-ASSOCIATE-AC (PS3.7 D.3.3.2).
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import Verification
 
 import exposcan
+from exposcan.fingerprints import identify
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.results import EndpointResult, Fingerprint, Matches
 from tests.support import peers_more
 from tests.support.peers import Peer
-from tests.support.peers_more import ODIL_MATCHES, PIXELMED_AE, STUDIES, WORKLIST_ITEMS
+from tests.support.peers_more import (
+    DEBIAN_PYTHON,
+    JAVA,
+    ODIL_MATCHES,
+    PIXELMED_AE,
+    PIXELMED_JAR,
+    STUDIES,
+    WORKLIST_ITEMS,
+)
 from tests.support.scope_files import scope_text
 from tests.support.synthetic import find_synthetic
 
@@ -212,3 +226,85 @@ async def test_odil_scp_is_not_a_suspected_honeypot(odil_scp, write_scope):
     assert result.fingerprint is not None
     assert result.fingerprint.toolkit == "odil"
     assert "dicom-suspected-honeypot" not in ids(result), result.detail
+
+
+# --- the same toolkits as clients: what their A-ASSOCIATE-RQ says ----------------------
+
+ECHOSCU = Path("/usr/bin/echoscu")
+ODIL_ECHO = """
+import sys, odil
+association = odil.Association()
+association.set_peer_host("127.0.0.1")
+association.set_peer_port(int(sys.argv[1]))
+context = odil.AssociationParameters.PresentationContext(
+    1, odil.registry.Verification, [odil.registry.ImplicitVRLittleEndian],
+    odil.AssociationParameters.PresentationContext.Role.SCU)
+association.update_parameters().set_calling_ae_title("ODILSCU").set_called_ae_title(
+    "ANY-SCP").set_presentation_contexts([context])
+association.associate()
+odil.EchoSCU(association).echo()
+association.release()
+"""
+
+
+@pytest.fixture
+def requestors() -> Iterator[tuple[int, list[tuple[str, str]]]]:
+    """A pynetdicom Verification SCP on 127.0.0.1 that keeps each requestor's identity."""
+    seen: list[tuple[str, str]] = []
+
+    def requested(event: evt.Event) -> None:
+        peer = event.assoc.requestor
+        seen.append((str(peer.implementation_class_uid), str(peer.implementation_version_name)))
+
+    ae = AE(ae_title="ANY-SCP")
+    ae.add_supported_context(Verification)
+    server = ae.start_server(
+        ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_REQUESTED, requested)]
+    )
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+
+
+def _echo(argv: list[str]) -> None:
+    if not Path(argv[0]).is_file():
+        pytest.fail(f"{argv[0]} missing: apt-get install dcmtk libpixelmed-java python3-odil")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_installed_toolkits_name_themselves_as_the_table_says(requestors) -> None:
+    """DCMTK's echoscu, PixelMed's VerificationSOPClassSCU and odil's EchoSCU, each as
+    Debian ships it, open an association; the identity each sends is the one the table
+    (and the entries' sources) give, and is identified as that toolkit and version."""
+    port, seen = requestors
+    if not PIXELMED_JAR.is_file():
+        pytest.fail(f"{PIXELMED_JAR} missing: apt-get install libpixelmed-java")
+    _echo([str(ECHOSCU), "-aec", "ANY-SCP", "127.0.0.1", str(port)])
+    _echo(
+        [
+            str(JAVA),
+            "-Djava.awt.headless=true",
+            "-cp",
+            str(PIXELMED_JAR),
+            "com.pixelmed.network.VerificationSOPClassSCU",
+            "127.0.0.1",
+            str(port),
+            "ANY-SCP",
+            "PIXELMEDSCU",
+            "NONSECURE",
+        ]
+    )
+    _echo([str(DEBIAN_PYTHON), "-c", ODIL_ECHO, str(port)])
+    assert seen == [
+        ("1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367"),
+        ("1.3.6.1.4.1.5962.99.2", "PIXELMEDJAVA001"),
+        ("1.2.826.0.1.3680043.9.55600.0", "Odil 0"),
+    ]
+    named = [identify(uid, name) for uid, name in seen]
+    assert [(g.product, g.toolkit, g.version) if g else None for g in named] == [
+        (None, "DCMTK", "3.6.7"),
+        (None, "PixelMed Java DICOM Toolkit", "001"),
+        (None, "odil", "0"),
+    ]
