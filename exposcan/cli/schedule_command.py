@@ -39,6 +39,11 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         choices=[f for f in FORMATS if f != "jsonl"],
         help="also write this format beside each run's JSONL (repeatable)",
     )
+    add.add_argument(
+        "--notify",
+        metavar="URL",
+        help="POST each run's diff summary as JSON here (its text field for chat webhooks)",
+    )
     add_broker(add, required=True)
     listing = actions.add_parser("list", parents=[common], help="list the schedules")
     add_broker(listing, required=True)
@@ -73,7 +78,7 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> Any:
-    from exposcan.managed.schedules import Schedule, check_cron, parse_every
+    from exposcan.managed.schedules import Schedule, check_cron, check_notify, parse_every
     from exposcan.scope import load_scope
 
     load_scope(args.scope)  # a scope that does not parse is refused now, not at 2 a.m.
@@ -84,4 +89,5 @@ def _schedule(args: argparse.Namespace) -> Any:
         formats=tuple(dict.fromkeys(args.format)),
         cron=check_cron(args.cron) if args.cron else None,
         every_s=parse_every(args.every) if args.every else None,
+        notify=check_notify(args.notify) if args.notify else None,
     )

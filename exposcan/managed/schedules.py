@@ -41,6 +41,8 @@ class Schedule:
     formats: tuple[str, ...] = ()
     cron: str | None = None
     every_s: int | None = None
+    #: POST each run's diff summary here (and a run not started for its authorisation)
+    notify: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -56,6 +58,7 @@ class Schedule:
             formats=tuple(str(f) for f in data.get("formats", ())),
             cron=data.get("cron"),
             every_s=data.get("every_s"),
+            notify=data.get("notify"),
         )
 
     def when(self) -> str:
@@ -81,6 +84,38 @@ def parse_every(text: str) -> int:
     if seconds < 1:
         raise OptionError("--every must be at least 1 second")
     return seconds
+
+
+def check_notify(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OptionError(f"--notify {url[:80]!r}: an http:// or https:// URL")
+    return url
+
+
+async def notify(url: str, payload: dict[str, Any]) -> bool:
+    """POST ``payload`` as JSON (a chat webhook shows its ``text``); False, logged, when
+    the receiver cannot be reached or refuses it: a notification never fails a run."""
+    import aiohttp
+
+    try:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(url, json=payload) as answer,
+        ):
+            ok = answer.status < 300
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        log.warning("notify_failed", error=type(exc).__name__)
+        return False
+    if not ok:
+        log.warning("notify_refused", status=answer.status)
+    return ok
 
 
 def check_cron(expression: str) -> str:
@@ -175,6 +210,10 @@ async def run_schedule(schedule: Schedule, broker: str) -> Path | None:
         plan = await prepare(schedule.scope)
     except AuthorisationError as exc:
         log.warning("scheduled_run_not_started", schedule=schedule.name, reason=str(exc))
+        if schedule.notify:
+            text = f"exposcan schedule {schedule.name}: run not started: {exc}"
+            payload = {"schedule": schedule.name, "event": "not-started", "text": text}
+            await notify(schedule.notify, payload)
         return None
     folder.mkdir(parents=True, exist_ok=True)
     earlier = sorted(p for p in folder.glob("*.jsonl") if not p.name.endswith(".diff.jsonl"))
@@ -184,14 +223,19 @@ async def run_schedule(schedule: Schedule, broker: str) -> Path | None:
     plan = distribute(plan, broker)
     with path.open("x", encoding="utf-8") as stream:
         await plan.run(JsonlWriter(stream))
-    _documents(schedule, folder, name, path, earlier[-1] if earlier else None)
+    summary = _documents(schedule, folder, name, path, earlier[-1] if earlier else None)
+    if schedule.notify and summary is not None:
+        summary["text"] = f"exposcan schedule {schedule.name}: {summary['text']}"
+        await notify(schedule.notify, {"schedule": schedule.name, "event": "run", **summary})
     log.info("scheduled_run_finished", schedule=schedule.name, report=str(path))
     return path
 
 
 def _documents(
     schedule: Schedule, folder: Path, name: str, path: Path, previous: Path | None
-) -> None:
+) -> dict[str, Any] | None:
+    """Each format, and the diff against ``previous``; the diff's summary (None without a
+    previous run)."""
     from exposcan.report.convert import render
     from exposcan.report.read import read_report
     from exposcan.report.tee import document_path
@@ -208,3 +252,5 @@ def _documents(
         diff = diff_reports(read_report(previous), report)
         with (folder / f"{name}.diff.json").open("x", encoding="utf-8") as out:
             render_diff(diff, "json", out)
+        return diff.summary()
+    return None

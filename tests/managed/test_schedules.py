@@ -42,6 +42,7 @@ async def test_add_list_remove_and_bad_input(redis_server, write_scope, tmp_path
         ((*add[:2], "x y", *add[3:], "--every", "1h"), "schedule name"),
         ((*add, "--cron", "61 * * *"), "does not parse"),
         ((*add[:2], "other", *add[3:], "--every", "soon"), "a duration"),
+        ((*add[:2], "other", *add[3:], "--every", "1h", "--notify", "ftp://x/"), "http://"),
     ):
         code, _, err = await run_cli(*words, "--broker", url)
         assert code == 2, (words, err)
@@ -99,3 +100,49 @@ async def test_an_expired_authorisation_is_not_started(redis_server, write_scope
     schedule = Schedule(name="old", scope=str(scope), out=str(tmp_path), every_s=60)
     assert await run_schedule(schedule, redis_server.url) is None
     assert not (tmp_path / "old").exists()
+
+
+async def test_notify_posts_the_diff_summary_and_a_run_not_started(
+    scp_factory, write_scope, tmp_path, monkeypatch
+):
+    from aiohttp import web
+
+    import exposcan.managed.schedules as schedules
+
+    posted: list[dict] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        posted.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", free_port())
+    await site.start()
+    hook = f"http://127.0.0.1:{site._port}/hook"
+    stamps = iter(["20260101T000000Z", "20260101T000100Z"])
+    monkeypatch.setattr(schedules, "stamp", lambda: next(stamps))
+    try:
+        scope = write_scope(["127.0.0.1"], [scp_factory("NOTIFY-SCP")])
+        schedule = Schedule(name="n", scope=str(scope), out=str(tmp_path), every_s=60, notify=hook)
+        first = await run_schedule(schedule, "memory://")  # in process: no Redis needed
+        assert first is not None
+        assert posted == []  # nothing to compare with yet
+        second = await run_schedule(schedule, "memory://")
+        assert second is not None
+        assert (tmp_path / "n" / "20260101T000100Z.diff.json").exists()
+        assert len(posted) == 1
+        assert posted[0]["event"] == "run"
+        assert posted[0]["schedule"] == "n"
+        assert sum(posted[0]["new_findings"].values()) == 0  # the same peer twice
+        assert posted[0]["compared"] == 1
+        assert posted[0]["text"].startswith("exposcan schedule n: 0 new findings")
+        old = write_scope(["127.0.0.1"], [free_port()], expires=date.today() - timedelta(days=1))
+        expired = Schedule(name="x", scope=str(old), out=str(tmp_path), every_s=60, notify=hook)
+        assert await run_schedule(expired, "memory://") is None
+        assert posted[1]["event"] == "not-started"
+        assert "expired" in posted[1]["text"]
+    finally:
+        await runner.cleanup()
