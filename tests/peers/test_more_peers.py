@@ -76,6 +76,45 @@ def dcmtk(peer: Peer) -> Fingerprint:
     return fingerprint(peer, toolkit="DCMTK", version="3.6.7")
 
 
+# --- the peers are what they claim, by DCMTK's own clients ------------------------------
+
+FINDSCU = Path("/usr/bin/findscu")
+
+
+def _dcmtk(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    if not Path(argv[0]).is_file():
+        pytest.fail(f"{argv[0]} missing: apt-get install dcmtk")
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def pending(peer: Peer, model: str, called: str, *keys: str) -> int:
+    """How many pending C-FIND responses findscu gets (``-v`` logs one line each)."""
+    queries = [arg for key in keys for arg in ("-k", key)]
+    done = _dcmtk([str(FINDSCU), "-v", model, "-aec", called, *queries, peer.host, str(peer.port)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    return (done.stdout + done.stderr).count("(Pending)")
+
+
+def rejected_called_ae(peer: Peer, called: str) -> bool:
+    done = _dcmtk([str(ECHOSCU), "-aec", called, peer.host, str(peer.port)])
+    return done.returncode != 0 and "Called AE Title Not Recognized" in done.stdout + done.stderr
+
+
+STUDY_KEYS = ("QueryRetrieveLevel=STUDY", "StudyInstanceUID")
+
+
+def test_the_peers_answer_dcmtks_clients_as_their_fixtures_say(
+    pixelmed_server, wlmscpfs_sample, orthanc_worklist, odil_scp
+):
+    """Independent of exposcan: what each server grants, asked with findscu and echoscu."""
+    assert rejected_called_ae(pixelmed_server, "ANY-SCP")
+    assert pending(pixelmed_server, "-S", PIXELMED_AE, *STUDY_KEYS) == STUDIES
+    assert rejected_called_ae(wlmscpfs_sample, "ANY-SCP")
+    assert pending(wlmscpfs_sample, "-W", "OFFIS", "PatientName") == WORKLIST_ITEMS
+    assert pending(orthanc_worklist, "-W", "ANY-SCP", "PatientName") == WORKLIST_ITEMS
+    assert pending(odil_scp, "-S", "ANY-SCP", *STUDY_KEYS) == ODIL_MATCHES
+
+
 # --- PixelMed -------------------------------------------------------------------------
 
 
