@@ -139,6 +139,10 @@ KNOWN = [
     pytest.param(
         "1.2.826.0.1.3680043.10.854", "DCMJS-DIMSE-V0.2", (None, "dcmjs-dimse", None), id="dcmjs"
     ),
+    pytest.param("1.3.6.1.4.1.30071.6", "mDCM 0.9", (None, "mDCM", "0.9"), id="mdcm"),
+    pytest.param(
+        "1.3.6.1.4.1.30071.8", "fo-dicom 4.0.8", (None, "fo-dicom", "4.0.8"), id="fo-dicom-4"
+    ),
     pytest.param(
         "1.2.826.0.1.3680043.9.7133.1.1",
         "GODICOM_1_1",
@@ -470,7 +474,7 @@ def test_dicoogle_answers_as_dcm4che_2() -> None:
 
 
 def test_new_entries_cite_a_repository_file_or_an_observation() -> None:
-    for entry_id in ("odil", "dicom-rs", "dcmjs-dimse", "go-dicom-grail"):
+    for entry_id in ("odil", "dicom-rs", "dcmjs-dimse", "go-dicom-grail", "mdcm"):
         entry = next(e for e in default_db().entries if e.id == entry_id)
         assert re.search(r"\w+/[\w.-]+ \([0-9a-f]{7}\) \S+\.\w+ lines? \d+", entry.source), (
             entry.source
