@@ -64,6 +64,12 @@ KNOWN = [
         id="conquest",
     ),
     pytest.param(
+        "1.2.826.0.1.3680043.2.135.1066.101",
+        "1.5.0/OSX",
+        ("Conquest DICOM server", None, "1.5.0"),
+        id="conquest-macos-build",
+    ),
+    pytest.param(
         "1.3.6.1.4.1.25403.1.1.1",
         "Dicom 0.1",
         (None, "ClearCanvas DICOM library", None),
