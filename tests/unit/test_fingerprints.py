@@ -125,7 +125,7 @@ KNOWN = [
     pytest.param(
         "1.3.6.1.4.1.5962.99.2",
         "PIXELMEDJAVA001",
-        (None, "PixelMed Java DICOM Toolkit", "001"),
+        (None, "PixelMed Java DICOM Toolkit", None),
         id="pixelmed",
     ),
     # Debian python3-odil 0.12.2, as its SCP answers (tests/peers/test_more_peers.py).
@@ -165,7 +165,7 @@ PYDICOM_FILES = [
     ("test_files/examples_palette.dcm", ("OsiriX", "DCMTK", None)),
     ("charset_files/chrKoreanMulti.dcm", ("INFINITT PACS", None, "3.5")),
     ("charset_files/chrJapMulti.dcm", ("INFINITT PACS", None, "3.5")),
-    ("palettes/spring.dcm", (None, "PixelMed Java DICOM Toolkit", "001")),
+    ("palettes/spring.dcm", (None, "PixelMed Java DICOM Toolkit", None)),
     ("test_files/test-SR.dcm", (None, "DCMTK", "3.4.2")),
     # A GE LOGIQ 700 image rewritten by DCMTK: the file meta names DCMTK, not GE.
     ("test_files/ExplVR_BigEnd.dcm", (None, "DCMTK", "3.1.1")),
