@@ -132,11 +132,14 @@ async def probe_dimse(
     *,
     permit: Permit | None = None,
     stock_titles: Sequence[str] = (),
+    random_title: str | None = None,
 ) -> DimseObservation:
     """Probe one endpoint within ``options.timeouts.endpoint`` (from its first connect).
 
     Ports in ``options.tls_ports`` start with TLS; elsewhere a peer that answers
     the plaintext A-ASSOCIATE-RQ like a TLS server is tried again over TLS.
+    ``random_title``: the random called title (one is drawn if not given; a scan draws
+    one for all its endpoints).
     """
     from exposcan.aetitles import random_ae_title
 
@@ -152,7 +155,8 @@ async def probe_dimse(
         if permit is not None
         else options.ae_attempts
     )
-    plan = Plan.of(options, port, stock_titles, random_ae_title(), budget=fits)
+    title = random_title or random_ae_title()
+    plan = Plan.of(options, port, stock_titles, title, budget=fits)
     made: list[Attempt] = []
     tls: ssl.SSLContext | None = None
     search_end: str | None = None
@@ -257,11 +261,21 @@ async def _attempt(
             await connection.close(timeout=max(0.0, min(options.timeouts.release, left)))
 
 
+def _draw_title() -> str:
+    from exposcan.aetitles import random_ae_title
+
+    return random_ae_title()
+
+
 @dataclass(frozen=True, slots=True)
 class _DimseRun:
     options: ScanOptions
     stock_titles: tuple[StockTitle, ...]
     port_products: Mapping[int, tuple[str, ...]]
+    #: One random called title for the whole scan: unguessable all the same, and a
+    #: product's A-ASSOCIATE-AC, which echoes the called title (PS3.8 Table 9-17), stays
+    #: the same bytes from host to host, so its decoding is cached (issue 13, item 6).
+    random_title: str = field(default_factory=_draw_title)
     #: Stock titles that got in on a host of this scan, and on how many.
     worked: dict[str, int] = field(default_factory=dict)
     #: The order for each port and state of ``worked`` (it changes seldom; ordering the
@@ -281,7 +295,12 @@ class _DimseRun:
                 worked=self.worked,
             )
         observation = await probe_dimse(
-            endpoint.host, endpoint.port, self.options, permit=permit, stock_titles=titles
+            endpoint.host,
+            endpoint.port,
+            self.options,
+            permit=permit,
+            stock_titles=titles,
+            random_title=self.random_title,
         )
         for attempt in observation.attempts:
             if attempt.purpose == AttemptPurpose.STOCK and attempt.accepted is not None:

@@ -624,9 +624,11 @@ async def test_a_scan_tries_first_what_got_in_on_another_host(monkeypatch) -> No
     from exposcan.vocabulary import Protocol
 
     asked: list[tuple[str, ...]] = []
+    randoms: list[str] = []
 
-    async def fake_probe(host, port, options, *, permit=None, stock_titles=()):  # type: ignore[no-untyped-def]
+    async def fake_probe(host, port, options, *, permit=None, stock_titles=(), random_title=None):  # type: ignore[no-untyped-def]
         asked.append(tuple(stock_titles))
+        randoms.append(random_title)
         found = accepted(
             NextAttempt(
                 called_ae_title="OFFIS", purpose=STOCK, service_map=ServiceMap.WHOLE, tls=False
@@ -644,6 +646,13 @@ async def test_a_scan_tries_first_what_got_in_on_another_host(monkeypatch) -> No
     assert list(asked[0]) == FILE_ORDER
     assert asked[1][0] == "OFFIS"
     assert sorted(asked[1]) == sorted(FILE_ORDER)
+    # One random title for the scan (a product's AC bytes stay alike, their decoding
+    # cached); another scan draws another.
+    assert len(randoms[0]) == 16
+    assert randoms[0] == randoms[1]
+    async with dimse.PROBE.start(ScanOptions()) as run:
+        await run.observe(Endpoint("127.0.0.2", 104, Protocol.DIMSE), permit)
+    assert randoms[2] != randoms[0]
 
 
 def search_observation(search_end: str, untried: int) -> DimseObservation:
