@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
@@ -59,30 +60,44 @@ class ShardStreamBroker(RedisStreamBroker):
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         async with Redis(connection_pool=self.connection_pool) as redis:
             while True:
-                fetched: Any = await redis.xreadgroup(
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    {self.queue_name: ">"},
-                    block=self.block,
-                    noack=False,
-                    count=self.count,
-                )
+                try:
+                    fetched, claimed = await self._fetch(redis)
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    # Redis restarted without its data: the group again, from the start
+                    await self._declare_consumer_group()
+                    continue
+                except (ConnectionError, TimeoutError, OSError):
+                    await asyncio.sleep(1)  # Redis restarting: wait for it
+                    continue
                 for stream, entries in fetched or ():
                     for msg_id, fields in entries:
                         yield self._hold(msg_id, _text(stream), fields[b"data"])
-                # XAUTOCLAIM is atomic, and claiming resets the idle time: one worker
-                # gets each abandoned shard.
-                claimed: Any = await redis.xautoclaim(
-                    name=self.queue_name,
-                    groupname=self.consumer_group_name,
-                    consumername=self.consumer_name,
-                    min_idle_time=self.idle_timeout,
-                    count=1,
-                )
                 for msg_id, fields in claimed[1]:
                     if fields is None:  # trimmed from the stream meanwhile
                         continue
                     yield self._hold(msg_id, self.queue_name, fields[b"data"])
+
+    async def _fetch(self, redis: Redis) -> tuple[Any, Any]:
+        fetched = await redis.xreadgroup(
+            self.consumer_group_name,
+            self.consumer_name,
+            {self.queue_name: ">"},
+            block=self.block,
+            noack=False,
+            count=self.count,
+        )
+        # XAUTOCLAIM is atomic, and claiming resets the idle time: one worker gets each
+        # abandoned shard.
+        claimed = await redis.xautoclaim(
+            name=self.queue_name,
+            groupname=self.consumer_group_name,
+            consumername=self.consumer_name,
+            min_idle_time=self.idle_timeout,
+            count=1,
+        )
+        return fetched, claimed
 
     async def _keep_held(self) -> None:
         async with Redis(connection_pool=self.connection_pool) as redis:

@@ -12,6 +12,7 @@ record has come for ``stall_s`` seconds, the run fails with one line saying so.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -89,6 +90,12 @@ class ShardedRun:
         self._skip: set[SkipKey] = set(skip) if isinstance(skip, Iterable) else set()
         hosts = plan.targets.count
         self.shards = min(how.shards or min(hosts, MAX_SHARDS), max(hosts, 1))
+        # what has come in so far (kept across a broker that restarts)
+        self._seen: set[SkipKey] = set()
+        self._said: set[str] = set()
+        self._done: set[int] = set()
+        self._counts: Counter[str] = Counter()
+        self._started = self._last = time.monotonic()
 
     def jobs(self, run: str) -> list[ShardJob]:
         plan = self.plan
@@ -110,27 +117,69 @@ class ShardedRun:
     async def run(self) -> AsyncIterator[EndpointResult]:
         run = uuid.uuid4().hex
         async with self._connect() as (kick, channel):
-            for job in self.jobs(run):
+            jobs = self.jobs(run)
+            for job in jobs:
                 await kick(job.to_dict())
             log.info("shards_submitted", shards=self.shards, broker=redact(self.how.broker))
+            self._seen = set(self._skip)
+            self._started = self._last = time.monotonic()
             try:
-                async for result in self._collect(run, channel):
-                    yield result
+                while True:
+                    try:
+                        async for result in self._collect(run, channel):
+                            yield result
+                        return
+                    except channel.transient as exc:  # Redis restarting, the network
+                        log.warning("broker_lost", error=type(exc).__name__)
+                        await self._back(channel)
+                    # What Redis held may be gone (a restart without persistence): the
+                    # shards not done go out again, without the endpoints already here.
+                    for job in jobs:
+                        if job.shard not in self._done:
+                            again = dataclasses.replace(
+                                job, skip=skip_for(self._seen, self._hosts(job.shard))
+                            )
+                            await self._kick(kick, again)
             finally:
                 with contextlib.suppress(Exception):
                     await channel.discard(run, self.shards)
 
+    async def _kick(self, kick: Kick, job: ShardJob) -> None:
+        """Send a shard again, through a pool whose connections died with Redis: the
+        first tries may meet a closed connection."""
+        for _ in range(10):
+            try:
+                await kick(job.to_dict())
+                return
+            except Exception:  # taskiq's SendTaskError over a ConnectionError
+                await asyncio.sleep(0.5)
+        await kick(job.to_dict())
+
+    def _hosts(self, shard: int) -> object:
+        return self.plan.targets.shard(shard, self.shards)
+
+    async def _back(self, channel: Channel) -> None:
+        """Wait for the broker to answer again, at most ``stall_s``."""
+        since = time.monotonic()
+        while True:
+            try:
+                await channel.workers()
+                return
+            except channel.transient:
+                if time.monotonic() - since > self.how.stall_s:
+                    raise self._failure(
+                        f"the broker {redact(self.how.broker)} has not answered for "
+                        f"{self.how.stall_s:g} s"
+                    ) from None
+                await asyncio.sleep(0.5)
+
     async def _collect(self, run: str, channel: Channel) -> AsyncIterator[EndpointResult]:
-        seen = set(self._skip)
-        said: set[str] = set()
-        done: set[int] = set()
-        counts: Counter[str] = Counter()
-        started = last = time.monotonic()
+        seen = self._seen
         lonely_since: float | None = None
         async for record in channel.records(run, wait_s=1.0):
             now = time.monotonic()
             if record is None:
-                if now - last > self.how.stall_s:
+                if now - self._last > self.how.stall_s:
                     raise self._failure(f"no shard has said anything for {self.how.stall_s:g} s")
                 if await channel.workers() > 0:
                     lonely_since = None
@@ -143,7 +192,7 @@ class ShardedRun:
                         "`exposcan worker --broker URL`"
                     )
                 continue
-            last = now
+            self._last = now
             kind = record.get("record")
             if kind == "endpoint":
                 result = EndpointResult.from_dict(record["result"])
@@ -151,18 +200,18 @@ class ShardedRun:
                 if key in seen:
                     continue
                 seen.add(key)
-                counts[result.exposure] += 1
-                self._progress(len(seen) - len(self._skip), counts, started)
+                self._counts[result.exposure] += 1
+                self._progress(len(seen) - len(self._skip), self._counts, self._started)
                 yield result
             elif kind == "evidence":
                 text = json.dumps(record["evidence"], sort_keys=True)
-                if text not in said:
-                    said.add(text)
+                if text not in self._said:
+                    self._said.add(text)
                     self.learnt.append(HostEvidence.from_dict(record["evidence"]))
             elif kind == "shard-done":
-                done.add(int(record["shard"]))
+                self._done.add(int(record["shard"]))
                 self.stopped = self.stopped or record.get("stopped")
-                if len(done) == self.shards:
+                if len(self._done) == self.shards:
                     return
             elif kind == "shard-refused":
                 raise BrokerError(
@@ -216,8 +265,6 @@ def _kicker(kicker: Any) -> Kick:
 async def _memory(plan: ScanPlan) -> AsyncIterator[tuple[Any, MemoryChannel]]:
     """taskiq's InMemoryBroker with the shard task: shards run in this process, behind
     one local gate (the limits of a local scan, for all shards together)."""
-    import asyncio
-
     from taskiq import InMemoryBroker
 
     from exposcan.limits import LocalGate
