@@ -44,6 +44,12 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="POST each run's diff summary as JSON here (its text field for chat webhooks)",
     )
+    add.add_argument(
+        "--window",
+        metavar="HH:MM-HH:MM",
+        help="UTC: runs start only inside it; one that reaches its end is paused and "
+        "resumed in the next window",
+    )
     add_broker(add, required=True)
     listing = actions.add_parser("list", parents=[common], help="list the schedules")
     add_broker(listing, required=True)
@@ -79,6 +85,7 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
 
 def _schedule(args: argparse.Namespace) -> Any:
     from exposcan.managed.schedules import Schedule, check_cron, check_notify, parse_every
+    from exposcan.managed.window import parse_window
     from exposcan.scope import load_scope
 
     load_scope(args.scope)  # a scope that does not parse is refused now, not at 2 a.m.
@@ -90,4 +97,5 @@ def _schedule(args: argparse.Namespace) -> Any:
         cron=check_cron(args.cron) if args.cron else None,
         every_s=parse_every(args.every) if args.every else None,
         notify=check_notify(args.notify) if args.notify else None,
+        window=str(parse_window(args.window)) if args.window else None,
     )

@@ -85,6 +85,47 @@ async def _keep(lock: Any, lock_s: float) -> None:
             return  # no longer ours: another scheduler may be active now
 
 
+#: how often the active scheduler looks for paused runs whose window has opened again
+RESUME_CHECK_S = 30.0
+
+
+async def _resume_paused(book: Any, run: Any) -> None:
+    """A run paused at its window's end goes on when the window opens again, whether or
+    not the schedule fires then."""
+    from exposcan.managed.window import parse_window
+
+    started: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            await asyncio.sleep(RESUME_CHECK_S)
+            with contextlib.suppress(Exception):  # Redis away: the next turn
+                for schedule in await book.all():
+                    folder = os.path.join(schedule.out, schedule.name)
+                    if not schedule.window or not _has_paused(folder):
+                        continue
+                    if parse_window(schedule.window).seconds_left(_utc_now()) is not None:
+                        task = asyncio.create_task(run(schedule.to_dict()))
+                        started.add(task)
+                        task.add_done_callback(started.discard)
+    finally:
+        for task in started:
+            task.cancel()
+        await asyncio.gather(*started, return_exceptions=True)
+
+
+def _has_paused(folder: str) -> bool:
+    try:
+        return any(name.endswith(".paused") for name in os.listdir(folder))
+    except OSError:
+        return False
+
+
+def _utc_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
 async def _schedule(url: str) -> None:
     from taskiq import InMemoryBroker, TaskiqScheduler
     from taskiq.api import run_scheduler_task
@@ -92,19 +133,27 @@ async def _schedule(url: str) -> None:
     from exposcan.managed.schedules import RUN_TASK, Schedule, ScheduleBook, run_schedule
 
     broker = InMemoryBroker()
+    running: set[str] = set()  # one run of a schedule at a time
 
     async def scheduled(schedule: dict[str, Any]) -> None:
         chosen = Schedule.from_dict(schedule)
+        if chosen.name in running:
+            log.info("scheduled_run_skipped", schedule=chosen.name, reason="still running")
+            return
+        running.add(chosen.name)
         try:
             await run_schedule(chosen, url)
         except UserError as exc:  # a scope file gone, no workers: logged, the next run tries
             log.warning("scheduled_run_failed", schedule=chosen.name, reason=str(exc))
         except Exception:
             log.exception("scheduled_run_failed", schedule=chosen.name)
+        finally:
+            running.discard(chosen.name)
 
     broker.register_task(scheduled, task_name=RUN_TASK)
     book = ScheduleBook(url)
     await broker.startup()
+    resumer = asyncio.create_task(_resume_paused(book, scheduled))
     try:
         await run_scheduler_task(
             TaskiqScheduler(broker, sources=[book.source]),
@@ -112,9 +161,10 @@ async def _schedule(url: str) -> None:
             loop_interval=timedelta(seconds=1),
         )
     finally:
-        running = list(getattr(broker, "_running_tasks", ()))
-        for task in running:
+        resumer.cancel()
+        tasks = [resumer, *getattr(broker, "_running_tasks", ())]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await broker.shutdown()
         await book.close()

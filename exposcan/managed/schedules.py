@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,8 @@ class Schedule:
     every_s: int | None = None
     #: POST each run's diff summary here (and a run not started for its authorisation)
     notify: str | None = None
+    #: ``HH:MM-HH:MM`` (UTC): runs start inside it; one that reaches its end is paused
+    window: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -59,10 +61,12 @@ class Schedule:
             cron=data.get("cron"),
             every_s=data.get("every_s"),
             notify=data.get("notify"),
+            window=data.get("window"),
         )
 
     def when(self) -> str:
-        return f"cron {self.cron}" if self.cron else f"every {self.every_s}s"
+        when = f"cron {self.cron}" if self.cron else f"every {self.every_s}s"
+        return f"{when} within {self.window}" if self.window else when
 
 
 def check_name(name: str) -> str:
@@ -197,14 +201,22 @@ def stamp(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
 
-async def run_schedule(schedule: Schedule, broker: str) -> Path | None:
-    """One run of ``schedule``, its shards on ``broker``'s workers; the JSONL path, or None
-    when the run was not started (its authorisation has expired)."""
+async def run_schedule(
+    schedule: Schedule, broker: str, *, now: Callable[[], datetime] | None = None
+) -> Path | None:
+    """One run of ``schedule``, its shards on ``broker``'s workers: a paused run of it
+    resumed, else a new one. The JSONL path, or None when no run was started (outside
+    the window, or the authorisation has expired). ``now``: the clock of the window."""
     from exposcan.errors import AuthorisationError
     from exposcan.managed import distribute
-    from exposcan.report.jsonl import JsonlWriter
+    from exposcan.managed.window import parse_window
     from exposcan.scan import prepare
 
+    clock = now or (lambda: datetime.now(UTC))
+    left = parse_window(schedule.window).seconds_left(clock()) if schedule.window else None
+    if schedule.window and left is None:
+        log.info("scheduled_run_outside_window", schedule=schedule.name, window=schedule.window)
+        return None
     folder = Path(schedule.out) / schedule.name
     try:
         plan = await prepare(schedule.scope)
@@ -216,19 +228,46 @@ async def run_schedule(schedule: Schedule, broker: str) -> Path | None:
             await notify(schedule.notify, payload)
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    earlier = sorted(p for p in folder.glob("*.jsonl") if not p.name.endswith(".diff.jsonl"))
-    name = stamp()
+    paused = sorted(folder.glob("*.paused"))
+    earlier = sorted(folder.glob("*.jsonl"))
+    name = paused[-1].stem if paused else stamp()
     path = folder / f"{name}.jsonl"
+    if paused:
+        earlier.remove(path)
     log.info("scheduled_run_started", schedule=schedule.name, report=str(path))
-    plan = distribute(plan, broker)
-    with path.open("x", encoding="utf-8") as stream:
-        await plan.run(JsonlWriter(stream))
+    if not await _run(distribute(plan, broker), path, resumed=bool(paused), seconds=left):
+        (folder / f"{name}.paused").touch()
+        log.info("scheduled_run_paused", schedule=schedule.name, window=schedule.window)
+        return path
+    for marker in paused:
+        marker.unlink()
     summary = _documents(schedule, folder, name, path, earlier[-1] if earlier else None)
     if schedule.notify and summary is not None:
         summary["text"] = f"exposcan schedule {schedule.name}: {summary['text']}"
         await notify(schedule.notify, {"schedule": schedule.name, "event": "run", **summary})
     log.info("scheduled_run_finished", schedule=schedule.name, report=str(path))
     return path
+
+
+async def _run(plan: Any, path: Path, *, resumed: bool, seconds: float | None) -> bool:
+    """Run (or resume) ``plan`` into the JSONL report ``path``; False when the window
+    ended first (the report then ends with an interrupted summary, ready to resume)."""
+    import asyncio
+
+    from exposcan.report.jsonl import JsonlWriter
+    from exposcan.report.resume import load_resume
+    from exposcan.report.writer import open_output
+
+    resume = load_resume(path, plan.header(), targets=plan.targets) if resumed else None
+    output = open_output(path, resume_at=resume.good_bytes if resume else None)
+    try:
+        async with asyncio.timeout(seconds):
+            await plan.run(JsonlWriter(output.stream), resume=resume)
+    except TimeoutError:
+        return False
+    finally:
+        output.close()
+    return True
 
 
 def _documents(

@@ -43,12 +43,21 @@ async def test_add_list_remove_and_bad_input(redis_server, write_scope, tmp_path
         ((*add, "--cron", "61 * * *"), "does not parse"),
         ((*add[:2], "other", *add[3:], "--every", "soon"), "a duration"),
         ((*add[:2], "other", *add[3:], "--every", "1h", "--notify", "ftp://x/"), "http://"),
+        ((*add[:2], "other", *add[3:], "--every", "1h", "--window", "25:00-01:00"), "HH:MM"),
     ):
         code, _, err = await run_cli(*words, "--broker", url)
         assert code == 2, (words, err)
         assert expected in err
         assert len(err.strip().splitlines()) == 1
     code, _, err = await run_cli("schedule", "remove", "weekly", "--broker", url)
+    assert code == 0, err
+    code, _, err = await run_cli(
+        *add[:2], "night", *add[3:], "--every", "1h", "--window", "22:00-06:00", "--broker", url
+    )
+    assert code == 0, err
+    code, out, _ = await run_cli("schedule", "list", "--broker", url)
+    assert out.split("\t")[:2] == ["night", "every 3600s within 22:00-06:00"]
+    code, _, err = await run_cli("schedule", "remove", "night", "--broker", url)
     assert code == 0, err
     code, out, _ = await run_cli("schedule", "list", "--broker", url)
     assert out == ""
@@ -146,3 +155,60 @@ async def test_notify_posts_the_diff_summary_and_a_run_not_started(
         assert "expired" in posted[1]["text"]
     finally:
         await runner.cleanup()
+
+
+def test_windows():
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from exposcan.errors import OptionError
+    from exposcan.managed.window import parse_window
+
+    night = parse_window("22:00-06:00")
+    at = lambda h, m=0: datetime(2026, 3, 1, h, m, tzinfo=UTC)  # noqa: E731
+    assert night.seconds_left(at(23)) == 7 * 3600
+    assert night.seconds_left(at(5, 30)) == 1800
+    assert night.seconds_left(at(12)) is None
+    assert parse_window("09:00-17:00").seconds_left(at(17)) is None
+    for bad in ("25:00-01:00", "9-17", "10:00-10:00"):
+        with pytest.raises(OptionError, match="--window"):
+            parse_window(bad)
+
+
+async def test_a_run_that_reaches_its_windows_end_is_paused_then_resumed(
+    counting_listener, write_scope, tmp_path
+):
+    from datetime import UTC, datetime
+
+    hosts = [f"127.0.0.{i}" for i in range(41, 45)]
+    listener = counting_listener(tuple(hosts), hold=2.0)
+    scope = write_scope(hosts, [listener.port])
+    schedule = Schedule(
+        name="w", scope=str(scope), out=str(tmp_path), every_s=60, window="10:00-11:00"
+    )
+    # each association is held 2 s: the run needs more than the 1.5 s left in the window
+    closing = datetime(2026, 3, 1, 10, 59, 58, 500000, tzinfo=UTC)
+    assert (
+        await run_schedule(schedule, "memory://", now=lambda: datetime(2026, 3, 1, 9, tzinfo=UTC))
+        is None
+    )
+    paused = await run_schedule(schedule, "memory://", now=lambda: closing)
+    assert paused is not None
+    assert paused.with_suffix(".paused").exists()
+    first = list(read_jsonl(paused))
+    assert first[-1]["record"] == "summary"
+    assert first[-1]["interrupted"] is True
+    done_before = [r["host"] for r in first if r["record"] == "endpoint"]
+    assert len(done_before) < 4
+    connections = len(listener.accepted)
+    opening = datetime(2026, 3, 2, 10, 0, 30, tzinfo=UTC)
+    resumed = await run_schedule(schedule, "memory://", now=lambda: opening)
+    assert resumed == paused  # the same report, continued
+    assert not paused.with_suffix(".paused").exists()
+    assert sorted(tmp_path.joinpath("w").glob("*.jsonl")) == [paused]
+    records = list(read_jsonl(paused))
+    hosts_done = [r["host"] for r in records if r["record"] == "endpoint"]
+    assert sorted(hosts_done) == hosts  # every endpoint once over both runs
+    assert [r["record"] for r in records].count("resume") == 1
+    assert len(listener.accepted) > connections
