@@ -19,6 +19,11 @@ exposcan-1     ``exposcan scan --ae-attempts 1`` (the console script, as a user
                C-ECHO, metadata-only C-FIND when offered, A-RELEASE)
 exposcan       ``exposcan scan`` at its default depth (``--ae-attempts 6``: after
                a reason-7 reject, ANY-SCP and the stock titles)
+api-1, api     the same two through the public API, in a fresh process (a script
+               that writes each result as a JSON line), with the first-contact
+               budget (``Limits.first_contact_rate``, 200 SYNs/s by default, which
+               the CLI has no option for and an explicit ``--rate`` does not
+               lift) raised to the run's rate: not in the default ``--tools``
 nmap           ``nmap -Pn -n -T5 --script +dicom-ping`` (A-ASSOCIATE-RQ only)
 pynetdicom     ``AE.associate`` + C-ECHO + release in a thread pool
 minimal        asyncio, no engine: connect, A-ASSOCIATE-RQ (Verification),
@@ -78,9 +83,23 @@ from lab import Lab, exposed
 from exposcan.vocabulary import Exposure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL_TOOLS = ("exposcan-1", "exposcan", "nmap", "pynetdicom", "minimal", "connect")
+ALL_TOOLS = (
+    "exposcan-1",
+    "exposcan",
+    "api-1",
+    "api",
+    "nmap",
+    "pynetdicom",
+    "minimal",
+    "connect",
+)
+DEFAULT_TOOLS = ("exposcan-1", "exposcan", "nmap", "pynetdicom", "minimal", "connect")
 #: exposcan's rows: the CLI's ``--ae-attempts`` (None: its default depth).
 EXPOSCAN: dict[str, int | None] = {"exposcan-1": 1, "exposcan": None}
+#: The same through the public API in a fresh process (a notebook's script), with the
+#: first-contact budget raised to the run's rate and concurrency, which the CLI has no
+#: option for: what the engine does when that budget does not bind.
+API: dict[str, int | None] = {"api-1": 1, "api": None}
 #: Tools that only see none / protected / echo: the truth is clipped to that.
 ECHO_VOCABULARY = {"nmap", "pynetdicom", "minimal"}
 NMAP = "/usr/bin/nmap"
@@ -202,6 +221,39 @@ def exposcan_command(
         report,
         "--quiet",
     ]
+
+
+async def run_api(spec: dict[str, Any], *, attempts: int | None) -> dict[str, Any]:
+    """A script on the public API: scan, write every result as a JSON line."""
+    import exposcan
+
+    extra = {} if attempts is None else {"ae_attempts": attempts}
+    concurrency = spec["concurrency"]
+    options = exposcan.ScanOptions(
+        ports=(spec["port"],),
+        web_ports=(),
+        limits=exposcan.Limits(
+            concurrency=concurrency,
+            rate=100_000,
+            per_host_rate=100_000,
+            first_contact_rate=100_000,
+            first_contact_concurrency=concurrency,
+        ),
+        timeouts=exposcan.Timeouts(endpoint=max(10.0, float(spec["timeout"]))),
+        **extra,
+    )
+    with tempfile.TemporaryDirectory(prefix="exposcan-bench-") as directory:
+        scope = _scope_file(spec, directory)
+        report = os.path.join(directory, "report.jsonl")
+        plan = await exposcan.prepare(scope, options=options)
+        verdicts: dict[str, str] = {}
+        associations = 0
+        with open(report, "w") as out:  # noqa: ASYNC230
+            async for result in plan.results():
+                out.write(json.dumps(result.to_dict()) + "\n")
+                verdicts[result.host] = str(result.exposure)
+                associations += result.attempts
+        return {"verdicts": verdicts, "associations_reported": associations}
 
 
 def parse_exposcan(report: str) -> dict[str, Any]:
@@ -365,6 +417,8 @@ def run_pynetdicom(spec: dict[str, Any]) -> dict[str, Any]:
 def tool_main(name: str, spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "api-1": lambda: asyncio.run(run_api(spec, attempts=1)),
+        "api": lambda: asyncio.run(run_api(spec, attempts=None)),
         "minimal": lambda: asyncio.run(run_minimal(spec)),
         "connect": lambda: asyncio.run(run_connect(spec)),
         "pynetdicom": lambda: run_pynetdicom(spec),
@@ -653,7 +707,7 @@ def compare(
     *,
     scenarios: Sequence[Scenario] = (field_scenario(), answering_scenario()),
     port: int = 11112,
-    tools: Sequence[str] = ALL_TOOLS,
+    tools: Sequence[str] = DEFAULT_TOOLS,
     timeout: float = 3.0,
     concurrency: int = 256,
     threads: int = 64,
@@ -797,7 +851,7 @@ def _exposure_errors(tool: str, row: dict[str, Any], truth: dict[str, str]) -> s
 
 
 #: Issue 13's goals: process wall at most this many times nmap's.
-TARGET_RATIO = {"exposcan-1": 1.0, "exposcan": 1.5}
+TARGET_RATIO = {"exposcan-1": 1.0, "exposcan": 1.5, "api-1": 1.0, "api": 1.5}
 
 
 def targets(report: dict[str, Any]) -> list[str]:
@@ -806,7 +860,7 @@ def targets(report: dict[str, Any]) -> list[str]:
     speed = _rows(report, "answering") or _rows(report, "field")
     speed_name = "answering" if _rows(report, "answering") else "field"
     accuracy = _rows(report, "field")
-    for name in ("exposcan-1", "exposcan"):
+    for name in ("exposcan-1", "exposcan", "api-1", "api"):
         if name in speed and "nmap" in speed:
             # Issue 13: the same exchange at most 1.0x nmap's process wall, the default
             # depth at most 1.5x.
@@ -870,7 +924,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--answering-hosts", type=int, default=3000, help="0 to skip")
     parser.add_argument("--answering-network", default="127.42.16.0/20")
     parser.add_argument("--port", type=int, default=11112)
-    parser.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma-separated")
+    parser.add_argument(
+        "--tools",
+        default=",".join(DEFAULT_TOOLS),
+        help=f"comma-separated, of {', '.join(ALL_TOOLS)}",
+    )
     parser.add_argument("--timeout", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--threads", type=int, default=64, help="pynetdicom's thread pool")
