@@ -11,9 +11,11 @@ One endpoint costs a few short associations at most (``ScanOptions.ae_attempts``
    release. Storage, move and get are read from the A-ASSOCIATE-AC alone. A
    random title accepted is itself the proof that any title gets in: an open
    peer costs this one association.
-2. If it was rejected because the called title is unknown (PS3.8 reason 7):
-   ``ANY-SCP``, then stock titles from vendors' documentation and samples, in the
-   order :mod:`exposcan.probes.aetitle_order` gives for this port and scan, until
+2. If it was rejected because the called title is unknown (PS3.8 reason 7): the
+   user's ``--ae-titles``, then ``ANY-SCP`` and the stock titles from vendors'
+   documentation and samples, in the order :mod:`exposcan.probes.aetitle_order`
+   gives for this port and scan (ANY-SCP heads it unless a title found on
+   another host of the scan, or the port's product, comes first), until
    one gets in or the budget (what fits the endpoint deadline under the per-host
    rate, at most ``ae_attempts``) is spent. A calling-title check (reason 3) ends
    it: exposcan never pretends to be someone else. After an accepted
