@@ -16,9 +16,17 @@ abstract syntax that cannot exist (:data:`~exposcan.dicom.uids.NONEXISTENT_ABSTR
 PS3.7 Annex D.3.3.2 makes the implementation class UID mandatory; a product claimed (by
 the called AE title the peer answers to, or by its host's web side) cannot run on the
 toolkit its implementation class UID names; a C-FIND response carries many more
-attributes than were asked, counted from element headers. One sign is enough to say
-so, as an informational finding: a suspected honeypot is reported, never dropped,
-and what it showed (an echo is an echo) is not lowered.
+attributes than were asked, counted from element headers.
+
+A contradicted product claim, or C-FIND answers holding many attributes nobody asked
+for, is enough on its own (no real product claims what it cannot be; an archive answers
+the keys asked, plus the few an SCP may add). The two A-ASSOCIATE-AC signs only count
+together, because a real toolkit shows either alone: odil's default acceptor accepts
+every context (and odil names itself), GRAIL's go-netdicom (which dicompot copies) sends
+no implementation class UID. dicompot shows both; DICOMHawk answers with canned data
+sets and contradicts the product it claims. A suspicion is an informational
+finding: a suspected honeypot is reported, never dropped, and what it showed (an echo is
+an echo) is not lowered.
 """
 
 from __future__ import annotations
@@ -38,13 +46,15 @@ __all__ = [
     "SIGN_NO_IMPLEMENTATION_UID",
     "SIGN_PRODUCT_CONTRADICTED",
     "SIGN_UNASKED_ATTRIBUTES",
+    "STRONG_SIGNS",
     "claimed_products",
     "honeypot_detail",
     "honeypot_finding",
     "honeypot_signs",
+    "observed_signs",
 ]
 
-SIGN_ANY_ABSTRACT_SYNTAX = "accepts-any-abstract-syntax"
+SIGN_ANY_ABSTRACT_SYNTAX = "accepts-any-abstract-syntax"  # alone: odil's default acceptor
 SIGN_NO_IMPLEMENTATION_UID = "no-implementation-class-uid"
 SIGN_PRODUCT_CONTRADICTED = "product-contradicted"
 SIGN_UNASKED_ATTRIBUTES = "unasked-attributes"
@@ -59,13 +69,27 @@ PYNETDICOM_UID_ROOT = "1.2.826.0.1.3680043.9.3811."
 EXTRA_ELEMENTS_ALLOWED = 8
 
 
+#: Signs enough on their own (see the module); the others count in pairs.
+STRONG_SIGNS = frozenset({SIGN_PRODUCT_CONTRADICTED, SIGN_UNASKED_ATTRIBUTES})
+
+
 def honeypot_signs(
     attempts: Sequence[Attempt], hints: Mapping[str, str] | None = None
 ) -> tuple[tuple[str, str], ...]:
-    """The signs seen, as (sign id, evidence) pairs, in a fixed order; ``()`` for none.
+    """The signs of a suspected honeypot, as (sign id, evidence) pairs in a fixed order;
+    ``()`` when what was seen is no suspicion (no sign, or one weak sign alone: see the
+    module). ``hints`` are what another probe of the host said about this port
+    (``web_product``)."""
+    signs = observed_signs(attempts, hints)
+    if len(signs) >= 2 or any(sign in STRONG_SIGNS for sign, _ in signs):
+        return signs
+    return ()
 
-    ``hints`` are what another probe of the host said about this port (``web_product``).
-    """
+
+def observed_signs(
+    attempts: Sequence[Attempt], hints: Mapping[str, str] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """Every sign seen, suspicion or not, as (sign id, evidence) pairs in a fixed order."""
     accepted = [a for a in attempts if a.accepted is not None]
     signs: list[tuple[str, str]] = []
     if any(

@@ -251,11 +251,6 @@ async def test_odil_scp_is_query_and_named(odil_scp, write_scope):
     assert {"verification", "study-root-find", "worklist-find"} <= set(result.services)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decoys.py: one sign alone (accepts-any-abstract-syntax) makes the finding, "
-    "though odil's default acceptor accepts every context and odil names itself",
-)
 async def test_odil_scp_is_not_a_suspected_honeypot(odil_scp, write_scope):
     """A real toolkit with its own implementation identity, answering only what it was
     asked: accepting a context nobody defined is odil's default acceptor, not a decoy."""

@@ -19,6 +19,7 @@ from exposcan.decoys import (
     SIGN_PRODUCT_CONTRADICTED,
     SIGN_UNASKED_ATTRIBUTES,
     honeypot_signs,
+    observed_signs,
 )
 from exposcan.dicom import uids
 from exposcan.dicom.elements import ElementCounter, count_elements
@@ -93,7 +94,12 @@ def real_archive(**kw: object) -> DimseObservation:
 
 
 def sign_ids(obs: DimseObservation, hints: dict[str, str] | None = None) -> set[str]:
-    return {sign for sign, _ in honeypot_signs(obs.attempts, hints)}
+    """Every sign seen, suspicion or not."""
+    return {sign for sign, _ in observed_signs(obs.attempts, hints)}
+
+
+def suspected(obs: DimseObservation, hints: dict[str, str] | None = None) -> bool:
+    return bool(honeypot_signs(obs.attempts, hints))
 
 
 def test_a_real_archive_shows_no_sign():
@@ -107,6 +113,11 @@ def test_a_real_archive_shows_no_sign():
 def test_accepting_the_impossible_abstract_syntax_is_a_sign():
     obs = observation(attempt(accepted=accepted(decoy_accepted=True), echo_status=0))
     assert sign_ids(obs) == {SIGN_ANY_ABSTRACT_SYNTAX}
+    # Alone it is odil's default acceptor, not a decoy: no finding, no detail.
+    assert not suspected(obs)
+    verdict = classify_dimse(obs)
+    assert DICOM_SUSPECTED_HONEYPOT.id not in {f.id for f in verdict.findings}
+    assert verdict.detail is None
     # It is never a service the peer offers.
     assert uids.NONEXISTENT_ABSTRACT_SYNTAX not in classify_dimse(obs).services
 
@@ -114,6 +125,15 @@ def test_accepting_the_impossible_abstract_syntax_is_a_sign():
 def test_a_missing_implementation_class_uid_is_a_sign():
     obs = observation(attempt(accepted=accepted(uid=None), echo_status=0))
     assert sign_ids(obs) == {SIGN_NO_IMPLEMENTATION_UID}
+    assert not suspected(obs)  # alone: GRAIL's go-netdicom sends none
+
+
+def test_two_weak_signs_together_are_a_suspicion():
+    # dicompot: no implementation class UID, and any abstract syntax accepted.
+    obs = observation(attempt(accepted=accepted(uid=None, decoy_accepted=True), echo_status=0))
+    assert suspected(obs)
+    verdict = classify_dimse(obs)
+    assert DICOM_SUSPECTED_HONEYPOT.id in {f.id for f in verdict.findings}
 
 
 def test_a_product_title_under_pynetdicoms_uid_is_a_sign():
@@ -126,6 +146,7 @@ def test_a_product_title_under_pynetdicoms_uid_is_a_sign():
         attempt("stock", "ORTHANC", accepted=accepted(uid=PYNETDICOM_UID), echo_status=0),
     )
     assert sign_ids(obs) == {SIGN_PRODUCT_CONTRADICTED}
+    assert suspected(obs)  # strong on its own: no real product claims what it is not
     ((_, text),) = honeypot_signs(obs.attempts)
     assert "'ORTHANC'" in text
     assert "Orthanc" in text
@@ -166,6 +187,7 @@ def test_the_web_sides_product_under_pynetdicoms_uid_is_a_sign():
 def test_attributes_nobody_asked_for_are_a_sign(most, flagged):
     obs = observation(attempt(accepted=accepted(), echo_status=0, find=study_find(3, most)))
     assert sign_ids(obs) == ({SIGN_UNASKED_ATTRIBUTES} if flagged else set())
+    assert suspected(obs) is flagged  # canned whole data sets: enough on their own
 
 
 def test_a_suspected_honeypot_keeps_what_it_showed():
