@@ -46,6 +46,12 @@ class Channel(Protocol):
 
     async def discard(self, run: str, shards: int) -> None: ...
 
+    async def cancel(self, run: str) -> None:
+        """The submitter has gone (interrupted): the run's shards stop."""
+        ...
+
+    async def cancelled(self, run: str) -> bool: ...
+
 
 class MemoryChannel:
     """A run's records in this process (taskiq's InMemoryBroker runs shards here)."""
@@ -82,6 +88,12 @@ class MemoryChannel:
 
     async def workers(self) -> int:
         return 1
+
+    async def cancel(self, run: str) -> None:
+        pass  # in one process the submitter cancels its shards' tasks itself
+
+    async def cancelled(self, run: str) -> bool:
+        return False
 
     async def discard(self, run: str, shards: int) -> None:
         self._records.pop(run, None)
@@ -149,6 +161,12 @@ class RedisChannel:
 
     async def gone(self, worker: str) -> None:
         await self._redis.delete(f"exposcan:worker:{worker}")
+
+    async def cancel(self, run: str) -> None:
+        await self._redis.set(f"exposcan:run:{run}:cancelled", 1, ex=KEEP_S)
+
+    async def cancelled(self, run: str) -> bool:
+        return bool(await self._redis.exists(f"exposcan:run:{run}:cancelled"))
 
     async def discard(self, run: str, shards: int) -> None:
         await self._redis.delete(_stream(run), *(_done(run, s) for s in range(shards)))

@@ -10,6 +10,8 @@ idempotent: the first one in is the one in the report).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,6 +61,8 @@ async def run_shard(
         plan = await plan_for(job, clock=clock)
     except JobRefused as exc:
         return await _refuse(channel, data, str(exc))
+    if await channel.cancelled(job.run):
+        return {"record": "shard-cancelled", "shard": job.shard}
     targets = plan.targets.shard(job.shard, job.shards)
     skip = set(job.skip) | await channel.finished(job.run, job.shard)
     log.info("shard_started", shard=job.shard, shards=job.shards, hosts=targets.count)
@@ -72,6 +76,40 @@ async def run_shard(
         clock=plan.clock,
         gate=gate,
     )
+    task = asyncio.current_task()
+    assert task is not None
+    stop = asyncio.create_task(_stop_when_cancelled(channel, job.run, task))
+    try:
+        sent = await _send(job, engine, channel, gate)
+    except asyncio.CancelledError:
+        if not stop.done() or stop.cancelled() or not stop.result():
+            raise  # the worker is stopping: the shard goes to another one
+        task.uncancel()  # the submitter has gone: this shard is over, not to redeliver
+        log.info("shard_cancelled", shard=job.shard)
+        return {"record": "shard-cancelled", "shard": job.shard}
+    finally:
+        stop.cancel()
+    done = {"record": "shard-done", "shard": job.shard, "sent": sent, "stopped": engine.stopped}
+    await channel.publish(job.run, done)
+    log.info("shard_finished", shard=job.shard, sent=sent, stopped=engine.stopped)
+    return done
+
+
+#: how often a running shard asks whether its submitter has gone
+CANCEL_CHECK_S = 1.0
+
+
+async def _stop_when_cancelled(channel: Channel, run: str, task: asyncio.Task[Any]) -> bool:
+    while True:
+        await asyncio.sleep(CANCEL_CHECK_S)
+        with contextlib.suppress(Exception):  # Redis away: ask again
+            if await channel.cancelled(run):
+                task.cancel()  # its associations abort politely as the engine unwinds
+                return True
+
+
+async def _send(job: ShardJob, engine: Engine, channel: Channel, gate: Gate) -> int:
+    """Put each result of the shard on the channel as it finishes; how many were sent."""
     fence = getattr(gate, "fence", None)
     written = sent = 0
     async for result in engine.run():
@@ -88,10 +126,7 @@ async def run_shard(
         key = skip_key(result.host, result.port, result.protocol)
         await channel.publish(job.run, record, key)
         sent += 1
-    done = {"record": "shard-done", "shard": job.shard, "sent": sent, "stopped": engine.stopped}
-    await channel.publish(job.run, done)
-    log.info("shard_finished", shard=job.shard, sent=sent, stopped=engine.stopped)
-    return done
+    return sent
 
 
 async def _refuse(channel: Channel, data: Mapping[str, Any], reason: str) -> dict[str, Any]:

@@ -123,11 +123,13 @@ class ShardedRun:
             log.info("shards_submitted", shards=self.shards, broker=redact(self.how.broker))
             self._seen = set(self._skip)
             self._started = self._last = time.monotonic()
+            finished = False
             try:
                 while True:
                     try:
                         async for result in self._collect(run, channel):
                             yield result
+                        finished = True
                         return
                     except channel.transient as exc:  # Redis restarting, the network
                         log.warning("broker_lost", error=type(exc).__name__)
@@ -142,7 +144,9 @@ class ShardedRun:
                             await self._kick(kick, again)
             finally:
                 with contextlib.suppress(Exception):
-                    await channel.discard(run, self.shards)
+                    if not finished:  # interrupted, or failed: the workers stop its shards
+                        await asyncio.shield(channel.cancel(run))
+                    await asyncio.shield(channel.discard(run, self.shards))
 
     async def _kick(self, kick: Kick, job: ShardJob) -> None:
         """Send a shard again, through a pool whose connections died with Redis: the

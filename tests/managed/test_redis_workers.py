@@ -139,3 +139,26 @@ async def test_a_stopped_worker_ends_within_seconds_mid_association(
     with contextlib.suppress(asyncio.CancelledError):
         await pending
     await results.aclose()
+
+
+async def test_an_interrupted_submitter_stops_its_shards(
+    redis_server, workers, counting_listener, write_scope
+):
+    listeners = [counting_listener(HOSTS, hold=0.2) for _ in range(3)]
+    scope = write_scope(list(HOSTS), [lst.port for lst in listeners])
+    worker = workers(redis_server.url, "--shards-at-once", "6")
+    worker.wait_listening()
+    # a connection per host every 2 s: uninterrupted, new ones would come at 2 s and 4 s
+    options = ScanOptions(limits=Limits(per_host_rate=0.5), timeouts=QUICK, ae_attempts=1)
+    plan = distribute(await exposcan.prepare(scope, options=options), redis_server.url)
+    results = plan.runner().run()
+    await anext(results)  # the scan is under way: then the submitter is interrupted
+    await results.aclose()
+    await asyncio.sleep(1.5)  # a running shard asks every second
+    settled = sum(len(lst.accepted) for lst in listeners)
+    assert settled <= len(HOSTS) + 1
+    await asyncio.sleep(3.0)
+    assert sum(len(lst.accepted) for lst in listeners) == settled
+    assert all(sum(lst.open_now.values()) == 0 for lst in listeners)
+    assert worker.text().count("shard_cancelled") >= 1
+    assert worker.process.poll() is None  # the worker goes on, for other scans
