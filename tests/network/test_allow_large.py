@@ -1,6 +1,6 @@
 """scan() and scan_iter() take allow_large, as the error that refuses a large scan tells
 a notebook user to pass (it once raised TypeError). The threshold is lowered to two
-endpoints here, so the scans that pass are two closed loopback ports."""
+endpoints here, so the scans that pass are three closed loopback ports."""
 
 from __future__ import annotations
 
