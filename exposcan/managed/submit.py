@@ -22,14 +22,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable
 from typing import Any
 
-from exposcan.engine import ProgressCallback
+from exposcan.engine import ProgressCallback, port_lists
 from exposcan.errors import OptionError
 from exposcan.logs import get_logger
 from exposcan.managed.broker import TASK, BrokerError, check_url, open_redis, redact
 from exposcan.managed.channel import Channel, MemoryChannel, RedisChannel
 from exposcan.managed.wire import ShardJob, options_to_wire, skip_for
 from exposcan.probe import HostEvidence
-from exposcan.probes.registry import SkipKey, skip_key
+from exposcan.probes.registry import SkipKey, endpoint_total, skip_key
 from exposcan.results import EndpointResult
 from exposcan.scan import ScanPlan
 from exposcan.summary import Progress
@@ -38,6 +38,8 @@ log = get_logger("exposcan.managed")
 
 #: at most this many shards; by default one per host up to it
 MAX_SHARDS = 256
+#: a shard that ends without all its results is sent again at most this often
+MAX_RESENDS = 3
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -96,6 +98,14 @@ class ShardedRun:
         self._done: set[int] = set()
         self._counts: Counter[str] = Counter()
         self._started = self._last = time.monotonic()
+        # per shard: its endpoints, those in hand, and how often it was sent again
+        lists = port_lists(plan.ports, plan.web_ports)
+        self._expected = [
+            endpoint_total(plan.targets.shard(i, self.shards).count, lists)
+            for i in range(self.shards)
+        ]
+        self._got = [0] * self.shards
+        self._resent = Counter[int]()
 
     def jobs(self, run: str) -> list[ShardJob]:
         plan = self.plan
@@ -122,12 +132,14 @@ class ShardedRun:
                 await kick(job.to_dict())
             log.info("shards_submitted", shards=self.shards, broker=redact(self.how.broker))
             self._seen = set(self._skip)
+            for job in jobs:
+                self._got[job.shard] = len(job.skip)
             self._started = self._last = time.monotonic()
             finished = False
             try:
                 while True:
                     try:
-                        async for result in self._collect(run, channel):
+                        async for result in self._collect(run, channel, kick, jobs):
                             yield result
                         finished = True
                         return
@@ -177,7 +189,9 @@ class ShardedRun:
                     ) from None
                 await asyncio.sleep(0.5)
 
-    async def _collect(self, run: str, channel: Channel) -> AsyncIterator[EndpointResult]:
+    async def _collect(
+        self, run: str, channel: Channel, kick: Kick, jobs: list[ShardJob]
+    ) -> AsyncIterator[EndpointResult]:
         seen = self._seen
         lonely_since: float | None = None
         async for record in channel.records(run, wait_s=1.0):
@@ -204,6 +218,7 @@ class ShardedRun:
                 if key in seen:
                     continue
                 seen.add(key)
+                self._got[int(record["shard"])] += 1
                 self._counts[result.exposure] += 1
                 self._progress(len(seen) - len(self._skip), self._counts, self._started)
                 yield result
@@ -213,10 +228,24 @@ class ShardedRun:
                     self._said.add(text)
                     self.learnt.append(HostEvidence.from_dict(record["evidence"]))
             elif kind == "shard-done":
-                self._done.add(int(record["shard"]))
-                self.stopped = self.stopped or record.get("stopped")
-                if len(self._done) == self.shards:
-                    return
+                shard = int(record["shard"])
+                if shard in self._done:
+                    continue  # a second copy's
+                if record.get("stopped") or self._got[shard] >= self._expected[shard]:
+                    self._done.add(shard)
+                    self.stopped = self.stopped or record.get("stopped")
+                    if len(self._done) == self.shards:
+                        return
+                    continue
+                # Done, yet some of its results never came (lost with a Redis that
+                # restarted): the shard goes out again for those.
+                self._resent[shard] += 1
+                if self._resent[shard] > MAX_RESENDS:
+                    raise self._failure(f"shard {shard} keeps ending without all its results")
+                missing = self._expected[shard] - self._got[shard]
+                log.warning("shard_incomplete", shard=shard, missing=missing)
+                again = dataclasses.replace(jobs[shard], skip=skip_for(seen, self._hosts(shard)))
+                await self._kick(kick, again)
             elif kind == "shard-refused":
                 raise BrokerError(
                     f"a worker refused shard {record.get('shard')}: {record.get('reason')}"

@@ -111,3 +111,26 @@ async def test_cli_resume_through_a_broker(scp_factory, write_scope, tmp_path):
 
 def records_of(path) -> list[dict[str, Any]]:
     return records(path.read_text(encoding="utf-8"))
+
+
+async def test_a_shard_done_without_all_its_results_goes_out_again(
+    scp_factory, write_scope, monkeypatch
+):
+    from exposcan.managed.channel import MemoryChannel
+
+    real = MemoryChannel.publish
+    lost: list[dict[str, Any]] = []
+
+    async def lossy(self, run, record, key=None):
+        if record["record"] == "endpoint" and not lost:
+            lost.append(record)  # as a record put on a Redis that then restarted empty
+            return
+        await real(self, run, record, key)
+
+    monkeypatch.setattr(MemoryChannel, "publish", lossy)
+    port = scp_factory("LOSSY-SCP")
+    scope = write_scope(["127.0.0.1", "127.0.0.2"], [port])
+    plan = distribute(await exposcan.prepare(scope, options=OPTIONS), "memory://")
+    got = [r.host async for r in plan.runner().run()]
+    assert len(lost) == 1
+    assert sorted(got) == ["127.0.0.1", "127.0.0.2"]  # the lost one probed again, once
