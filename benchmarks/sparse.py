@@ -157,7 +157,9 @@ def command_for(tool: str, block: Block, workdir: str) -> tuple[list[str], str]:
     if tool == "nmap":
         out = os.path.join(workdir, "nmap.xml")
         ports = ",".join(map(str, PORTS))
-        return ["nmap", "-n", "-p", ports, "--script", "dicom-ping", "-oX", out, block.network], out
+        # -v only adds the phase timings to the XML (taskbegin/taskend); it changes no timing.
+        command = ["nmap", "-v", "-n", "-p", ports, "--script", "dicom-ping", "-oX", out]
+        return [*command, block.network], out
     out = os.path.join(workdir, f"{tool}.jsonl")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(out)
@@ -179,10 +181,12 @@ def found_by_exposcan(path: str) -> set[tuple[str, int]]:
 
 
 def nmap_phases(path: str) -> dict[str, int]:
-    """Seconds nmap spent in each of its phases (its XML's taskbegin/taskend)."""
+    """Seconds nmap spent in each of its phases (its XML's taskbegin/taskend, written
+    with ``-v``), and the hosts it found up and down."""
+    root = ET.parse(path).getroot()
     began: dict[str, int] = {}
     spent: dict[str, int] = {}
-    for element in ET.parse(path).getroot():
+    for element in root:
         task, at = element.get("task"), element.get("time")
         if task is None or at is None:
             continue
@@ -190,6 +194,10 @@ def nmap_phases(path: str) -> dict[str, int]:
             began[task] = int(at)
         elif element.tag == "taskend" and task in began:
             spent[task] = spent.get(task, 0) + int(at) - began.pop(task)
+    hosts = root.find("runstats/hosts")
+    if hosts is not None:
+        spent["hosts_up"] = int(hosts.get("up", "0"))
+        spent["hosts_down"] = int(hosts.get("down", "0"))
     return spent
 
 
@@ -320,6 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("nmap is not installed (apt-get install nmap), or leave it out with --tools")
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_exit)
+    # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (a shell's `&`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     block = plan_block(f"127.77.0.0/{args.prefix}", args.seed)
     table = DropTable(f"exposcan_sparse_{os.getpid()}")
     runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
@@ -369,4 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # the table is gone by now (main's finally)
+        print("interrupted; the nftables table was removed", file=sys.stderr)
+        raise SystemExit(130) from None
