@@ -29,6 +29,8 @@ WORKER_TTL_S = 10.0
 class Channel(Protocol):
     #: the errors of a broker that went away for a while (a restart): worth waiting out
     transient: tuple[type[BaseException], ...]
+    #: the broker's other errors (one line, not a traceback)
+    failures: tuple[type[BaseException], ...]
 
     async def publish(self, run: str, record: dict[str, Any], key: SkipKey | None = None) -> None:
         """Add a record; ``key``: the endpoint it finishes (kept in its shard's set)."""
@@ -57,6 +59,7 @@ class MemoryChannel:
     """A run's records in this process (taskiq's InMemoryBroker runs shards here)."""
 
     transient: tuple[type[BaseException], ...] = ()
+    failures: tuple[type[BaseException], ...] = ()
 
     def __init__(self) -> None:
         self._records: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -111,10 +114,11 @@ def _done(run: str, shard: int) -> str:
 
 class RedisChannel:
     def __init__(self, redis: Redis) -> None:
-        from redis.exceptions import ConnectionError, TimeoutError
+        from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
         self._redis = redis
         self.transient: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError)
+        self.failures: tuple[type[BaseException], ...] = (RedisError,)
 
     async def publish(self, run: str, record: dict[str, Any], key: SkipKey | None = None) -> None:
         stream = _stream(run)

@@ -129,7 +129,7 @@ class ShardedRun:
         async with self._connect() as (kick, channel):
             jobs = self.jobs(run)
             for job in jobs:
-                await kick(job.to_dict())
+                await self._kick(kick, job)
             log.info("shards_submitted", shards=self.shards, broker=redact(self.how.broker))
             self._seen = set(self._skip)
             for job in jobs:
@@ -146,6 +146,8 @@ class ShardedRun:
                     except channel.transient as exc:  # Redis restarting, the network
                         log.warning("broker_lost", error=type(exc).__name__)
                         await self._back(channel)
+                    except channel.failures as exc:  # one the broker will not get over
+                        raise self._failure(f"the broker answered {type(exc).__name__}") from None
                     # What Redis held may be gone (a restart without persistence): the
                     # shards not done go out again, without the endpoints already here.
                     for job in jobs:
@@ -169,7 +171,7 @@ class ShardedRun:
                 return
             except Exception:  # taskiq's SendTaskError over a ConnectionError
                 await asyncio.sleep(0.5)
-        await kick(job.to_dict())
+        raise self._failure(f"cannot send shard {job.shard} to {redact(self.how.broker)}")
 
     def _hosts(self, shard: int) -> object:
         return self.plan.targets.shard(shard, self.shards)
