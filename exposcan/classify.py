@@ -254,11 +254,21 @@ def _ae_findings(
             )
         )
         return findings
+    if key.purpose == "user" and key.accepted is not None:
+        # The site's own title, given to the scan: the check works; what follows is what
+        # a caller who knows that title gets, never "a shipped default".
+        findings.append(
+            catalogue.DICOM_CALLED_AE_CHECKED.found(
+                f"{unknown} {were} rejected (reason 7); {key.called_ae_title!r}, a title "
+                "given with --ae-titles, was accepted"
+            )
+        )
+        return findings
     known = next(
         (
             a
             for a in attempts
-            if a.purpose in ("first", "stock")
+            if a.purpose in ("first", "stock", "user")
             and a is not opening
             and a.rejected is not None
             and a.rejected.source == 1

@@ -110,6 +110,9 @@ class AttemptPurpose(StrEnum):
     RANDOM = "random"
     #: A stock title from vendors' documentation, after the first was refused (reason 7).
     STOCK = "stock"
+    #: A title the user gave (``--ae-titles``), tried before the stock ones: the site's
+    #: own, never called a shipped default.
+    USER = "user"
     #: The storage half of a map proposed in two halves.
     STORAGE = "storage"
     #: The whole map the peer refused in one request (kept as evidence; the halves follow).

@@ -330,7 +330,12 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
             tried.add(title)
             budget -= 1
             configured = plan.random_first and title == called
-            role = AttemptPurpose.FIRST if configured else AttemptPurpose.STOCK
+            if configured:
+                role = AttemptPurpose.FIRST
+            elif title in plan.titles[: plan.user_titles]:
+                role = AttemptPurpose.USER
+            else:
+                role = AttemptPurpose.STOCK
             result = yield ask(title, role, service_map)
             kept, made = (*kept, (made, role)), made + 1
             if not _rejected_for(result, REASON_CALLED_AE):

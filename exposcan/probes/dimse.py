@@ -305,7 +305,10 @@ class _DimseRun:
             random_title=self.random_title,
         )
         for attempt in observation.attempts:
-            if attempt.purpose == AttemptPurpose.STOCK and attempt.accepted is not None:
+            # a title that got in here goes first on the scan's other hosts (the
+            # user's too: a site tends to use one title)
+            worked = attempt.purpose in (AttemptPurpose.STOCK, AttemptPurpose.USER)
+            if worked and attempt.accepted is not None:
                 self.worked[attempt.called_ae_title] = (
                     self.worked.get(attempt.called_ae_title, 0) + 1
                 )

@@ -187,6 +187,8 @@ def test_a_random_title_refused_as_unknown_tries_any_scp_then_the_stock_titles()
     users = replace(the_plan, titles=("MINE", "ORTHANC"), user_titles=1)
     steps, _, _ = walk(users, CALLED_UNKNOWN)
     assert [s.called_ae_title for s in steps] == [RANDOM, "MINE", CALLED]
+    # ... and are tried as the user's, never as a shipped default.
+    assert [s.purpose for s in steps] == [AttemptPurpose.RANDOM, AttemptPurpose.USER, FIRST]
     # ANY-SCP keeps its place in the stock order (a title found on another host leads).
     later = replace(the_plan, titles=("READWRITE", CALLED, "ORTHANC"))
     steps, _, _ = walk(later, CALLED_UNKNOWN)

@@ -153,6 +153,25 @@ def test_a_product_title_under_pynetdicoms_uid_is_a_sign():
     assert "pynetdicom" in text
 
 
+def test_a_title_the_user_gave_is_no_claim_and_no_shipped_default():
+    # The random title and ANY-SCP refused as unknown; the site's own title, given with
+    # --ae-titles, accepted. ORTHANC is a product's default, but the user named it here.
+    from exposcan.dicom.events import AssociationRejected
+
+    refused = AssociationRejected(1, 1, 7, "rejected-permanent", "service-user", "called AE")
+    obs = observation(
+        attempt("random", "RANDOMTITLE00001", rejected=refused),
+        attempt("first", "ANY-SCP", rejected=refused),
+        attempt("user", "ORTHANC", accepted=accepted(uid=PYNETDICOM_UID), echo_status=0),
+    )
+    assert sign_ids(obs) == set()
+    verdict = classify_dimse(obs)
+    found = {f.id: f for f in verdict.findings}
+    assert "dicom-stock-ae-title" not in found
+    assert "given with --ae-titles" in found["dicom-called-ae-checked"].evidence
+    assert verdict.ae_title == "ORTHANC"
+
+
 def test_a_title_that_any_title_would_match_is_no_claim():
     obs = observation(
         attempt(called="ORTHANC", accepted=accepted(uid=PYNETDICOM_UID), echo_status=0),

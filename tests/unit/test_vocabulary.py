@@ -90,6 +90,7 @@ def test_closed_vocabularies_hold_the_values_reports_carry():
         "first",
         "random",
         "stock",
+        "user",
         "storage",
         "whole-map",
         "plaintext",
