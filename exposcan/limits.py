@@ -215,18 +215,24 @@ class LocalGate:
 
     async def first_contact(self, address: str) -> None:
         """:meth:`permit` for an address that has never answered: the host's rate, then
-        the first-contact budget instead of the global rate, unless the user chose the
-        global rate (``limits.rate_explicit``): then it is taken as well, a hard ceiling
-        on every new connection. Call inside ``host()``."""
+        the first-contact budget instead of the global rate. A global rate the user chose
+        (``limits.rate_explicit``) is the rate of every new connection, this one too: it
+        is taken instead of the first-contact budget (``--rate 2000`` on a sparse /16
+        means 2,000 SYNs a second), or as well when that budget was chosen too. Call
+        inside ``host()``."""
+        limits = self._limits
         slot = self._hosts[address]
         instant = await slot.window.acquire()
+        first: float | None = None
         try:
-            first = await self._first.acquire()
-            if self._limits.rate_explicit:
+            if not limits.rate_explicit or limits.first_contact_rate_explicit:
+                first = await self._first.acquire()
+            if limits.rate_explicit:
                 try:
                     await self._global.acquire()
                 except asyncio.CancelledError:
-                    self._first.refund(first)
+                    if first is not None:
+                        self._first.refund(first)
                     raise
         except asyncio.CancelledError:
             slot.window.refund(instant)

@@ -56,7 +56,7 @@ class DefaultCount(int):
 #: The defaults of the limits a user may set (see docs/timing.md for why these numbers).
 RATE = Default(20.0)
 CONCURRENCY = DefaultCount(32)
-FIRST_CONTACT_RATE = 200.0
+FIRST_CONTACT_RATE = Default(200.0)
 FIRST_CONTACT_CONCURRENCY = 256
 
 
@@ -69,8 +69,10 @@ class Limits:
     ``concurrency`` slots and a grant of ``rate`` before its first byte). SYNs to
     addresses that have never answered take a separate budget, ``first_contact_rate``
     and ``first_contact_concurrency``, unless the user set ``rate`` or ``concurrency``:
-    a value the user chose is a hard ceiling on every new connection (``rate``) and on
-    every endpoint in flight (``concurrency``). The per-host limits hold for all of them.
+    a value the user chose is the rate of every new connection (``rate``: the
+    first-contact budget then no longer applies, unless ``first_contact_rate`` was
+    chosen too) and a hard ceiling on every endpoint in flight (``concurrency``). The
+    per-host limits hold for all of them.
     """
 
     concurrency: int = CONCURRENCY
@@ -99,6 +101,11 @@ class Limits:
     def rate_explicit(self) -> bool:
         """The user chose ``rate``: it caps first contacts too."""
         return not isinstance(self.rate, Default)
+
+    @property
+    def first_contact_rate_explicit(self) -> bool:
+        """The user chose ``first_contact_rate`` too: with a chosen ``rate``, both hold."""
+        return not isinstance(self.first_contact_rate, Default)
 
     @property
     def concurrency_explicit(self) -> bool:

@@ -118,6 +118,22 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help=f"new connections per second per host (default {defaults_limits.per_host_rate:g})",
     )
     scan.add_argument(
+        "--first-contact-rate",
+        type=positive_float("--first-contact-rate"),
+        default=defaults_limits.first_contact_rate,
+        help="SYNs per second to addresses that never answered (default "
+        f"{defaults_limits.first_contact_rate:g}; an explicit --rate replaces it unless this "
+        "is given too: docs/timing.md)",
+    )
+    scan.add_argument(
+        "--silent-after",
+        type=int,
+        default=ScanOptions().silent_after,
+        metavar="N",
+        help="a host silent on its first N endpoints is not probed further: its other "
+        f"endpoints are host-silent (default {ScanOptions().silent_after}; 0: never)",
+    )
+    scan.add_argument(
         "--concurrency",
         type=positive_int("--concurrency"),
         default=defaults_limits.concurrency,
@@ -230,8 +246,12 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
     return ScanOptions(
         ports=parse_port_list(args.ports, option="--ports") if args.ports is not None else None,
         limits=Limits(
-            concurrency=args.concurrency, rate=args.rate, per_host_rate=args.per_host_rate
+            concurrency=args.concurrency,
+            rate=args.rate,
+            per_host_rate=args.per_host_rate,
+            first_contact_rate=args.first_contact_rate,
         ),
+        silent_after=args.silent_after,
         timeouts=timeouts,
         ae_attempts=args.ae_attempts,
         max_matches=args.max_matches,

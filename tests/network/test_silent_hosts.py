@@ -180,7 +180,36 @@ async def test_an_explicit_rate_caps_every_new_connection_first_contacts_too(lis
     assert len(results) == 10
     accepts = sorted(t for _, t in listener.accepted)
     assert len(load.grants) == len(accepts) >= 10  # every connection took the global rate
-    assert len(first.grants) == 10  # one first contact per host; its later ones are load
+    assert first.grants == []  # the chosen rate replaces the first-contact budget
     assert most_in_a_second(load.grants) <= 4
     assert most_in_a_second(accepts, jitter=0.05) <= 4
     assert accepts[-1] - accepts[0] >= 1.9  # 10 at 4/s: 2.25 s at least
+
+
+async def test_an_explicit_rate_is_not_held_to_the_first_contact_budget(listener_factory):
+    """``--rate 40`` on a sparse block means 40 SYNs a second, not the default
+    first-contact budget (here made a default of 2/s, so being held to it would show);
+    a first-contact rate the user chose as well still holds beside it."""
+    from exposcan.options import Default
+
+    hosts = tuple(f"127.0.15.{i}" for i in range(1, 11))
+    listener = await listener_factory(hosts)
+    limits = Limits(rate=40, first_contact_rate=Default(2.0), per_host_rate=100)
+    results, first, load = await _granted_scan(
+        hosts, listener.port, limits, Timeouts(connect=1, read=0.5, endpoint=2)
+    )
+    assert len(results) == 10
+    assert first.grants == []
+    assert most_in_a_second(load.grants) <= 40
+    assert max(load.grants) - min(load.grants) < 1.0  # ten at 40/s, not five seconds at 2/s
+    both = Limits(rate=40, first_contact_rate=3, per_host_rate=100)
+    assert both.first_contact_rate_explicit
+    results, first, load = await _granted_scan(
+        tuple(f"127.0.16.{i}" for i in range(1, 7)),
+        (await listener_factory(tuple(f"127.0.16.{i}" for i in range(1, 7)))).port,
+        both,
+        Timeouts(connect=1, read=0.5, endpoint=4),
+    )
+    assert len(results) == 6
+    assert len(first.grants) == 6
+    assert most_in_a_second(first.grants) <= 3
