@@ -514,3 +514,12 @@ def test_the_template_cleans_what_it_prints_whatever_the_source():
     assert _escape("\u202e<b a='1'>\x1b[2J") == "&lt;b a=&#x27;1&#x27;&gt;[2J"
     assert _escape(None) == ""
     assert _escape(1234) == "1234"
+
+
+def test_every_status_has_a_meaning_on_the_page():
+    """The appendix counts quiet endpoints by status with what it means; a status the
+    vocabulary gains (host-silent) must not show with an empty meaning."""
+    from exposcan.report.html.page import STATUS_MEANING
+
+    assert set(STATUS_MEANING) == {str(s) for s in Status}
+    assert all(STATUS_MEANING.values())

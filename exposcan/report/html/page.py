@@ -46,6 +46,7 @@ STATUS_MEANING: Final = {
     "protocol-error": "answered in something other than DICOM",
     "tls-error": "the TLS handshake failed",
     "out-of-scope": "not probed: outside the scope",
+    "host-silent": "not probed: its host never answered its first ports",
     "error": "the probe failed",
 }
 
