@@ -192,10 +192,32 @@ def gate_line(results: Iterable[EndpointResult], threshold: Severity) -> tuple[i
 def resume_command(argv: Sequence[str], *, prog: str = "exposcan") -> str:
     """The command line that resumes the scan ``argv`` started: the same words, shell
     quoted, with ``--resume`` added unless it is there already."""
-    words = list(argv)
+    words = _without_passwords(list(argv))
     if not any(w.startswith("--res") and "--resume".startswith(w) for w in words):
         words.append("--resume")
     return shlex.join([prog, *words])
+
+
+def _without_passwords(words: list[str]) -> list[str]:
+    """A ``--broker`` URL's password never reaches the terminal (or a scrollback, a
+    screen recording, a ticket it is pasted into): it is shown as ``***``, and the user
+    types it again or sets ``EXPOSCAN_BROKER``."""
+    from exposcan.managed.broker import redact
+
+    out: list[str] = []
+    after_broker = False
+    for word in words:
+        if after_broker:
+            out.append(redact(word))
+            after_broker = False
+        elif word == "--broker":
+            out.append(word)
+            after_broker = True
+        elif word.startswith("--broker="):
+            out.append("--broker=" + redact(word.removeprefix("--broker=")))
+        else:
+            out.append(word)
+    return out
 
 
 def _duration(seconds: float) -> str:

@@ -259,6 +259,14 @@ def test_no_resume_command_for_a_report_on_stdout(tmp_path, write_scope):
             ["scan", "--scope", "$(rm -rf ~).toml", "-oA", "x"],
             "exposcan scan --scope '$(rm -rf ~).toml' -oA x --resume",
         ),
+        (  # a broker's password is never printed
+            ["scan", "--scope", "s.toml", "-oA", "x", "--broker", "redis://:hunter2@h:6379/0"],
+            "exposcan scan --scope s.toml -oA x --broker 'redis://:***@h:6379/0' --resume",
+        ),
+        (
+            ["scan", "--scope", "s.toml", "-oA", "x", "--broker=redis://u:hunter2@h/1"],
+            "exposcan scan --scope s.toml -oA x '--broker=redis://u:***@h/1' --resume",
+        ),
     ],
 )
 def test_resume_command_adds_resume_once_and_quotes(argv, expected):
