@@ -58,7 +58,7 @@ def classify_dimse(
 ) -> Verdict:
     """``hints``: what another probe of the same host said about this port's product
     (the web probe's ``web_product`` and ``web_version``); only the fingerprint uses them."""
-    attempts = _fold_halves(observation.attempts)
+    attempts = _fold_halves(_fold_worklist(observation.attempts))
     # The attempt that got furthest decides; the earliest wins a tie.
     key = max(attempts, key=lambda a: (reached(a).rank, -attempts.index(a)))
     exposure = reached(key)
@@ -122,6 +122,20 @@ def classify_dimse(
             else None
         ),
     )
+
+
+def _fold_worklist(attempts: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
+    """The worklist asked on a fresh association (the Q/R query ended the one that
+    accepted it) is read as that association's: its count joins the refused query."""
+    fresh = next((a for a in attempts if a.purpose == "worklist"), None)
+    if fresh is None:
+        return attempts
+    before = attempts[: attempts.index(fresh)]
+    origin = next((a for a in reversed(before) if a.worklist_unasked), None)
+    if origin is None or fresh.worklist is None:
+        return tuple(a for a in attempts if a is not fresh)
+    folded = replace(origin, worklist=replace(fresh.worklist, fresh=True))
+    return tuple(folded if a is origin else a for a in attempts if a is not fresh)
 
 
 def _fold_halves(attempts: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
@@ -361,16 +375,21 @@ def _worklist_finding(worklist: FindOutcome | None, who: str) -> Finding:
     if worklist is not None and worklist.count:
         capped = f"at least {worklist.count} (the cap)" if worklist.cap_hit else worklist.count
         return catalogue.DICOM_WORKLIST_MATCHES.found(
-            f"worklist-find C-FIND for {who} returned {capped} item(s); identifiers were not kept"
+            f"worklist-find C-FIND for {who} returned {capped} item(s){_fresh(worklist)}; "
+            "identifiers were not kept"
         )
     if worklist is not None and worklist.outcome == FindEnd.EMPTY:
         return catalogue.DICOM_WORKLIST_ALLOWED.found(
-            f"worklist-find C-FIND for {who} succeeded with 0 items"
+            f"worklist-find C-FIND for {who} succeeded with 0 items{_fresh(worklist)}"
         )
-    how = "not queried" if worklist is None else f"query {worklist.outcome}"
+    how = "not queried" if worklist is None else f"query {worklist.outcome}{_fresh(worklist)}"
     return catalogue.DICOM_WORKLIST_OFFERED.found(
         f"A-ASSOCIATE-AC for {who} accepted worklist-find ({how})"
     )
+
+
+def _fresh(worklist: FindOutcome) -> str:
+    return " on a fresh association (the Q/R query had ended the first)" if worklist.fresh else ""
 
 
 def _fingerprint(

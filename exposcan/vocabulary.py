@@ -119,6 +119,9 @@ class AttemptPurpose(StrEnum):
     WHOLE_MAP = "whole-map"
     #: A plaintext try on a port that then answered in TLS.
     PLAINTEXT = "plaintext"
+    #: Modality Worklist asked on a fresh association (Verification and the worklist
+    #: model only), the Q/R query having ended the one that accepted it.
+    WORKLIST = "worklist"
 
 
 class FindEnd(StrEnum):

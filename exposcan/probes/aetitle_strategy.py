@@ -31,6 +31,11 @@ The order, and what each step tells:
    otherwise or the budget (``ScanOptions.ae_attempts``, the opening included) is spent.
 5. A calling-title check (reason 3) ends it: exposcan never pretends to be someone
    else. An A-ABORT is not retried: a peer that aborts strangers hears from us once.
+6. An accepted association whose Q/R C-FIND ended it (A-ABORT, or the peer closing)
+   before its accepted Modality Worklist was asked: one fresh association under the
+   title that got in, Verification and the worklist model only (purpose ``worklist``),
+   within the budget (Orthanc refuses a stranger's query yet its worklist plugin may
+   answer one: issue 14).
 
 The attempt purpose vocabulary lives here rather than in :mod:`exposcan.vocabulary`;
 the values are the strings reports and the classifier already use.
@@ -67,11 +72,13 @@ class ServiceMap(StrEnum):
     STORAGE = "storage"
     #: Verification alone (a random title needs nothing else).
     VERIFICATION = "verification"
+    #: Verification and Modality Worklist FIND (the worklist behind a refused query).
+    WORKLIST = "worklist"
 
     @property
     def exchange(self) -> bool:
         """Whether an accepted association runs C-ECHO and C-FIND before release."""
-        return self in (ServiceMap.WHOLE, ServiceMap.CORE)
+        return self in (ServiceMap.WHOLE, ServiceMap.CORE, ServiceMap.WORKLIST)
 
 
 class StopReason(StrEnum):
@@ -124,6 +131,8 @@ class AttemptRecord(Protocol):
     def tls(self) -> object | None: ...
     @property
     def tls_suspected(self) -> bool: ...
+    @property
+    def worklist_unasked(self) -> bool: ...
 
 
 A = TypeVar("A", bound=AttemptRecord)
@@ -256,6 +265,7 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
     tls = plan.starts_tls
     kept: tuple[tuple[int, AttemptPurpose], ...] = ()
     made = 0
+    budget = plan.ae_attempts - 1  # the opening aside
 
     def ask(
         title: str,
@@ -275,6 +285,17 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
     def stop(reason: StopReason) -> _Progress:
         return _Progress(Stop(reason), kept, tls)
 
+    def then_worklist(
+        got_in: AttemptRecord, title: str, reason: StopReason
+    ) -> Generator[_Progress, AttemptRecord, None]:
+        """Stop for ``reason``, after asking the worklist the Q/R query kept from us."""
+        nonlocal kept, made, budget
+        if got_in.worklist_unasked and budget > 0:
+            budget -= 1
+            yield ask(title, AttemptPurpose.WORKLIST, ServiceMap.WORKLIST)
+            kept, made = (*kept, (made, AttemptPurpose.WORKLIST)), made + 1
+        yield stop(reason)
+
     first = yield ask(opening, opening_as)
     kept, made = ((0, opening_as),), 1
     if not tls and first.tls_suspected:
@@ -286,7 +307,6 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
             tls = True
             kept = ((0, AttemptPurpose.PLAINTEXT), (1, opening_as))
             first = retried
-    budget = plan.ae_attempts - 1
     service_map = ServiceMap.WHOLE
     if _limited(first):
         if budget <= 0:
@@ -302,15 +322,16 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
             yield ask(opening, AttemptPurpose.STORAGE, ServiceMap.STORAGE)
             kept, made = (*kept, (made, AttemptPurpose.STORAGE)), made + 1
     if first.accepted is not None:
-        if plan.random_first:
-            yield stop(StopReason.AE_CHECK_TESTED)  # a title nobody configured got in
+        if plan.random_first:  # a title nobody configured got in
+            yield from then_worklist(first, opening, StopReason.AE_CHECK_TESTED)
             return
         if budget <= 0:
             yield stop(StopReason.BUDGET_SPENT)
             return
+        budget -= 1
         yield ask(plan.random_title, AttemptPurpose.RANDOM, ServiceMap.VERIFICATION)
         kept, made = (*kept, (made, AttemptPurpose.RANDOM)), made + 1
-        yield stop(StopReason.AE_CHECK_TESTED)
+        yield from then_worklist(first, opening, StopReason.AE_CHECK_TESTED)
         return
     if _rejected_for(first, REASON_CALLED_AE):
         guesses = plan.titles
@@ -339,11 +360,10 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
             result = yield ask(title, role, service_map)
             kept, made = (*kept, (made, role)), made + 1
             if not _rejected_for(result, REASON_CALLED_AE):
-                if configured and result.accepted is not None:
-                    # The random title was refused, the configured one accepted.
-                    yield stop(StopReason.AE_CHECK_TESTED)
-                else:
-                    yield stop(_ended_by(result))
+                # The random title refused, the configured one accepted: the check is told.
+                told = configured and result.accepted is not None
+                reason = StopReason.AE_CHECK_TESTED if told else _ended_by(result)
+                yield from then_worklist(result, title, reason)
                 return
         yield stop(StopReason.TITLES_EXHAUSTED)
         return

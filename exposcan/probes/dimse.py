@@ -22,6 +22,12 @@ One endpoint costs a few short associations at most (``ScanOptions.ae_attempts``
    ``--called-ae``, one association with a random title (Verification alone) tells
    "no AE check at all" from "the title is configured".
 
+An association whose Q/R C-FIND ended it (A-ABORT, or the peer closing) before its
+accepted Modality Worklist was asked is followed, within the budget, by one fresh
+association under the title that got in, proposing Verification and the worklist
+model only: its items are counted as above (Orthanc's worklist plugin may answer a
+stranger whose query Orthanc itself aborts).
+
 A peer that refuses the whole map in one request with words that fit a cap on
 its size ("local limit exceeded", "no reason given") is asked again with the
 map in two halves: services (with C-ECHO and C-FIND), then storage.
@@ -100,6 +106,7 @@ __all__ = [
     "STORAGE_MAP",
     "TLS_SETTLE_S",
     "VERIFICATION_ONLY",
+    "WORKLIST_ONLY",
     "Attempt",
     "AttemptPurpose",
     "DimseObservation",
@@ -119,11 +126,13 @@ CORE_MAP: Contexts = propose(
     [*(s.uid for s in services.SERVICES if s.kind is not ServiceKind.STORAGE), DECOY]
 )
 STORAGE_MAP: Contexts = propose([s.uid for s in services.SERVICES if s.kind is ServiceKind.STORAGE])
+WORKLIST_ONLY: Contexts = propose([uids.VERIFICATION, services.WORKLIST_FIND])
 _CONTEXTS: dict[ServiceMap, Contexts] = {
     ServiceMap.WHOLE: SERVICE_MAP,
     ServiceMap.CORE: CORE_MAP,
     ServiceMap.STORAGE: STORAGE_MAP,
     ServiceMap.VERIFICATION: VERIFICATION_ONLY,
+    ServiceMap.WORKLIST: WORKLIST_ONLY,
 }
 
 

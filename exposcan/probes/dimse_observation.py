@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from exposcan.dicom import services
 from exposcan.dicom.events import Aborted, AssociationAccepted, AssociationRejected
 from exposcan.results import TlsFacts
-from exposcan.vocabulary import AttemptPurpose, Protocol, Status
+from exposcan.vocabulary import AttemptPurpose, FindEnd, Protocol, Status
 
 #: The opening association's purposes: a random called title unless the user named one.
 _OPENING = (AttemptPurpose.FIRST, AttemptPurpose.RANDOM)
@@ -34,6 +34,8 @@ class FindOutcome:
     #: The most top-level elements one pending response's identifier held, counted
     #: from element headers (no value read); ``None`` with no countable response.
     most_elements: int | None = None
+    #: Asked on a fresh association, after the Q/R C-FIND ended the one that accepted it.
+    fresh: bool = False
 
     @property
     def cap_hit(self) -> bool:
@@ -65,6 +67,18 @@ class Attempt:
     @property
     def spoke_dicom(self) -> bool:
         return bool(self.accepted or self.rejected or self.aborted)
+
+    @property
+    def worklist_unasked(self) -> bool:
+        """Modality Worklist was accepted but never asked: the Q/R C-FIND before it ended
+        the association (A-ABORT, or the peer closing), so a fresh one may still ask it."""
+        return (
+            self.worklist is None
+            and self.find is not None
+            and self.find.outcome in (FindEnd.ABORTED, FindEnd.CLOSED)
+            and self.accepted is not None
+            and any(c.abstract_syntax == services.WORKLIST_FIND for c in self.accepted.accepted)
+        )
 
     def accepted_kinds(self) -> set[services.ServiceKind]:
         if self.accepted is None:

@@ -52,7 +52,11 @@ def _scheduled(index: int) -> Dataset:
 @pytest.fixture
 def worklist_scp(scp_launcher: ScpLauncher) -> Callable[..., WorklistScp]:
     def start(
-        items: int, *, study_root_matches: int | None = None, delay: float = 0.0
+        items: int,
+        *,
+        study_root_matches: int | None = None,
+        delay: float = 0.0,
+        abort_study_root: bool = False,
     ) -> WorklistScp:
         offered = [uids.VERIFICATION, services.WORKLIST_FIND]
         if study_root_matches is not None:
@@ -63,6 +67,9 @@ def worklist_scp(scp_launcher: ScpLauncher) -> Callable[..., WorklistScp]:
             identifier = event.identifier
             server_log.asked.append(sorted(e.keyword for e in identifier))
             is_worklist = event.request.AffectedSOPClassUID == services.WORKLIST_FIND
+            if abort_study_root and not is_worklist:
+                event.assoc.abort()  # Orthanc's answer to a stranger's query
+                return
             count = items if is_worklist else (study_root_matches or 0)
             for index in range(count):
                 if event.is_cancelled:
@@ -88,7 +95,8 @@ def worklist_scp(scp_launcher: ScpLauncher) -> Callable[..., WorklistScp]:
 
 
 def _probe(port: int, **options: Any) -> Any:
-    return probe_dimse("127.0.0.1", port, ScanOptions(timeouts=FAST, ae_attempts=1, **options))
+    options = {"timeouts": FAST, "ae_attempts": 1, **options}
+    return probe_dimse("127.0.0.1", port, ScanOptions(**options))
 
 
 def _no_marker(verdict: Any, observation: Any) -> None:
@@ -162,3 +170,47 @@ async def test_archive_and_worklist_both_counted(worklist_scp) -> None:  # type:
     ids = {f.id for f in verdict.findings}
     assert {"dicom-query-matches", "dicom-worklist-matches"} <= ids
     assert scp.asked == [["QueryRetrieveLevel", "StudyInstanceUID"], ["StudyInstanceUID"]]
+
+
+async def test_worklist_behind_an_aborted_query_is_asked_on_a_fresh_association(  # type: ignore[no-untyped-def]
+    worklist_scp,
+) -> None:
+    """Orthanc's default for strangers: the Study Root C-FIND aborts the association, the
+    worklist (its plugin) answers. One more association, the worklist model only."""
+    scp = worklist_scp(3, study_root_matches=0, abort_study_root=True)
+    observation = await _probe(scp.port, ae_attempts=2)
+    opening, fresh = observation.attempts
+    assert opening.find is not None
+    assert opening.find.outcome == "aborted"
+    assert opening.worklist is None
+    assert fresh.purpose == "worklist"
+    assert fresh.called_ae_title == opening.called_ae_title  # the title that got in
+    assert fresh.accepted is not None
+    assert {c.abstract_syntax for c in fresh.accepted.accepted} == {
+        uids.VERIFICATION,
+        services.WORKLIST_FIND,
+    }
+    assert fresh.worklist is not None
+    assert fresh.worklist.count == 3
+    assert fresh.released
+    assert scp.asked == [["QueryRetrieveLevel", "StudyInstanceUID"], ["StudyInstanceUID"]]
+    verdict = classify_dimse(observation)
+    assert verdict.exposure is Exposure.QUERY
+    assert verdict.matches is not None
+    assert (verdict.matches.count, verdict.matches.level) == (3, "WORKLIST")
+    ids = {f.id for f in verdict.findings}
+    assert {"dicom-query-refused", "dicom-worklist-matches"} <= ids
+    assert "dicom-worklist-offered" not in ids
+    worklist = next(f for f in verdict.findings if f.id == "dicom-worklist-matches")
+    assert "fresh association" in worklist.evidence
+    _no_marker(verdict, observation)
+
+
+async def test_no_fresh_worklist_association_without_budget(worklist_scp) -> None:  # type: ignore[no-untyped-def]
+    scp = worklist_scp(3, study_root_matches=0, abort_study_root=True)
+    observation = await _probe(scp.port)  # ae_attempts=1: the opening only
+    assert len(observation.attempts) == 1
+    assert scp.asked == [["QueryRetrieveLevel", "StudyInstanceUID"]]
+    verdict = classify_dimse(observation)
+    assert verdict.exposure is not Exposure.QUERY
+    assert "dicom-worklist-offered" in {f.id for f in verdict.findings}

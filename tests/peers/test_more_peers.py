@@ -219,11 +219,6 @@ async def test_orthanc_worklist_peer_refuses_the_query_and_offers_the_worklist(
     assert result.fingerprint == dcmtk(orthanc_worklist)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 item 2: after the Study Root C-FIND ends the association (A-ABORT), "
-    "the worklist is not asked on a fresh association (dicom-worklist-offered, 'not queried')",
-)
 async def test_orthanc_worklist_behind_a_refused_query_is_counted(orthanc_worklist, write_scope):
     """Its worklist plugin is open to anyone here: a stranger reads every item of it."""
     result = await scan(orthanc_worklist, write_scope)

@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exposcan.aetitles import parse_ae_titles, stock_ports, stock_titles
-from exposcan.dicom.events import Aborted, AssociationAccepted, AssociationRejected
+from exposcan.dicom import services
+from exposcan.dicom.events import Aborted, AcceptedContext, AssociationAccepted, AssociationRejected
+from exposcan.dicom.uids import IMPLICIT_VR_LITTLE_ENDIAN as IVRLE
 from exposcan.errors import OptionError
 from exposcan.options import ScanOptions
 from exposcan.probes.aetitle_order import associations_that_fit, order_titles
@@ -28,7 +30,7 @@ from exposcan.probes.aetitle_strategy import (
     next_attempt,
     settle,
 )
-from exposcan.probes.dimse_observation import Attempt, DimseObservation
+from exposcan.probes.dimse_observation import Attempt, DimseObservation, FindOutcome
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import Status
 
@@ -81,6 +83,34 @@ def accepted(step: NextAttempt) -> Attempt:
             implementation_version_name=None,
             protocol_version=1,
         ),
+    )
+
+
+def find_outcome(service: str, level: str, outcome: str, count: int = 0) -> FindOutcome:
+    return FindOutcome(
+        service=service,
+        level=level,
+        count=count,
+        cap=100,
+        cancelled=False,
+        final_status=None,
+        outcome=outcome,
+    )
+
+
+def query_aborted(step: NextAttempt) -> Attempt:
+    """Accepted with Modality Worklist, and the Q/R C-FIND aborted by the peer (Orthanc's
+    default for strangers) before the worklist was asked."""
+    got_in = accepted(step)
+    assert got_in.accepted is not None
+    contexts = (AcceptedContext(1, services.STUDY_ROOT_FIND, IVRLE),)
+    if step.service_map is not ServiceMap.VERIFICATION:
+        contexts += (AcceptedContext(3, services.WORKLIST_FIND, IVRLE),)
+    return replace(
+        got_in,
+        accepted=replace(got_in.accepted, accepted=contexts),
+        aborted=Aborted(source=0, reason=0, source_text="service-user", reason_text=""),
+        find=find_outcome("study-root-find", "STUDY", "aborted"),
     )
 
 
@@ -455,6 +485,7 @@ def test_the_plan_of_the_options() -> None:
 
 OUTCOMES: list[Outcome] = [
     accepted,
+    query_aborted,
     CALLED_UNKNOWN,
     CALLING_UNKNOWN,
     LIMIT_EXCEEDED,
@@ -502,8 +533,88 @@ def test_every_walk_stops_within_the_budget(
     # Nothing more after the random title got in.
     if random_first and any(a.accepted for a in made if a.purpose is AttemptPurpose.RANDOM):
         assert all(s.called_ae_title == RANDOM for s in steps)
+    # One worklist association at most, after one that left its worklist unasked.
+    worklist = [i for i, s in enumerate(steps) if s.purpose is AttemptPurpose.WORKLIST]
+    assert len(worklist) <= 1
+    for i in worklist:
+        assert steps[i].service_map is ServiceMap.WORKLIST
+        assert any(
+            a.worklist_unasked and a.called_ae_title == steps[i].called_ae_title for a in made[:i]
+        )
     # Only a failed TLS retry is dropped.
     assert len(made) - len(settled.attempts) in (0, 1)
+
+
+# --- the worklist behind a refused query (issue 14, item 2) -----------------------------
+
+
+def test_a_query_that_ended_the_association_is_followed_by_the_worklist() -> None:
+    the_plan = plan(random_first=True, titles=("ORTHANC",))
+    steps, reason, made = walk(the_plan, query_aborted, accepted)
+    assert steps[1] == NextAttempt(
+        called_ae_title=RANDOM,  # the title that got in
+        purpose=AttemptPurpose.WORKLIST,
+        service_map=ServiceMap.WORKLIST,
+        tls=False,
+    )
+    assert ServiceMap.WORKLIST.exchange
+    assert len(steps) == 2  # once, whatever the fresh association shows
+    assert reason is StopReason.AE_CHECK_TESTED
+    assert kept(the_plan, made) == ["random", "worklist"]
+
+
+def test_the_worklist_is_asked_under_the_stock_title_that_got_in() -> None:
+    the_plan = plan(random_first=True, titles=("ORTHANC", "OTHER"))
+    steps, reason, made = walk(the_plan, CALLED_UNKNOWN, CALLED_UNKNOWN, query_aborted, closed)
+    assert [(s.called_ae_title, s.purpose) for s in steps] == [
+        (RANDOM, AttemptPurpose.RANDOM),
+        (CALLED, FIRST),
+        ("ORTHANC", STOCK),
+        ("ORTHANC", AttemptPurpose.WORKLIST),
+    ]
+    assert reason is StopReason.TITLE_FOUND
+    assert kept(the_plan, made)[-1] == "worklist"
+
+
+def test_after_a_named_title_the_random_check_comes_before_the_worklist() -> None:
+    steps, reason, _ = walk(plan(), query_aborted, CALLED_UNKNOWN, accepted)
+    assert [(s.called_ae_title, s.purpose) for s in steps] == [
+        (CALLED, FIRST),
+        (RANDOM, AttemptPurpose.RANDOM),
+        (CALLED, AttemptPurpose.WORKLIST),
+    ]
+    assert reason is StopReason.AE_CHECK_TESTED
+
+
+def test_the_worklist_association_is_within_the_budget() -> None:
+    steps, reason, _ = walk(plan(random_first=True, ae_attempts=1), query_aborted)
+    assert [s.purpose for s in steps] == [AttemptPurpose.RANDOM]
+    assert reason is StopReason.AE_CHECK_TESTED
+    steps, _, _ = walk(plan(ae_attempts=2), query_aborted, CALLED_UNKNOWN)
+    assert [s.purpose for s in steps] == [FIRST, AttemptPurpose.RANDOM]  # budget spent
+
+
+def test_no_worklist_association_unless_the_query_kept_it_from_us() -> None:
+    def no_worklist_context(step: NextAttempt) -> Attempt:
+        made = query_aborted(step)
+        assert made.accepted is not None
+        return replace(made, accepted=replace(made.accepted, accepted=made.accepted.accepted[:1]))
+
+    def worklist_asked(step: NextAttempt) -> Attempt:
+        made = query_aborted(step)
+        assert made.find is not None
+        return replace(made, worklist=replace(made.find, service="worklist-find"))
+
+    def query_refused(step: NextAttempt) -> Attempt:
+        made = query_aborted(step)
+        assert made.find is not None
+        return replace(made, aborted=None, find=replace(made.find, outcome="refused"))
+
+    for outcome in (accepted, no_worklist_context, worklist_asked, query_refused):
+        assert not outcome(next_attempt(plan(), [])).worklist_unasked
+        steps, _, _ = walk(plan(random_first=True), outcome)
+        assert [s.purpose for s in steps] == [AttemptPurpose.RANDOM], outcome
+    assert query_aborted(next_attempt(plan(), [])).worklist_unasked
 
 
 def test_importing_the_strategy_loads_no_io() -> None:
@@ -744,3 +855,39 @@ async def test_the_budget_is_what_fits_the_deadline_under_the_rate(
         f for f in classify_dimse(observation).findings if f.id == "dicom-called-ae-checked"
     ]
     assert f"{untried} title(s) untried" in checked.evidence
+
+
+def test_the_verdict_counts_the_worklist_of_the_fresh_association() -> None:
+    from exposcan.classify import classify_dimse
+    from exposcan.results import Verdict
+    from exposcan.vocabulary import Exposure
+
+    the_plan = plan(random_first=True)
+
+    def items(step: NextAttempt) -> Attempt:
+        made = accepted(step)
+        assert made.accepted is not None
+        contexts = (AcceptedContext(3, services.WORKLIST_FIND, IVRLE),)
+        found = find_outcome("worklist-find", "WORKLIST", "matches", count=7)
+        return replace(made, accepted=replace(made.accepted, accepted=contexts), worklist=found)
+
+    def verdict(*outcomes: Outcome) -> Verdict:
+        _, _, made = walk(the_plan, *outcomes)
+        observation = DimseObservation(
+            host="h", port=1, attempts=settle(the_plan, made).attempts, duration_s=0
+        )
+        return classify_dimse(observation)
+
+    counted = verdict(query_aborted, items)
+    assert counted.exposure is Exposure.QUERY
+    assert counted.matches is not None
+    assert (counted.matches.count, counted.matches.level) == (7, "WORKLIST")
+    by_id = {f.id: f for f in counted.findings}
+    assert {"dicom-query-refused", "dicom-worklist-matches"} <= set(by_id)
+    assert "fresh association" in by_id["dicom-worklist-matches"].evidence
+    assert "dicom-worklist-offered" not in by_id
+    # The fresh association refused: the verdict is what the first one showed.
+    alone = verdict(query_aborted, aborted)
+    assert alone.exposure is not Exposure.QUERY
+    assert alone.matches is None
+    assert {"dicom-query-refused", "dicom-worklist-offered"} <= {f.id for f in alone.findings}

@@ -94,6 +94,7 @@ def test_closed_vocabularies_hold_the_values_reports_carry():
         "storage",
         "whole-map",
         "plaintext",
+        "worklist",
     }
     assert {o.value for o in FindEnd} == {
         "matches",
