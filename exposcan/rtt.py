@@ -29,6 +29,7 @@ the /24 of an IPv4 address, the /64 of an IPv6 one), and bounded in number.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -76,11 +77,20 @@ class Estimate:
         return self.srtt + _K * self.rttvar
 
 
+_NETWORK_4 = (1 << 32) - 1 - 0xFF
+_NETWORK_6 = (1 << 128) - (1 << 64)
+
+
+# Asked at every connect and every answer, and parsing a network string per call
+# was most of this module's CPU (issue 13): cached, and the prefix
+# taken from the address's integer.
+@functools.lru_cache(maxsize=4096)
 def network_of(address: str) -> str:
     """The network an address's estimate is shared with: its /24 (IPv4) or /64 (IPv6)."""
     ip = ipaddress.ip_address(address)
-    prefix = 24 if ip.version == 4 else 64
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    if ip.version == 4:
+        return f"{ipaddress.IPv4Address(int(ip) & _NETWORK_4)}/24"
+    return f"{ipaddress.IPv6Address(int(ip) & _NETWORK_6)}/64"
 
 
 class RttTable:

@@ -37,17 +37,11 @@ from exposcan.scope.authorisation import Clock, expiry_warning, utc_now
 from exposcan.scope.endpoints import EndpointList, Pair, plan_endpoints
 from exposcan.scope.imports import ImportedEndpoints
 from exposcan.scope.ports import require_some
+from exposcan.sizes import LARGE_SCAN as LARGE_SCAN  # re-exported; prepare() reads it here
+from exposcan.sizes import MAX_SCAN as MAX_SCAN
 from exposcan.summary import ScanReport, Summary, SummaryBuilder
 
 log = get_logger("exposcan")  # silent until structlog is configured
-
-
-#: Above this many endpoints a scan needs ``allow_large``: a /14 times four
-#: ports, or a /12 on one port, is bigger than any one hospital's DICOM estate
-#: and more often a typo (a /8 for a /24) than a plan.
-LARGE_SCAN = 1 << 20
-#: No scan goes beyond this (an IPv6 /64 would never finish).
-MAX_SCAN = 1 << 32
 
 
 def _now() -> str:

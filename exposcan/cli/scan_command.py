@@ -43,8 +43,8 @@ from exposcan.report.terminal import (
     resume_command,
 )
 from exposcan.report.writer import GuardedWriter, ReportOutput
-from exposcan.scan import LARGE_SCAN, prepare
 from exposcan.scope import parse_port_list
+from exposcan.sizes import LARGE_SCAN
 from exposcan.summary import ScanReport
 from exposcan.vocabulary import Severity
 
@@ -270,6 +270,8 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
     accepted = _load_accepted(args.accept)
     options = options_from(args)
     chosen = target_args.targets_from(args)
+    from exposcan.scan import prepare  # the engine and the probes: only for a scan
+
     plan = await prepare(
         args.scope,
         chosen.targets,

@@ -201,3 +201,20 @@ def test_every_public_name_resolves_and_none_is_imported_early():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=RUN_TIMEOUT
     )
     assert proc.stdout.split("\n")[:2] == ["[] [] True", "True"], proc.stderr
+
+
+def test_the_parser_imports_no_codec_and_no_engine():
+    """``exposcan --version``, ``report`` and ``diff`` start without pydicom, numpy,
+    pynetdicom or the engine: only ``scan`` (and the demo) import them, when they run."""
+    code = (
+        "import sys, exposcan.cli\n"
+        "exposcan.cli.build_parser()\n"
+        "heavy = ('pydicom', 'pynetdicom', 'numpy', 'exposcan.engine', 'exposcan.scan')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "import exposcan.dicom\n"
+        "print(exposcan.dicom.Association.__module__, 'pynetdicom' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    assert proc.stdout.split("\n")[:2] == ["[]", "exposcan.dicom.association True"], proc.stderr
