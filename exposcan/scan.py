@@ -364,6 +364,32 @@ async def prepare(
     return plan
 
 
+async def _planned(
+    scope: ScopeLike,
+    targets: Sequence[str] | None,
+    options: ScanOptions | None,
+    resolver: Resolver | None,
+    clock: Clock | None,
+    allow_large: bool,
+    endpoints: Iterable[Pair] | ImportedEndpoints | None,
+    broker: str | None,
+) -> ScanPlan:
+    """What :func:`scan` and :func:`scan_iter` run: the prepared plan, on the broker's
+    workers if one is named, its warnings logged (``prepare`` itself stays silent)."""
+    plan = await prepare(
+        scope,
+        targets,
+        options=options,
+        resolver=resolver,
+        clock=clock,
+        allow_large=allow_large,
+        endpoints=endpoints,
+    )
+    plan = _distributed(plan, broker)
+    plan.log_warnings()
+    return plan
+
+
 async def scan_iter(
     scope: ScopeLike,
     targets: Sequence[str] | None = None,
@@ -386,17 +412,7 @@ async def scan_iter(
             if result.exposure >= exposcan.Exposure.ECHO:
                 print(result.host, result.port, result.exposure)
     """
-    plan = await prepare(
-        scope,
-        targets,
-        options=options,
-        resolver=resolver,
-        clock=clock,
-        allow_large=allow_large,
-        endpoints=endpoints,
-    )
-    plan = _distributed(plan, broker)
-    plan.log_warnings()
+    plan = await _planned(scope, targets, options, resolver, clock, allow_large, endpoints, broker)
     async for result in plan.results(on_progress=on_progress):
         yield result
 
@@ -429,17 +445,7 @@ async def scan(
         for result in report.exposed():
             print(result.to_dict())
     """
-    plan = await prepare(
-        scope,
-        targets,
-        options=options,
-        resolver=resolver,
-        clock=clock,
-        allow_large=allow_large,
-        endpoints=endpoints,
-    )
-    plan = _distributed(plan, broker)
-    plan.log_warnings()
+    plan = await _planned(scope, targets, options, resolver, clock, allow_large, endpoints, broker)
     started, since = _now(), time.monotonic()
     builder = SummaryBuilder(started_at=started, total=plan.total)
     results: list[EndpointResult] = []

@@ -13,10 +13,11 @@ import pytest
 import exposcan
 from exposcan.engine import Engine
 from exposcan.lab import free_port
-from exposcan.limits import LocalGate, SlidingWindow
+from exposcan.limits import LocalGate
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.scope.targets import TargetSet
 from exposcan.vocabulary import Exposure, Status
+from tests.support.windows import RecordedWindow, most_in_a_second
 
 FAST = Timeouts(connect=1, read=1, release=0.5, endpoint=2)
 
@@ -34,24 +35,6 @@ async def hang_up(reader, writer, listener):
     return None
 
 
-class _TimedWindow(SlidingWindow):
-    """The global window, noting the instant of each grant it makes (on the loop's clock:
-    the instant the rate limit is about, not when a busy loop resumed the waiter)."""
-
-    def __init__(self, count: int, period: float) -> None:
-        super().__init__(count, period)
-        self.grants: list[float] = []
-
-    async def acquire(self) -> float:
-        instant = await super().acquire()
-        self.grants.append(instant)
-        return instant
-
-    def refund(self, instant: float) -> None:
-        self.grants.remove(instant)
-        super().refund(instant)
-
-
 async def test_global_rate_is_never_exceeded(counting_listener):
     """The limit is on when connections may start; the engine is held to it exactly (the
     global window's grant instants, no jitter allowance). The listener's side confirms
@@ -62,24 +45,16 @@ async def test_global_rate_is_never_exceeded(counting_listener):
     listener = counting_listener(addresses)
     options = ScanOptions(limits=Limits(concurrency=64, rate=8, per_host_rate=100), timeouts=FAST)
     first = int(ipaddress.IPv4Address("127.0.0.10"))
-    window = _TimedWindow(8, 1.0)
+    window = RecordedWindow(8, 1.0)
     gate = LocalGate(options.limits, global_window=window)
     engine = Engine(TargetSet([(first, first + 30)], []), (listener.port,), options, gate=gate)
     results = [result async for result in engine.run()]
     assert len(results) == 30
     assert len(window.grants) == gate.granted == 30
-    assert exact_max_in_window(window.grants) <= 8
+    assert most_in_a_second(window.grants) <= 8
     assert len(listener.accepted) == 30
     span = max(t for _, t in listener.accepted) - min(t for _, t in listener.accepted)
     assert span >= 2.9  # 30 connections at 8/s cannot fit in less than ~3 seconds
-
-
-def exact_max_in_window(times: list[float], period: float = 1.0) -> int:
-    """The most instants in any half-open interval [t, t + period)."""
-    times = sorted(times)
-    return max(
-        (sum(1 for u in times[i:] if u < t + period) for i, t in enumerate(times)), default=0
-    )
 
 
 async def test_per_host_rate_and_one_association_per_host(counting_listener, write_scope):
