@@ -138,8 +138,14 @@ ObservationT_co = TypeVar("ObservationT_co", bound=Observation, covariant=True)
 class ProbeRun(Protocol[ObservationT_co]):
     """One scan's use of a probe."""
 
-    async def observe(self, endpoint: Endpoint, permit: Permit) -> ObservationT_co:
-        """Probe one endpoint; ``permit`` before each connection (the first one too)."""
+    async def observe(
+        self, endpoint: Endpoint, permit: Permit, evidence: Sequence[HostEvidence] = ()
+    ) -> ObservationT_co:
+        """Probe one endpoint; ``permit`` before each connection (the first one too).
+        ``evidence``: what other endpoints of the host have said about this one so far
+        (the registry probes a host's web ports before its DICOM ports, one endpoint of a
+        host at a time by default, so a web API naming its DICOM port has spoken first);
+        the DICOM probe tries the claimed product's stock titles early."""
         ...
 
 

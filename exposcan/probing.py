@@ -106,8 +106,9 @@ async def probe_endpoint(
 ) -> Probed:
     """Run the endpoint's probe within its host slot; judge what it saw.
 
-    ``evidence``: what other endpoints of the scan said about this one, read once this
-    probe is done (the host's web ports held its slot before it). ``admit``: asked
+    ``evidence``: what other endpoints of the scan said about this one, handed to the
+    probe as it starts (the DICOM probe's title order) and read again once it is done,
+    for the verdict (the host's web ports held its slot before it). ``admit``: asked
     once the slot is held and again when the first connection is granted, before any
     packet; False raises :class:`NotStarted`. ``ticket``: the endpoint's slot in the
     scan's :class:`~exposcan.pacing.Pacing` (its permits, its connect policy, and the
@@ -123,7 +124,8 @@ async def probe_endpoint(
         probed_at = now_iso()
         token = connect_policy.set(ticket)
         try:
-            observation = await run.observe(endpoint, _permit(gate, endpoint.host, admit, ticket))
+            permit = _permit(gate, endpoint.host, admit, ticket)
+            observation = await run.observe(endpoint, permit, evidence())
         finally:
             connect_policy.reset(token)
         # Judged inside the slot: the next endpoint of this host must find its answer

@@ -5,7 +5,9 @@ per-host rate fits only so many associations), so the order is what finds a titl
 
 1. titles that already got in on other hosts of this scan, the most hosts first (one
    site tends to configure its archives alike);
-2. titles of a product the host itself claimed (its web side, through host evidence);
+2. titles of a product the host itself claimed for this port (its web side, through host
+   evidence handed to :meth:`exposcan.probe.ProbeRun.observe`: Orthanc's ``/system``
+   names its DicomPort, and the host's web ports are probed before its DICOM ports);
 3. titles of the products the port is known for (the ``[[port]]`` tables of
    ``exposcan/data/ae_titles.toml``: 4242 Orthanc, 11112 dcm4che, DCMTK and Horos,
    5678 Conquest, 6666 Dicoogle; 104 is everyone's);
@@ -18,6 +20,7 @@ puts them first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -50,13 +53,19 @@ def order_titles(
     worked = worked or {}
 
     def of(products: Sequence[str]) -> list[str]:
-        wanted = [p.lower() for p in products if p.strip()]
+        # A product by its leading word: the web side says "dcm4chee-arc", the list
+        # "dcm4chee archive (2.x and 5.x / arc-light)".
+        wanted = [word for p in products if (word := _leading_word(p))]
         return [t.value for t in titles if any(w in t.product.lower() for w in wanted)]
 
     known = [v for v in values if worked.get(v, 0) > 0]
     known.sort(key=lambda v: -worked[v])  # stable: the file's order among equals
     ordered = dict.fromkeys([*known, *of(claimed), *of(port_products.get(port, ())), *values])
     return tuple(ordered)
+
+
+def _leading_word(product: str) -> str:
+    return re.split(r"[^a-z0-9]+", product.strip().lower(), maxsplit=1)[0]
 
 
 def associations_that_fit(endpoint_s: float, per_host_rate: float) -> int:

@@ -278,6 +278,10 @@ def _draw_title() -> str:
     return random_ae_title()
 
 
+#: port, products the host claimed for it, stock titles that worked (and on how many hosts)
+_OrderKey = tuple[int, tuple[str, ...], frozenset[tuple[str, int]]]
+
+
 @dataclass(frozen=True, slots=True)
 class _DimseRun:
     options: ScanOptions
@@ -289,20 +293,25 @@ class _DimseRun:
     random_title: str = field(default_factory=_draw_title)
     #: Stock titles that got in on a host of this scan, and on how many.
     worked: dict[str, int] = field(default_factory=dict)
-    #: The order for each port and state of ``worked`` (it changes seldom; ordering the
-    #: list for every endpoint was a measurable share of a large scan's CPU).
-    orders: dict[tuple[int, frozenset[tuple[str, int]]], tuple[str, ...]] = field(
-        default_factory=dict
-    )
+    #: The order for each port, claimed products and state of ``worked`` (it changes
+    #: seldom; ordering the list for every endpoint was a measurable share of a large
+    #: scan's CPU).
+    orders: dict[_OrderKey, tuple[str, ...]] = field(default_factory=dict)
 
-    async def observe(self, endpoint: Endpoint, permit: Permit) -> DimseObservation:
-        key = (endpoint.port, frozenset(self.worked.items()))
+    async def observe(
+        self, endpoint: Endpoint, permit: Permit, evidence: Sequence[HostEvidence] = ()
+    ) -> DimseObservation:
+        # What the host's web side said of this port (Orthanc's /system names its
+        # DicomPort): that product's stock titles come before the port's.
+        claimed = tuple(dict.fromkeys(record.product for record in evidence))
+        key = (endpoint.port, claimed, frozenset(self.worked.items()))
         titles = self.orders.get(key)
         if titles is None:
             titles = self.orders[key] = order_titles(
                 self.stock_titles,
                 port=endpoint.port,
                 port_products=self.port_products,
+                claimed=claimed,
                 worked=self.worked,
             )
         observation = await probe_dimse(

@@ -50,7 +50,9 @@ class BannerRun:
     def __init__(self, opened: list[str]) -> None:
         self.opened = opened
 
-    async def observe(self, endpoint: Endpoint, permit: Permit) -> BannerObservation:
+    async def observe(
+        self, endpoint: Endpoint, permit: Permit, evidence: Sequence[HostEvidence] = ()
+    ) -> BannerObservation:
         await permit()
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(endpoint.host, endpoint.port), timeout=2

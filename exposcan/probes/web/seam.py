@@ -33,7 +33,9 @@ class _WebRun:
     session: aiohttp.ClientSession
     ledger: CredentialLedger
 
-    async def observe(self, endpoint: Endpoint, permit: Permit) -> WebObservation:
+    async def observe(
+        self, endpoint: Endpoint, permit: Permit, evidence: Sequence[HostEvidence] = ()
+    ) -> WebObservation:
         return await probe_web(
             endpoint.host,
             endpoint.port,
