@@ -14,6 +14,7 @@ are ignored.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import math
@@ -167,8 +168,9 @@ def _value(kind: Any, value: object, where: str) -> Any:
 
 def _plain(kind: type, value: object, where: str) -> Any:
     if issubclass(kind, StrEnum):
-        if isinstance(value, str) and value in kind._value2member_map_:
-            return kind(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # the enum's lookup: declared protocols too
+                return kind(value)
         words = ", ".join(str(m) for m in kind)
         raise RecordError(where, f"{show(value)} is not one of {words}")
     if kind is bool:

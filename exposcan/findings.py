@@ -1,71 +1,40 @@
-"""The finding catalogue: every finding exposcan reports is made from one entry here.
+"""The built-in probes' finding catalogue: every finding they report is made from one entry.
 
-An entry fixes what a finding *is*: its stable ``id`` (reports, SARIF rules and users'
-filters key on it), its one severity, a title free of peer values, the remediation and
-references. What the peer said goes in the evidence, and only there (see
-:meth:`Rule.found`). SARIF rules and ``docs/findings.md`` are read from this table, so a
-rule's description and severity never depend on which endpoint happened to come first.
+An entry (:class:`~exposcan.rules.Rule`) fixes what a finding *is*: its stable ``id``, its
+one severity, a title free of peer values, the remediation and references; what the peer
+said goes in the evidence only. SARIF rules and ``docs/findings.md`` are read from the
+registry's catalogue (:data:`CATALOGUE`: these entries, then a registered probe's), so a
+rule never depends on which endpoint came first. A new probe writes its entries the same
+way in its own package (:class:`~exposcan.rules.Table`) and hands them to its
+registration: nothing here changes for it.
 
-The table is code rather than a TOML file under ``exposcan/data``: the classifiers name
-entries as attributes (``findings.DICOM_QUERY_MATCHES``), so mypy and the import itself
-catch a misspelt id, and nothing is parsed on the way to the first verdict.
-
+Code rather than TOML: the classifiers name entries as attributes
+(``findings.DICOM_QUERY_MATCHES``), so mypy and the import catch a misspelt id.
 A fact whose weight depends on what follows is two entries, never one id with two
-severities: a web API that lists studies (``web-dicomweb-qido-open``, critical) and one
-that answers with nothing listed now (``web-dicomweb-qido-open-none-listed``, high), as
-DIMSE has ``dicom-query-matches`` and ``dicom-query-allowed``.
+severities: ``web-dicomweb-qido-open`` (studies listed, critical) and
+``web-dicomweb-qido-open-none-listed`` (high), as DIMSE has ``dicom-query-matches`` and
+``dicom-query-allowed``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
+from collections.abc import Iterator, Mapping
 from typing import Final
 
-from exposcan.results import Finding
+from exposcan import rules
+from exposcan.rules import Rule
 from exposcan.vocabulary import Severity
 
-__all__ = ["CATALOGUE", "Rule", "markdown", "rule"]
+__all__ = [
+    "BUILT_IN",
+    "CATALOGUE",
+    "Rule",
+    "markdown",
+    "rule",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One catalogue entry: what a finding with this ``id`` means, whatever the peer."""
-
-    id: str
-    severity: Severity
-    title: str
-    remediation: str = ""
-    #: Where the reader can check the claim: DICOM parts, RFCs, vendors' manuals, CWE.
-    references: tuple[str, ...] = ()
-
-    def found(self, evidence: str) -> Finding:
-        """The finding for one endpoint: this entry's fixed fields, the peer's evidence."""
-        return Finding(
-            id=self.id,
-            severity=self.severity,
-            title=self.title,
-            evidence=evidence,
-            remediation=self.remediation,
-        )
-
-
-_entries: dict[str, Rule] = {}
-
-
-def _entry(
-    id: str,
-    severity: Severity,
-    title: str,
-    remediation: str = "",
-    references: tuple[str, ...] = (),
-) -> Rule:
-    if id in _entries:
-        raise ValueError(f"finding id {id!r} is catalogued twice")
-    entry = _entries[id] = Rule(id, severity, title, remediation, references)
-    return entry
-
+_table = rules.Table()
+_entry = _table.entry
 
 _ORTHANC_SECURITY = "https://orthanc.uclouvain.be/book/faq/security.html"
 _PS38_ASSOCIATION = "DICOM PS3.8 §9.3 (association PDUs: A-ASSOCIATE-RQ/AC/RJ, A-ABORT)"
@@ -390,8 +359,32 @@ WEB_VIEWER_PRESENT: Final = _entry(
     "PACS web interface is reachable (it logs users in by itself; not tested)",
 )
 
-#: Every entry by id, in the order above (the order docs/findings.md lists them in).
-CATALOGUE: Final[Mapping[str, Rule]] = MappingProxyType(_entries)
+#: The built-in probes' entries, in the order above (docs/findings.md's and SARIF's).
+BUILT_IN: Final = _table.rules()
+
+
+class _Registered(Mapping[str, Rule]):
+    """The scan registry's catalogue (:data:`exposcan.probes.registry.PROBES`), read
+    when used: the registry imports this module for the built-in entries."""
+
+    @staticmethod
+    def _live() -> Mapping[str, Rule]:
+        from exposcan.probes.registry import PROBES
+
+        return PROBES.catalogue
+
+    def __getitem__(self, id: str) -> Rule:
+        return self._live()[id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._live())
+
+    def __len__(self) -> int:
+        return len(self._live())
+
+
+#: Every entry by id: the built-in ones in the order above, then each registered probe's.
+CATALOGUE: Final[Mapping[str, Rule]] = _Registered()
 
 
 def rule(id: str) -> Rule | None:
@@ -401,26 +394,7 @@ def rule(id: str) -> Rule | None:
 
 def markdown() -> str:
     """``docs/findings.md``: the catalogue as a page (a test keeps the file equal to it)."""
-    lines = [
-        "# Findings",
-        "",
-        "<!-- Generated from exposcan/findings.py by `python -m exposcan.findings > "
-        "docs/findings.md`; tests/unit/test_findings_catalogue.py checks it is current. -->",
-        "",
-        "Every finding exposcan reports has one entry here: a stable id, one severity and a",
-        "fixed title. What a peer said is in the finding's evidence, never in its title.",
-        "",
-        "| id | severity | title |",
-        "| --- | --- | --- |",
-    ]
-    lines += [f"| `{e.id}` | {e.severity} | {e.title} |" for e in CATALOGUE.values()]
-    for entry in CATALOGUE.values():
-        lines += ["", f"## `{entry.id}`", "", f"**{entry.severity}**: {entry.title}.", ""]
-        lines.append(f"Remediation: {entry.remediation or 'none needed (informational).'}")
-        if entry.references:
-            lines += ["", "References:", ""]
-            lines += [f"- {reference}" for reference in entry.references]
-    return "\n".join(lines) + "\n"
+    return rules.markdown(CATALOGUE)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from exposcan.probes.registry import PROBES
+
 __all__ = ["SCHEMA_RESOURCE", "load_schema", "schema_path"]
 
 #: Where the schema is inside the package.
@@ -25,6 +27,12 @@ def schema_path() -> Traversable:
 
 
 def load_schema() -> dict[str, Any]:
-    """The schema as a dict (hand it to ``jsonschema.Draft202012Validator``)."""
+    """The schema as a dict (hand it to ``jsonschema.Draft202012Validator``).
+
+    The file's protocol enum is the built-in probes'; a probe registered in the scan's
+    registry (:data:`exposcan.probes.registry.PROBES`) adds its own, so a report it
+    wrote validates while any other protocol still fails."""
     schema: dict[str, Any] = json.loads(schema_path().read_text(encoding="utf-8"))
+    protocols: list[str] = schema["$defs"]["protocol"]["enum"]
+    protocols += [str(p) for p in PROBES.protocols() if str(p) not in protocols]
     return schema

@@ -6,6 +6,7 @@ CSV and SARIF without a translation table.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -95,10 +96,55 @@ _EXPOSURE_SEVERITY = {
 
 
 class Protocol(StrEnum):
+    """What an endpoint's result speaks: the built-in probes' protocols below, and those a
+    registered probe brings (:meth:`declare`, run by its
+    :class:`~exposcan.probes.registry.Registration`).
+
+    The vocabulary stays closed: ``Protocol(text)`` is a built-in or a declared protocol,
+    anything else a ValueError, so a report naming an unknown protocol does not read
+    back. A declared protocol is a member in all but iteration: ``Protocol("echo-line")``
+    is the same object each time, and compares, hashes, pickles and serialises as its
+    text. Iterating the class gives the built-ins (an enum's member list is fixed when the
+    class is made); :meth:`known` gives every protocol.
+    """
+
     DIMSE = "dimse"
     DIMSE_TLS = "dimse-tls"
     HTTP = "http"
     HTTPS = "https"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Protocol | None:
+        return _DECLARED.get(value) if isinstance(value, str) else None
+
+    @classmethod
+    def declare(cls, name: str) -> Protocol:
+        """The protocol named ``name``, made known to the whole process if it is new.
+        Names are the report's: lower-case words joined by hyphens (``echo-line``)."""
+        try:
+            return cls(name)
+        except ValueError:
+            pass
+        if not isinstance(name, str) or len(name) > 32 or not _PROTOCOL_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} cannot name a protocol (lower-case words and hyphens)")
+        # A pseudo-member, as enum.Flag makes for its combinations: an instance of the
+        # class that lookups (_missing_) return, so isinstance and every consumer of a
+        # result's protocol hold for it as for a built-in.
+        member = str.__new__(cls, name)
+        member._name_ = name.upper().replace("-", "_")
+        member._value_ = name
+        _DECLARED[name] = member
+        return member
+
+    @classmethod
+    def known(cls) -> tuple[Protocol, ...]:
+        """Every protocol a result may name now: the built-ins, then the declared ones."""
+        return (*cls, *_DECLARED.values())
+
+
+#: Protocols declared by registered probes, by name (:meth:`Protocol.declare`).
+_DECLARED: dict[str, Protocol] = {}
+_PROTOCOL_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
 class AttemptPurpose(StrEnum):

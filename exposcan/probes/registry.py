@@ -2,9 +2,17 @@
 
 Like sslyze's scan-command table or zgrab2's ``RegisterModule``: a probe is a package
 (its observation, its verdict, an object satisfying
-:class:`~exposcan.probe.EndpointProbe`) plus one :func:`register` line in
-:data:`PROBES` below. The engine plans, dispatches, keys resumes and counts endpoints
-through the registry and names no probe.
+:class:`~exposcan.probe.EndpointProbe`, its finding entries) plus one :func:`register`
+line in :data:`PROBES` below. The engine plans, dispatches, keys resumes and counts
+endpoints through the registry and names no probe.
+
+A registration carries what its probe adds to the closed vocabularies, so no central file
+is edited for it: the protocols its results name (declared in
+:class:`~exposcan.vocabulary.Protocol` as the registration is made: ``Protocol(name)``,
+``EndpointResult.from_dict`` and :func:`exposcan.schema.load_schema` know them from
+then on) and its catalogue entries (:class:`~exposcan.rules.Rule`: id, severity, fixed
+title, remediation, references), which join the registry's :attr:`Registry.catalogue`
+(``exposcan.findings.CATALOGUE`` is :data:`PROBES`'s: SARIF rules, ``docs/findings.md``).
 
 A registration is light: the probe's implementation is named by ``"module:attribute"``
 and imported when a scan first has endpoints for it, so a DICOM-only scan (or reading a
@@ -14,10 +22,13 @@ report) never loads aiohttp.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from exposcan import findings
+from exposcan.rules import Rule
 from exposcan.vocabulary import Protocol
 
 if TYPE_CHECKING:
@@ -34,7 +45,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Registration:
     #: the resume key's kind, unique: a port listed both as a DICOM and a web port is two
     #: endpoints, one of each kind
@@ -47,6 +58,28 @@ class Registration:
     found: frozenset[Protocol]
     #: ``"module:attribute"``, imported on first use, or the probe itself
     load: str | EndpointProbe[Any]
+    #: the catalogue entries of every finding its verdicts make
+    findings: tuple[Rule, ...]
+
+    def __init__(
+        self,
+        kind: str,
+        ports: str,
+        planned: str,
+        found: Iterable[str],
+        load: str | EndpointProbe[Any],
+        findings: Iterable[Rule] = (),
+    ) -> None:
+        """``planned`` and ``found``: built-in protocols or new names, declared here
+        (:meth:`~exposcan.vocabulary.Protocol.declare`), so the probe's observations
+        and its results read back name them as the built-ins' do."""
+        set_ = object.__setattr__  # frozen: construction is the one moment to set fields
+        set_(self, "kind", kind)
+        set_(self, "ports", ports)
+        set_(self, "planned", Protocol.declare(planned))
+        set_(self, "found", frozenset(Protocol.declare(p) for p in found))
+        set_(self, "load", load)
+        set_(self, "findings", tuple(findings))
 
     def probe(self) -> EndpointProbe[Any]:
         if not isinstance(self.load, str):
@@ -60,12 +93,19 @@ class Registry:
     """Registrations in the order a scan probes them (every host on one port, then the
     next port; one registration's ports, then the next's)."""
 
-    def __init__(self, *registrations: Registration) -> None:
+    def __init__(self, *registrations: Registration, catalogue: Iterable[Rule] = ()) -> None:
+        """``catalogue``: entries held before any registration's, in the order the
+        catalogue lists them (:data:`PROBES`: the built-in table's, the order of
+        ``docs/findings.md`` and of SARIF's rules)."""
         self._all: list[Registration] = []
+        self._catalogue: dict[str, Rule] = {}
+        self._add_rules(catalogue, "the catalogue")
         for registration in registrations:
             self.register(registration)
 
     def register(self, registration: Registration) -> Registration:
+        """Add a probe, its protocols and its finding entries, or raise ValueError (and
+        add nothing) if any of them is another probe's."""
         if registration.planned not in registration.found:
             raise ValueError(f"probe {registration.kind!r}: found must include planned")
         for other in self._all:
@@ -75,8 +115,31 @@ class Registry:
                 raise ValueError(f"port list {registration.ports!r} already has a probe")
             if other.found & registration.found:
                 raise ValueError(f"probe {registration.kind!r}: a protocol of {other.kind!r}")
+        self._add_rules(registration.findings, f"probe {registration.kind!r}")
         self._all.append(registration)
         return registration
+
+    def _add_rules(self, rules: Iterable[Rule], whose: str) -> None:
+        # One rule per id: an id two probes share (TLS's) is the one entry object, never
+        # a second severity or remediation; checked in full before anything is added.
+        added: dict[str, Rule] = {}
+        for rule in rules:
+            held = self._catalogue.get(rule.id, added.get(rule.id))
+            if held is not None and held != rule:
+                raise ValueError(f"{whose}: finding {rule.id!r} is catalogued otherwise")
+            added[rule.id] = rule
+        for rule_id, rule in added.items():
+            self._catalogue.setdefault(rule_id, rule)
+
+    @property
+    def catalogue(self) -> Mapping[str, Rule]:
+        """Every finding entry of the registry, by id, in the order they were added."""
+        return MappingProxyType(self._catalogue)
+
+    def protocols(self) -> tuple[Protocol, ...]:
+        """Every protocol its probes' results may name, in the vocabulary's order."""
+        found = {p for r in self._all for p in r.found}
+        return tuple(p for p in Protocol.known() if p in found)
 
     def __iter__(self) -> Iterator[Registration]:
         return iter(tuple(self._all))
@@ -108,7 +171,12 @@ def endpoint_total(
     return hosts * sum(len(port_lists.get(r.ports, ())) for r in registry)
 
 
-PROBES = Registry()
+def _catalogued(*prefixes: str) -> tuple[Rule, ...]:
+    """The built-in table's entries a built-in probe brings (the TLS ones: both)."""
+    return tuple(e for e in findings.BUILT_IN if e.id.startswith(prefixes))
+
+
+PROBES = Registry(catalogue=findings.BUILT_IN)
 register = PROBES.register
 
 # The scan's order is this table's. Web first: a product's web API may name the product
@@ -121,6 +189,7 @@ register(
         planned=Protocol.HTTP,
         found=frozenset({Protocol.HTTP, Protocol.HTTPS}),
         load="exposcan.probes.web.seam:PROBE",
+        findings=_catalogued("web-", "tls-"),
     )
 )
 register(
@@ -130,6 +199,7 @@ register(
         planned=Protocol.DIMSE,
         found=frozenset({Protocol.DIMSE, Protocol.DIMSE_TLS}),
         load="exposcan.probes.dimse:PROBE",
+        findings=_catalogued("dicom-", "tls-"),
     )
 )
 
