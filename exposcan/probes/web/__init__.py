@@ -5,7 +5,9 @@ Modules, in the order a probe uses them:
 - :mod:`.observation`: the closed vocabularies and the frozen records a probe returns;
 - :mod:`.safety`: :func:`check_path`, the guard every request passes (no retrieval, ever);
 - :mod:`.session`: the scan's aiohttp session, the body cap, the connections of a request
-  and their TLS facts; :mod:`.failures`: every network condition as a status;
+  and their TLS facts; :mod:`.connector`: its TCP connects through the scan's connect
+  policy (adaptive timeouts, answers, first contact); :mod:`.failures`: every network
+  condition as a status;
 - :mod:`.answer`: one answer or failure, and readings of it (JSON, login redirects);
 - :mod:`.facts`: what one endpoint has shown so far, as typed facts with one owner each;
 - :mod:`.conversation`: one endpoint's conversation, the one request helper (which refuses

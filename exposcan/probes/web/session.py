@@ -23,6 +23,7 @@ from exposcan._version import __version__
 from exposcan.net.tls import client_context, facts_of
 from exposcan.net.transport import ABORT_WAIT_S
 from exposcan.options import ScanOptions
+from exposcan.probes.web.connector import PolicyConnector
 from exposcan.probes.web.facts import MAX_REQUESTS
 from exposcan.probes.web.safety import request_guard
 from exposcan.results import TlsFacts
@@ -131,9 +132,11 @@ def make_web_session(options: ScanOptions) -> aiohttp.ClientSession:
     request until the endpoint deadline (the probe bounds the whole endpoint itself); no
     cookies are kept, no proxy is taken from the environment, redirects are never followed
     (each request says so), and the TLS context verifies nothing so that every certificate
-    can be reported (:func:`exposcan.net.tls.client_context`).
+    can be reported (:func:`exposcan.net.tls.client_context`). Under the engine, each TCP
+    connect waits what the endpoint's connect policy says (the adaptive timeout, never
+    above ``sock_connect``) and reports its answer to it (:mod:`~.connector`).
     """
-    connector = aiohttp.TCPConnector(
+    connector = PolicyConnector(
         limit=options.limits.concurrency,
         limit_per_host=options.limits.per_host_concurrency,
         ssl=client_context(),
