@@ -1,7 +1,10 @@
 """``exposcan worker --broker redis://HOST:PORT/DB``: run the shards of distributed scans
 (:func:`exposcan.managed.worker.serve`) in the foreground, until SIGTERM or SIGINT, which
 abort its associations politely and end it within seconds (exit 143 or 130); its
-unfinished shards go to another worker. ``EXPOSCAN_BROKER`` may stand for ``--broker``."""
+unfinished shards go to another worker. ``EXPOSCAN_BROKER`` may stand for ``--broker``.
+
+``EXPOSCAN_TEST_WORKER_VERSION`` is for tests only: the worker says it is that exposcan
+version (its stream and heartbeat), to show what a worker of another version does."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from exposcan.cli.common import EXIT_USAGE, error_line, positive_float, positive
 
 NAME = "worker"
 BROKER_ENV = "EXPOSCAN_BROKER"
+#: tests only: the version this worker pretends to be
+TEST_VERSION_ENV = "EXPOSCAN_TEST_WORKER_VERSION"
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -61,6 +66,7 @@ def add_broker(parser: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 async def run(args: argparse.Namespace, tty: bool) -> int:
+    from exposcan._version import __version__
     from exposcan.managed.broker import redact
     from exposcan.managed.worker import serve
 
@@ -83,6 +89,7 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
             redeliver_after_s=args.redeliver_after,
             lease_s=args.lease,
             ready=ready,
+            version=os.environ.get(TEST_VERSION_ENV) or __version__,
         )
     finally:
         said.cancel()

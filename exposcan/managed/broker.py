@@ -15,6 +15,12 @@ both for redelivery:
 * while a shard runs, its worker re-claims it for itself every quarter of ``idle_timeout``
   (``XCLAIM ... JUSTID`` resets the idle time), so a long shard of a live worker is not
   handed to a second worker; a dead worker stops re-claiming and its shards go on.
+
+Each exposcan version has a stream of its own (:func:`queue_for`): a worker reads only its
+version's, so a worker of another version on the same broker never takes a shard it would
+refuse; it leaves the shard to a worker of the right version, and says so in its log
+(:mod:`exposcan.managed.worker`). A submitter with no worker of its version fails after its
+bounded wait, naming the versions that are there.
 """
 
 from __future__ import annotations
@@ -25,12 +31,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from exposcan._version import __version__
 from exposcan.errors import UserError
 
 #: the taskiq name of the shard task
 TASK = "exposcan.shard"
-#: the stream jobs travel on
-QUEUE = "exposcan:shards"
+#: the streams jobs travel on, one per exposcan version
+QUEUES = "exposcan:shards:"
+
+
+def queue_for(version: str = __version__) -> str:
+    """The stream of ``version``'s shards (version-scoped: see the module's text)."""
+    return QUEUES + version
+
+
+#: this version's stream
+QUEUE = queue_for()
 SCHEMES = ("memory", "redis", "rediss")
 
 
@@ -102,12 +118,12 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
-def stream_broker(url: str, *, idle_timeout_s: float) -> Any:
-    """The broker shards travel on (a :class:`ShardStreamBroker`)."""
+def stream_broker(url: str, *, idle_timeout_s: float, version: str = __version__) -> Any:
+    """The broker ``version``'s shards travel on (a :class:`ShardStreamBroker`)."""
     quiet_libraries()
     from exposcan.managed.redelivery import ShardStreamBroker
 
-    return ShardStreamBroker(url, queue=QUEUE, idle_timeout_s=idle_timeout_s)
+    return ShardStreamBroker(url, queue=queue_for(version), idle_timeout_s=idle_timeout_s)
 
 
 async def beat(every_s: float, call: Callable[[], Awaitable[None]]) -> None:
@@ -121,11 +137,13 @@ async def beat(every_s: float, call: Callable[[], Awaitable[None]]) -> None:
 
 __all__ = [
     "QUEUE",
+    "QUEUES",
     "TASK",
     "BrokerError",
     "beat",
     "check_url",
     "open_redis",
+    "queue_for",
     "redact",
     "stream_broker",
 ]

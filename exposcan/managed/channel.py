@@ -11,11 +11,13 @@ last write; the submitter deletes them once its report is whole.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from exposcan._version import __version__
 from exposcan.probes.registry import SkipKey
 
 if TYPE_CHECKING:
@@ -43,7 +45,11 @@ class Channel(Protocol):
         ...
 
     async def workers(self) -> int:
-        """How many workers are alive now."""
+        """How many workers of this exposcan version are alive now."""
+        ...
+
+    async def lonely(self, broker: str, waited_s: float) -> str:
+        """Why no worker has run this submitter's shards for ``waited_s`` (one line)."""
         ...
 
     async def discard(self, run: str, shards: int) -> None: ...
@@ -91,6 +97,9 @@ class MemoryChannel:
 
     async def workers(self) -> int:
         return 1
+
+    async def lonely(self, broker: str, waited_s: float) -> str:
+        return "its shards run in this process"  # never asked: workers() is 1
 
     async def cancel(self, run: str) -> None:
         pass  # in one process the submitter cancels its shards' tasks itself
@@ -153,10 +162,29 @@ class RedisChannel:
                     yield json.loads(fields[b"r"])
 
     async def workers(self) -> int:
-        count = 0
-        async for _ in self._redis.scan_iter(match="exposcan:worker:*", count=100):
-            count += 1
-        return count
+        return (await self.versions())[__version__]
+
+    async def versions(self) -> Counter[str]:
+        """The workers alive now, by the exposcan version each says it is."""
+        keys = [key async for key in self._redis.scan_iter(match="exposcan:worker:*", count=100)]
+        found = Counter[str]()
+        for info in await self._redis.mget(keys) if keys else ():
+            if info is not None:  # expired between SCAN and MGET
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    found[str(json.loads(info).get("version"))] += 1
+        return found
+
+    async def lonely(self, broker: str, waited_s: float) -> str:
+        start = "start one with `exposcan worker --broker URL`"
+        others = await self.versions()
+        if not others:
+            return f"no exposcan worker is alive on {broker} (none for {waited_s:g} s): {start}"
+        there = ", ".join(f"{n} of exposcan {v:.40}" for v, n in sorted(others.items()))
+        return (
+            f"no worker of this exposcan version ({__version__}) is alive on {broker} "
+            f"(none for {waited_s:g} s); the workers there ({there}) are of another version "
+            f"and leave this version's shards alone: {start} of exposcan {__version__}"
+        )
 
     async def heartbeat(self, worker: str, info: dict[str, Any]) -> None:
         await self._redis.set(

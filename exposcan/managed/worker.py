@@ -3,6 +3,12 @@
 Cancelling :func:`serve` (the CLI: SIGTERM or SIGINT) cancels the shards it runs, so
 their associations abort politely (A-ABORT, then close); their messages stay
 unacknowledged and go to another worker once ``redeliver_after_s`` has passed.
+
+A worker reads only its own exposcan version's stream (:func:`~exposcan.managed.broker.
+queue_for`): the shards of a submitter of another version wait there for a worker of that
+version, and this worker logs once (``shards_left_for_other_version``) that it leaves them.
+``version`` is for tests alone (``EXPOSCAN_TEST_WORKER_VERSION`` of ``exposcan worker``):
+a worker that says it is another version, to show what a mixed fleet does.
 """
 
 from __future__ import annotations
@@ -16,7 +22,16 @@ from typing import Any
 
 from exposcan._version import __version__
 from exposcan.logs import get_logger
-from exposcan.managed.broker import TASK, BrokerError, beat, check_url, open_redis, redact
+from exposcan.managed.broker import (
+    QUEUES,
+    TASK,
+    BrokerError,
+    beat,
+    check_url,
+    open_redis,
+    queue_for,
+    redact,
+)
 from exposcan.managed.channel import WORKER_TTL_S, RedisChannel
 from exposcan.managed.gate import LEASE_S, RedisGate, RedisWindows
 from exposcan.managed.shard import run_shard
@@ -36,10 +51,11 @@ async def serve(
     redeliver_after_s: float = REDELIVER_AFTER_S,
     lease_s: float = LEASE_S,
     ready: asyncio.Event | None = None,
+    version: str = __version__,
 ) -> None:
     """Run shards from the broker at ``url`` until cancelled; ``ready`` is set once this
     worker listens. :class:`~exposcan.managed.broker.BrokerError` when the URL is not a
-    reachable Redis."""
+    reachable Redis. ``version``: tests only (see the module's text)."""
     if check_url(url) == "memory":
         raise BrokerError("a worker needs a shared broker (redis://HOST:PORT/DB), not memory://")
     from taskiq.api import run_receiver_task
@@ -50,7 +66,7 @@ async def serve(
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     channel = RedisChannel(redis)
     windows = RedisWindows(url, redis)
-    broker = stream_broker(url, idle_timeout_s=redeliver_after_s)
+    broker = stream_broker(url, idle_timeout_s=redeliver_after_s, version=version)
     broker.is_worker_process = True
 
     async def shard(job: dict[str, Any]) -> dict[str, Any]:
@@ -65,11 +81,23 @@ async def serve(
             return await _again(broker, channel, job, exc)
 
     broker.register_task(shard, task_name=TASK)
-    info = {"version": __version__, "name": name}
-    heart = asyncio.create_task(beat(WORKER_TTL_S / 3, lambda: channel.heartbeat(name, info)))
+    info = {"version": version, "name": name}
+    others = OtherVersions(redis, version)
+
+    async def alive() -> None:
+        await channel.heartbeat(name, info)
+        await others.look()
+
+    heart = asyncio.create_task(beat(WORKER_TTL_S / 3, alive))
     try:
         await broker.startup()
-        log.info("worker_started", broker=redact(url), worker=name, shards_at_once=shards_at_once)
+        log.info(
+            "worker_started",
+            broker=redact(url),
+            worker=name,
+            version=version,
+            shards_at_once=shards_at_once,
+        )
         if ready is not None:
             ready.set()
         await run_receiver_task(
@@ -85,6 +113,45 @@ async def serve(
             await broker.shutdown()
         await redis.aclose()
         log.info("worker_stopped", worker=name)
+
+
+class OtherVersions:
+    """Says once, in this worker's log, that shards of another exposcan version wait on
+    the broker and that this worker leaves them to a worker of that version (again if
+    they come back after that version's stream was drained)."""
+
+    def __init__(self, redis: Any, version: str) -> None:
+        self._redis, self._own = redis, queue_for(version)
+        self.version = version
+        self._said: set[str] = set()
+
+    async def waiting(self) -> dict[str, int]:
+        """Per other version: its shards that no worker has taken yet."""
+        found: dict[str, int] = {}
+        async for key in self._redis.scan_iter(match=QUEUES + "*", count=100, _type="STREAM"):
+            stream = key.decode() if isinstance(key, bytes) else str(key)
+            if stream == self._own:
+                continue
+            # XINFO GROUPS' lag (Redis 7): entries the group has not delivered yet
+            groups = await self._redis.xinfo_groups(stream)
+            lag = sum(int(group.get("lag") or 0) for group in groups)
+            if lag:
+                found[stream.removeprefix(QUEUES)] = lag
+        return found
+
+    async def look(self) -> None:
+        waiting = await self.waiting()
+        self._said &= set(waiting)
+        for version, shards in sorted(waiting.items()):
+            if version not in self._said:
+                self._said.add(version)
+                log.warning(
+                    "shards_left_for_other_version",
+                    their_version=version[:40],
+                    waiting=shards,
+                    this_version=self.version,
+                    hint="run a worker of their version on this broker",
+                )
 
 
 #: a shard that failed this often is given up (and the submitter told why)
