@@ -1,0 +1,109 @@
+"""A new probe is one package plus one registration line: the echo-line toy
+(tests/support/toyprobe) brings its protocol and its catalogue entries through its
+registration alone, runs through the engine against loopback listeners, and its report
+reads back. It runs in a fresh interpreter (:mod:`tests.support.toyprobe.trial`):
+a registration is for the process, and this one must not reach the other tests'."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import exposcan
+from exposcan import findings
+from exposcan.errors import ReportError
+from exposcan.vocabulary import Protocol
+from tests.support.toyprobe.findings import ECHO_LINE_REPEATS, ECHO_LINE_SILENT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def trial(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    report = tmp_path_factory.mktemp("toy") / "toy.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.support.toyprobe.trial", str(report)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), report
+
+
+def test_the_toy_probe_runs_through_the_engine_by_its_registration(trial) -> None:
+    seen, _ = trial
+    ports = seen["ports"]
+    assert seen["kinds"] == ["web", "dicom", "echo"]  # appended by its one line
+    assert seen["engine_total"] == 3  # its own port list, planned by the engine
+    assert seen["accepted"] == ["mute", "repeats"]  # one connection each; the closed port none
+    by_port = {r["port"]: r for r in seen["results"]}
+    assert set(by_port) == set(ports.values())
+    assert {r["protocol"] for r in seen["results"]} == {"echo-line"}
+    repeats, mute, closed = (by_port[ports[k]] for k in ("repeats", "mute", "closed"))
+    assert (repeats["status"], repeats["exposure"]) == ("success", "echo")
+    assert (mute["status"], mute["exposure"]) == ("success", "none")
+    assert (closed["status"], closed["findings"]) == ("connection-refused", [])
+    assert seen["skip_key"] == ["127.0.0.1", ports["repeats"], "echo"]
+
+
+def test_its_findings_are_made_from_its_own_catalogue_entries(trial) -> None:
+    seen, _ = trial
+    ports = seen["ports"]
+    by_port = {r["port"]: r for r in seen["results"]}
+    for port, entry in ((ports["repeats"], ECHO_LINE_REPEATS), (ports["mute"], ECHO_LINE_SILENT)):
+        [finding] = by_port[port]["findings"]
+        assert finding["id"] == entry.id
+        assert finding["severity"] == str(entry.severity)
+        assert finding["title"] == entry.title
+        assert finding["remediation"] == entry.remediation
+    assert seen["finding_fields_are_the_catalogues"] is True
+    # The registry's catalogue: the built-in table first, then the toy's, by registration.
+    assert seen["catalogue_tail"] == ["echo-line-repeats", "echo-line-silent"]
+    assert seen["catalogue_size"] == seen["built_in_size"] + 2
+    assert seen["built_in_size"] == len(findings.BUILT_IN)
+    assert seen["summary_findings"] == {"echo-line-repeats": 1, "echo-line-silent": 1}
+    assert seen["summary_exposure"]["echo"] == 1
+
+
+def test_the_findings_page_covers_registered_entries(trial) -> None:
+    seen, _ = trial
+    page = seen["page"]
+    # docs/findings.md is the built-in page; a registered probe's entries follow it.
+    built_in = (ROOT / "docs" / "findings.md").read_text(encoding="utf-8")
+    assert page != built_in
+    assert "| `echo-line-repeats` | medium | The echo-line service repeats" in page
+    assert f"Remediation: {ECHO_LINE_REPEATS.remediation}" in page
+    assert "## `echo-line-silent`" in page
+    assert page.index("## `web-viewer-present`") < page.index("## `echo-line-repeats`")
+    assert "echo-line" not in built_in
+
+
+def test_its_result_reads_back_and_its_protocol_stays_a_closed_word(trial) -> None:
+    seen, _ = trial
+    assert seen["read_back_equal"] is True
+    assert seen["read_back_protocol_is_declared"] is True
+    # Known from the registration on, to the vocabulary and the schema; iteration is the
+    # built-ins' (the enum's fixed members).
+    assert seen["protocols_known"] == [*map(str, Protocol), "echo-line"]
+    assert seen["enum_members"] == [str(p) for p in Protocol]
+    assert seen["schema_protocols"] == ["dimse", "dimse-tls", "http", "https", "echo-line"]
+    assert seen["schema_errors"] == [[], [], []]
+    # Still closed: a protocol nobody registered fails the schema and from_dict.
+    assert seen["schema_errors_unknown"]
+    assert seen["from_dict_unknown"].startswith("protocol: 'echo-lines' is not one of")
+
+
+def test_without_the_registration_the_report_does_not_read(trial) -> None:
+    """This interpreter never ran the toy's registration line: its protocol is unknown
+    here, so the same report is one ReportError line, not a result."""
+    _, report = trial
+    assert "echo-line" not in map(str, Protocol.known())
+    with pytest.raises(ReportError, match=r"line 2: protocol: 'echo-line' is not one of"):
+        exposcan.read_report(report)
