@@ -1,6 +1,9 @@
 """Observations in, exposure and findings out. Pure: no I/O, no clock.
 
-One classifier for every probe (DESIGN.md, principle 6). Finding ids are
+One classifier for every probe (DESIGN.md, principle 6): this module folds a DICOM
+endpoint's associations into one verdict and says what its services showed; who got
+in under which called title is :mod:`exposcan.classify_titles`, the decoy signs
+:mod:`exposcan.decoys`, the web verdict :mod:`exposcan.classify_web`. Finding ids are
 stable: reports, SARIF rules and users' filters key on them. Evidence holds
 protocol facts and counts only, never a value a peer returned in a match.
 """
@@ -11,29 +14,24 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from exposcan import findings as catalogue
+from exposcan.classify_titles import (
+    ANY_TITLE,
+    ae_findings,
+    ae_title,
+    called,
+    opening_attempt,
+    search_cut,
+)
 from exposcan.decoys import claimed_products, honeypot_detail, honeypot_finding, honeypot_signs
 from exposcan.dicom import services, uids
 from exposcan.dicom.services import ServiceKind
-from exposcan.probes.aetitle_strategy import REASON_CALLED_AE, REASON_CALLING_AE, StopReason
-from exposcan.probes.dimse_observation import (
-    DEADLINE_ENDED,
-    Attempt,
-    DimseObservation,
-    FindOutcome,
-)
+from exposcan.probes.dimse_observation import Attempt, DimseObservation, FindOutcome
 from exposcan.product_notes import storage_note
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
 from exposcan.tls_findings import tls_findings
 from exposcan.vocabulary import Exposure, FindEnd
 
 __all__ = ["ANY_TITLE", "Verdict", "classify_dimse", "reached"]
-
-#: ``ae_title`` of a peer that let a random called title in: any title works, and
-#: the random one drawn for this scan means nothing to a reader (nor to a diff).
-#: Itself a valid AE title (PS3.5 §6.2), which such a peer accepts too.
-ANY_TITLE = "(any)"
-#: The opening association's purposes: a random called title unless the user named one.
-_OPENING = ("first", "random")
 
 
 def reached(attempt: Attempt) -> Exposure:
@@ -63,7 +61,7 @@ def classify_dimse(
     key = max(attempts, key=lambda a: (reached(a).rank, -attempts.index(a)))
     exposure = reached(key)
     findings: list[Finding] = []
-    findings.extend(_ae_findings(attempts, key, exposure, _search_cut(observation)))
+    findings.extend(ae_findings(attempts, key, exposure, search_cut(observation)))
     findings.extend(_context_limit_findings(attempts))
     fingerprint = _fingerprint(attempts, hints)
     store_note = storage_note(fingerprint, claimed_products(attempts, hints))
@@ -73,7 +71,7 @@ def classify_dimse(
         rj = key.rejected
         findings.append(
             catalogue.DICOM_ASSOCIATION_REJECTED.found(
-                f"A-ASSOCIATE-RJ for {_called(key)}: {rj.words} "
+                f"A-ASSOCIATE-RJ for {called(key)}: {rj.words} "
                 f"(result {rj.result}, source {rj.source}, reason {rj.reason})"
             )
         )
@@ -115,7 +113,7 @@ def classify_dimse(
         findings=tuple(findings),
         fingerprint=fingerprint,
         services=accepted_names,
-        ae_title=_ae_title(key) if exposure >= Exposure.ECHO else None,
+        ae_title=ae_title(key) if exposure >= Exposure.ECHO else None,
         matches=(
             Matches(count=find.count, cap=find.cap, cap_hit=find.cap_hit, level=find.level)
             if find is not None and (find.count or find.outcome == FindEnd.EMPTY)
@@ -141,7 +139,7 @@ def _fold_worklist(attempts: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
 def _fold_halves(attempts: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
     """A map proposed in two halves (the peer refused it whole) is read as one:
     the storage half's accepted contexts join the first association's."""
-    first = _opening(attempts)
+    first = opening_attempt(attempts)
     storage = next((a for a in attempts if a.purpose == "storage"), None)
     if first is None or storage is None:
         return attempts
@@ -168,150 +166,10 @@ def _context_limit_findings(attempts: tuple[Attempt, ...]) -> list[Finding]:
     ]
 
 
-def _search_cut(observation: DimseObservation) -> str:
-    """Where the budget, not the peer, ended the AE-title search: say so, with what was
-    left untried (issue 14: a title far down the list was never reached)."""
-    if not observation.titles_untried:
-        return ""
-    if observation.search_end == StopReason.BUDGET_SPENT:
-        why = "the attempt budget (ae_attempts)"
-    elif observation.search_end == DEADLINE_ENDED:
-        why = "the endpoint deadline (under the per-host rate)"
-    else:
-        return ""
-    return (
-        f"; {why}, not the peer, ended the search with "
-        f"{observation.titles_untried} title(s) untried"
-    )
-
-
-def _opening(attempts: tuple[Attempt, ...]) -> Attempt | None:
-    """The association that carried the probe: after a plaintext try or a refused whole
-    map it is not ``attempts[0]``; ``random`` unless the user named a called title."""
-    return next((a for a in attempts if a.purpose in _OPENING), None)
-
-
-def _called(attempt: Attempt) -> str:
-    if attempt.purpose == "random":
-        return f"a random called AE title ({attempt.called_ae_title!r})"
-    return f"called AE {attempt.called_ae_title!r}"
-
-
-def _ae_title(key: Attempt) -> str:
-    return ANY_TITLE if key.purpose == "random" else key.called_ae_title
-
-
-def _ae_findings(
-    attempts: tuple[Attempt, ...], key: Attempt, exposure: Exposure, cut: str = ""
-) -> list[Finding]:
-    opening = _opening(attempts) or attempts[0]
-    random = next((a for a in attempts if a.purpose == "random"), None)
-    # The configured called title: the user's (the opening), or ANY-SCP after a random one.
-    configured = next((a for a in attempts if a.purpose == "first"), None)
-    findings: list[Finding] = []
-    if random is not None and random.accepted is not None:
-        how = (
-            "in the association that carried the probe"
-            if random is opening
-            else f"after {opening.called_ae_title!r}"
-        )
-        findings.append(
-            catalogue.DICOM_AE_TITLE_NOT_CHECKED.found(
-                f"a random 16-character called AE title ({random.called_ae_title!r}) "
-                f"was accepted {how}: any title gets in"
-            )
-        )
-        return findings
-    if configured is not None and configured.accepted is not None:
-        if random is not None and random.rejected is not None:
-            findings.append(
-                catalogue.DICOM_CALLED_AE_GUESSABLE.found(
-                    f"{configured.called_ae_title!r} was accepted, a random called title was "
-                    f"rejected ({random.rejected.reason_text})"
-                )
-            )
-        return findings
-    rejected = opening.rejected
-    if rejected is None or rejected.source != 1:
-        return findings
-    if rejected.reason == REASON_CALLING_AE:
-        findings.append(
-            catalogue.DICOM_CALLING_AE_CHECKED.found(
-                f"calling AE {opening.calling_ae_title!r} rejected (reason 3); "
-                "exposcan does not impersonate other callers"
-            )
-        )
-        return findings
-    if rejected.reason != REASON_CALLED_AE:
-        return findings
-    # Refused as unknown: the opening title, and ANY-SCP after a random opening.
-    refused = [
-        a
-        for a in attempts
-        if a.purpose in _OPENING
-        and a.rejected is not None
-        and (a.rejected.source, a.rejected.reason) == (1, REASON_CALLED_AE)
-    ]
-    unknown = " and ".join(
-        "a random called title" if a.purpose == "random" else repr(a.called_ae_title)
-        for a in refused
-    )
-    were = "were" if len(refused) > 1 else "was"
-    tried = sum(1 for a in attempts if a.purpose == "stock")
-    if key.purpose == "stock" and key.accepted is not None:
-        # Always high: the stock attempt decides (is ``key``) only when it got
-        # further than the first one's refusal, to echo or beyond.
-        findings.append(
-            catalogue.DICOM_STOCK_AE_TITLE.found(
-                f"{unknown} {were} rejected as unknown; stock title "
-                f"{key.called_ae_title!r} was accepted (attempt {tried} of the stock list)"
-            )
-        )
-        return findings
-    if key.purpose == "user" and key.accepted is not None:
-        # The site's own title, given to the scan: the check works; what follows is what
-        # a caller who knows that title gets, never "a shipped default".
-        findings.append(
-            catalogue.DICOM_CALLED_AE_CHECKED.found(
-                f"{unknown} {were} rejected (reason 7); {key.called_ae_title!r}, a title "
-                "given with --ae-titles, was accepted"
-            )
-        )
-        return findings
-    known = next(
-        (
-            a
-            for a in attempts
-            if a.purpose in ("first", "stock", "user")
-            and a is not opening
-            and a.rejected is not None
-            and a.rejected.source == 1
-            and a.rejected.reason == REASON_CALLING_AE
-        ),
-        None,
-    )
-    if known is not None:
-        # Reason 3 after reason 7: the title passed the called-AE check.
-        findings.append(
-            catalogue.DICOM_CALLED_AE_DISCLOSED.found(
-                f"{unknown} {were} rejected as an unknown called title (reason 7), "
-                f"{known.called_ae_title!r} as an unknown calling title (reason 3): "
-                "the called title is right"
-            )
-        )
-    findings.append(
-        catalogue.DICOM_CALLED_AE_CHECKED.found(
-            f"{unknown} {were} rejected (reason 7); {tried} stock title(s) tried, "
-            f"none accepted{cut}"
-        )
-    )
-    return findings
-
-
 def _service_findings(attempt: Attempt, store_note: str | None = None) -> list[Finding]:
     assert attempt.accepted is not None
     findings: list[Finding] = []
-    who = f"{_called(attempt)}, calling AE {attempt.calling_ae_title!r}"
+    who = f"{called(attempt)}, calling AE {attempt.calling_ae_title!r}"
     by_kind: dict[ServiceKind, list[str]] = {}
     for context in attempt.accepted.accepted:
         kind = services.kind_of(context.abstract_syntax)
