@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from exposcan.cli.common import EXIT_USAGE, error_line
+from exposcan.cli.common import EXIT_USAGE, error_line, positive_float
 
 NAME = "scheduler"
 
@@ -20,6 +20,14 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="run the scheduled scans of a broker (one active, the others on standby)",
     )
     add_broker(scheduler, required=True)
+    scheduler.add_argument(
+        "--lock",
+        type=positive_float("--lock"),
+        default=15.0,
+        metavar="SECONDS",
+        help="a standby scheduler takes over this long after the active one dies "
+        "(default 15; the same on every scheduler)",
+    )
 
 
 async def run(args: argparse.Namespace, tty: bool) -> int:
@@ -39,7 +47,7 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
 
     said = asyncio.create_task(announce())
     try:
-        await serve_scheduler(args.broker, ready=ready)
+        await serve_scheduler(args.broker, lock_s=args.lock, ready=ready)
     finally:
         said.cancel()
     return 0

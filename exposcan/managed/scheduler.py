@@ -7,6 +7,12 @@ active one's death. A scheduled run is kicked to an InMemoryBroker of the active
 scheduler, so it runs there (its reports land on that machine) as a submitter: its
 shards go to the workers of the broker. A scheduler that loses its lock (Redis gone
 longer than ``lock_s``) stops scheduling and goes back to standby.
+
+A schedule keeps its phase across a takeover: each run's start is kept in Redis
+(:data:`LAST_RUN`), and a scheduler that becomes active starts taskiq's loop from those
+instants, so an ``--every 1h`` schedule last run at 10:00 runs next at 11:00 whoever is
+active then, not an hour after the takeover (nor at once); a cron schedule that ran this
+minute does not run again in it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ log = get_logger("exposcan.managed")
 
 LOCK = "exposcan:scheduler"
 LOCK_S = 15.0
+#: a hash: schedule name -> the POSIX time its last run was started
+LAST_RUN = "exposcan:last-run"
 
 
 async def serve_scheduler(
@@ -52,7 +60,7 @@ async def serve_scheduler(
                 await asyncio.sleep(lock_s / 5)
             log.info("scheduler_active", scheduler=me, broker=redact(url))
             try:
-                await _active(url, lock, lock_s)
+                await _active(url, redis, lock, lock_s)
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(lock.release())
@@ -61,10 +69,10 @@ async def serve_scheduler(
         await redis.aclose()
 
 
-async def _active(url: str, lock: Any, lock_s: float) -> None:
+async def _active(url: str, redis: Any, lock: Any, lock_s: float) -> None:
     """Run the schedules while the lock is ours; return when it is lost."""
     keep = asyncio.create_task(_keep(lock, lock_s))
-    loop = asyncio.create_task(_schedule(url))
+    loop = asyncio.create_task(_schedule(url, redis))
     try:
         await asyncio.wait({keep, loop}, return_when=asyncio.FIRST_COMPLETED)
         for task in (keep, loop):
@@ -126,9 +134,24 @@ def _utc_now() -> Any:
     return datetime.now(UTC)
 
 
-async def _schedule(url: str) -> None:
+async def last_runs(redis: Any) -> dict[str, Any]:
+    """When each schedule's last run started (aware UTC, to the second: taskiq's loop ticks
+    on whole seconds)."""
+    from datetime import UTC, datetime
+
+    found = {}
+    for name, at in (await redis.hgetall(LAST_RUN)).items():
+        with contextlib.suppress(ValueError, TypeError, OverflowError):
+            when = datetime.fromtimestamp(int(float(at)), UTC)
+            found[name.decode() if isinstance(name, bytes) else str(name)] = when
+    return found
+
+
+async def _schedule(url: str, redis: Any) -> None:
+    import time
+
     from taskiq import InMemoryBroker, TaskiqScheduler
-    from taskiq.api import run_scheduler_task
+    from taskiq.cli.scheduler.run import SchedulerLoop
 
     from exposcan.managed.schedules import RUN_TASK, Schedule, ScheduleBook, run_schedule
 
@@ -137,6 +160,10 @@ async def _schedule(url: str) -> None:
 
     async def scheduled(schedule: dict[str, Any]) -> None:
         chosen = Schedule.from_dict(schedule)
+        # the phase, for a scheduler that takes over (kept even when this run is skipped:
+        # the loop counts the interval from here too)
+        with contextlib.suppress(Exception):
+            await redis.hset(LAST_RUN, chosen.name, f"{time.time():.3f}")
         if chosen.name in running:
             log.info("scheduled_run_skipped", schedule=chosen.name, reason="still running")
             return
@@ -155,11 +182,14 @@ async def _schedule(url: str) -> None:
     await broker.startup()
     resumer = asyncio.create_task(_resume_paused(book, scheduled))
     try:
-        await run_scheduler_task(
-            TaskiqScheduler(broker, sources=[book.source]),
-            interval=timedelta(seconds=5),
-            loop_interval=timedelta(seconds=1),
-        )
+        await book.source.startup()
+        loop = SchedulerLoop(TaskiqScheduler(broker, sources=[book.source]))
+        # taskiq's loop keeps the last runs in memory: seeded from Redis, a takeover keeps
+        # every schedule's phase (run_scheduler_task, which it replaces, starts them empty)
+        last = await last_runs(redis)
+        loop.interval_tasks_last_run.update(last)
+        loop.cron_tasks_last_run.update(last)
+        await loop.run(update_interval=timedelta(seconds=5), loop_interval=timedelta(seconds=1))
     finally:
         resumer.cancel()
         tasks = [resumer, *getattr(broker, "_running_tasks", ())]

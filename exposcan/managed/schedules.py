@@ -161,6 +161,7 @@ class ScheduleBook:
 
         if any(s.name == schedule.name for s in await self.all()):
             raise UserError(f"schedule {schedule.name} exists: remove it first")
+        await self._forget(schedule.name)
         await self.source.add_schedule(
             ScheduledTask(
                 task_name=RUN_TASK,
@@ -177,6 +178,16 @@ class ScheduleBook:
         if not any(s.name == name for s in await self.all()):
             raise UserError(f"no schedule named {name}")
         await self.source.delete_schedule(name)
+        await self._forget(name)
+
+    async def _forget(self, name: str) -> None:
+        """A schedule added again under this name starts with a phase of its own."""
+        from redis.asyncio import Redis
+
+        from exposcan.managed.scheduler import LAST_RUN
+
+        async with Redis(connection_pool=self.source._connection_pool) as redis:
+            await redis.hdel(LAST_RUN, name)
 
     async def close(self) -> None:
         await self.source.shutdown()
