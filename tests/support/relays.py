@@ -182,6 +182,9 @@ def shared_port(hosts: Sequence[str], preferred: int | None = None) -> int:
             for host in hosts:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 held.append(sock)
+                # As the relay binds: a connection of an earlier run in TIME_WAIT does
+                # not hold the port, a listener does.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((host, port))
                 port = sock.getsockname()[1]
             return port
