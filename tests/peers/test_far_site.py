@@ -17,8 +17,6 @@ connect timeout sees a loopback round trip and the reads carry the distance.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +24,12 @@ import exposcan
 from exposcan.classify import ANY_TITLE
 from exposcan.options import ScanOptions
 from exposcan.results import EndpointResult
+from tests.support.cli_child import run
 from tests.support.peers import Peer
 from tests.support.relays import Relay, relaying, shared_port
 from tests.support.synthetic import find_synthetic
 
 DEFAULTS = ScanOptions()
-SCAN = [sys.executable, "-m", "exposcan", "scan"]
 FAR_S = 0.15
 FARTHER_S = 0.6
 FAR_HOST = "127.0.14.100"
@@ -87,13 +85,7 @@ def test_a_scan_over_near_and_far_sites_reports_each_once(
         relaying({far: (dcmqrscp_stock.host, dcmqrscp_stock.port)}, delay_s=FAR_S) as near_relay,
         relaying({farther: (storescp_plain.host, storescp_plain.port)}, delay_s=FARTHER_S) as relay,
     ):
-        done = subprocess.run(
-            [*SCAN, "--scope", str(scope), "--format", "jsonl", "--output", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run("scan", "--scope", str(scope), "--format", "jsonl", "--output", str(out))
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     endpoints = {(r["host"], r["port"]): r for r in records if r["record"] == "endpoint"}
