@@ -34,7 +34,12 @@ async def plan_for(job: ShardJob, *, clock: Clock | None = None) -> ScanPlan:
     options = options_from_wire(job.options)
     try:
         plan = await prepare(
-            scope, list(job.targets) or None, options=options, clock=clock, allow_large=True
+            scope,
+            list(job.targets) or None,
+            options=options,
+            clock=clock,
+            allow_large=True,
+            endpoints=list(job.listed) or None,
         )
     except JobRefused:
         raise
@@ -75,6 +80,7 @@ async def run_shard(
         expires_at=plan.scope.authorisation.expires_at,
         clock=plan.clock,
         gate=gate,
+        endpoints=plan.endpoints,
     )
     task = asyncio.current_task()
     assert task is not None

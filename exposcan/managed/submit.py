@@ -23,10 +23,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Container, Itera
 from typing import Any
 
 from exposcan.engine import ProgressCallback, port_lists
-from exposcan.errors import OptionError
 from exposcan.logs import get_logger
 from exposcan.managed.broker import TASK, BrokerError, check_url, open_redis, redact
 from exposcan.managed.channel import Channel, MemoryChannel, RedisChannel
+from exposcan.managed.listed import listed_shards
 from exposcan.managed.wire import ShardJob, options_to_wire, skip_for
 from exposcan.probe import HostEvidence
 from exposcan.probes.registry import SkipKey, endpoint_total, skip_key
@@ -54,10 +54,6 @@ class Distribution:
 
 def distribute(plan: ScanPlan, broker: str, **options: Any) -> ScanPlan:
     check_url(broker)
-    if plan.endpoints is not None:
-        raise OptionError(
-            "--broker does not take a list of endpoints (--from-nmap, --from-masscan) yet"
-        )
     how = Distribution(broker=broker, **options)
 
     def source(
@@ -100,36 +96,52 @@ class ShardedRun:
         self._started = self._last = time.monotonic()
         # per shard: its endpoints, those in hand, and how often it was sent again
         lists = port_lists(plan.ports, plan.web_ports)
+        # A listed scan's shards carry their own endpoints; an empty one is not sent.
+        self._listed = (
+            None if plan.endpoints is None else listed_shards(plan.endpoints, self.shards)
+        )
         self._expected = [
             endpoint_total(plan.targets.shard(i, self.shards).count, lists)
+            if self._listed is None
+            else self._listed[i].endpoints
             for i in range(self.shards)
         ]
+        if self._listed is not None:
+            self._done.update(i for i, count in enumerate(self._expected) if not count)
         self._got = [0] * self.shards
         self._resent = Counter[int]()
 
     def jobs(self, run: str) -> list[ShardJob]:
         plan = self.plan
-        return [
-            ShardJob(
-                run=run,
-                shard=index,
-                shards=self.shards,
-                scope=plan.scope.to_dict(),
-                targets=plan.requested,
-                options=options_to_wire(plan.options),
-                hosts=plan.targets.count,
-                endpoints=plan.total,
-                skip=skip_for(self._skip, plan.targets.shard(index, self.shards)),
+        scope, options = plan.scope.to_dict(), options_to_wire(plan.options)
+        jobs = []
+        for index in range(self.shards):
+            # the plan the worker must make again: the whole scan's, or its listed shard's
+            listed = self._listed[index] if self._listed is not None else None
+            hosts = plan.targets.count if listed is None else listed.hosts
+            jobs.append(
+                ShardJob(
+                    run=run,
+                    shard=index,
+                    shards=self.shards,
+                    scope=scope,
+                    targets=plan.requested,
+                    listed=() if listed is None else listed.pairs,
+                    options=options,
+                    hosts=hosts,
+                    endpoints=plan.total if listed is None else listed.endpoints,
+                    skip=skip_for(self._skip, plan.targets.shard(index, self.shards)),
+                )
             )
-            for index in range(self.shards)
-        ]
+        return jobs
 
     async def run(self) -> AsyncIterator[EndpointResult]:
         run = uuid.uuid4().hex
         async with self._connect() as (kick, channel):
             jobs = self.jobs(run)
             for job in jobs:
-                await self._kick(kick, job)
+                if job.shard not in self._done:
+                    await self._kick(kick, job)
             log.info("shards_submitted", shards=self.shards, broker=redact(self.how.broker))
             self._seen = set(self._skip)
             for job in jobs:

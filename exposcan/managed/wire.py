@@ -38,6 +38,8 @@ class ShardJob:
     shards: int
     scope: dict[str, Any]
     targets: tuple[str, ...]
+    #: a listed scan's shard: its (address, port) pairs, planned again as any list is
+    listed: tuple[tuple[str, int], ...] = ()
     options: dict[str, Any]
     hosts: int
     endpoints: int
@@ -49,6 +51,7 @@ class ShardJob:
         data["format"] = JOB_FORMAT
         data["targets"] = list(self.targets)
         data["skip"] = [list(key) for key in self.skip]
+        data["listed"] = [list(pair) for pair in self.listed]
         return data
 
     @classmethod
@@ -68,6 +71,7 @@ class ShardJob:
                 shards=int(data["shards"]),
                 scope=dict(data["scope"]),
                 targets=tuple(str(t) for t in data["targets"]),
+                listed=tuple((str(h), int(p)) for h, p in data.get("listed", ())),
                 options=dict(data["options"]),
                 hosts=int(data["hosts"]),
                 endpoints=int(data["endpoints"]),
