@@ -47,6 +47,9 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True, init=False)
 class Registration:
+    """One probe's line in the table: what it probes, how it is loaded, and what it adds
+    to the vocabularies (its protocols, its finding entries)."""
+
     #: the resume key's kind, unique: a port listed both as a DICOM and a web port is two
     #: endpoints, one of each kind
     kind: str
@@ -73,6 +76,8 @@ class Registration:
         """``planned`` and ``found``: built-in protocols or new names, declared here
         (:meth:`~exposcan.vocabulary.Protocol.declare`), so the probe's observations
         and its results read back name them as the built-ins' do."""
+        if isinstance(found, str):  # a str is an iterable of one-letter names
+            raise TypeError(f"probe {kind!r}: found is a set of protocol names, not one")
         set_ = object.__setattr__  # frozen: construction is the one moment to set fields
         set_(self, "kind", kind)
         set_(self, "ports", ports)

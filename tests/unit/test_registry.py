@@ -42,6 +42,12 @@ def test_a_registration_declares_its_protocol_and_iteration_stays_the_built_ins(
     assert Protocol.declare("http") is Protocol.HTTP  # a built-in stays itself
 
 
+def test_found_is_a_set_of_names_never_one_name_read_letter_by_letter() -> None:
+    with pytest.raises(TypeError, match="a set of protocol names"):
+        Registration("unit-z", "unit-z_ports", "unit-toy-z", "unit-toy-z", "x:y")
+    assert "u" not in map(str, Protocol.known())
+
+
 @pytest.mark.parametrize("name", ["", "Echo", "echo line", "-echo", "echo-", "a" * 33, "é"])
 def test_a_protocol_name_is_the_reports_kind_of_word(name: str) -> None:
     with pytest.raises(ValueError, match="cannot name a protocol"):
