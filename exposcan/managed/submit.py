@@ -218,11 +218,8 @@ class ShardedRun:
                 elif lonely_since is None:
                     lonely_since = now
                 elif now - lonely_since > self.how.no_worker_s:
-                    raise self._failure(
-                        f"no exposcan worker is alive on {redact(self.how.broker)} "
-                        f"(none for {self.how.no_worker_s:g} s): start one with "
-                        "`exposcan worker --broker URL`"
-                    )
+                    why = await channel.lonely(redact(self.how.broker), self.how.no_worker_s)
+                    raise self._failure(why)  # naming the other versions' workers there
                 continue
             self._last = now
             kind = record.get("record")
