@@ -48,7 +48,6 @@ _SAME = (
     "tls_ports",
     "try_default_credentials",
 )
-_PROTOCOLS = frozenset(str(p) for p in Protocol)
 _EXPOSURES = frozenset(str(e) for e in Exposure)
 _STATUSES = frozenset(str(s) for s in Status)
 #: Records a report may hold after its header (a resumed one: more than one summary).
@@ -131,7 +130,7 @@ def _add_endpoint(
         raise OutputError(f"cannot resume: {where}: host {_show(host)} is not an address")
     if type(port) is not int or not 1 <= port <= 65535:
         raise OutputError(f"cannot resume: {where}: port {_show(port)} is not a port number")
-    if not _one_of(protocol, _PROTOCOLS):
+    if not _one_of(protocol, frozenset(map(str, Protocol.known()))):  # registered too
         raise OutputError(f"cannot resume: {where}: unknown protocol {_show(protocol)}")
     key = endpoint_key(host, port, str(protocol))
     if not in_scan(header, key) or (targets is not None and host not in targets):

@@ -53,6 +53,15 @@ def test_the_toy_probe_runs_through_the_engine_by_its_registration(trial) -> Non
     assert seen["skip_key"] == ["127.0.0.1", ports["repeats"], "echo"]
 
 
+def test_resume_knows_its_endpoints_by_its_own_kind(trial) -> None:
+    seen, _ = trial
+    assert seen["resume_finished"] == sorted(
+        ["127.0.0.1", p, "echo"] for p in seen["ports"].values()
+    )
+    assert seen["resumed_results"] == 0
+    assert seen["accepted"] == ["mute", "repeats"]  # the resumed engine connected nowhere
+
+
 def test_its_findings_are_made_from_its_own_catalogue_entries(trial) -> None:
     seen, _ = trial
     ports = seen["ports"]

@@ -30,6 +30,7 @@ from exposcan.lab import free_port
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.probes.registry import PROBES, Registration, register, skip_key
 from exposcan.report.jsonl import JsonlWriter
+from exposcan.report.resume import load_resume
 from exposcan.results import EndpointResult
 from exposcan.schema import load_schema
 from exposcan.scope import TargetSet
@@ -106,6 +107,9 @@ async def trial(path: Path) -> dict[str, Any]:
             "scan_id": new_scan_id(),
             "tool": "exposcan",
             "started_at": started,
+            "scope": {"digest": "sha256:toy"},  # what --resume compares, with the ports
+            "targets": [],
+            "options": {},
             "ports": [],
             "web_ports": [],
             "echo_ports": list(ports),
@@ -129,7 +133,20 @@ async def trial(path: Path) -> dict[str, Any]:
                     stopped=None,
                 )
             )
+        # --resume reads the report back: every endpoint finished, by the toy's own kind,
+        # so a resumed engine probes none of them again (the listeners are still up).
+        state = await asyncio.to_thread(load_resume, path, header)
+        resumed = Engine(
+            TargetSet([(LOOPBACK, LOOPBACK + 1)], []),
+            (),
+            OPTIONS,
+            more_ports={"echo_ports": ports},
+            skip=state.finished,
+        )
+        again = [result async for result in resumed.run()]
     ran = {
+        "resume_finished": sorted(list(key) for key in state.finished),
+        "resumed_results": len(again),
         "ports": {"repeats": repeats, "mute": mute, "closed": closed},
         "accepted": sorted(accepted),
         "engine_total": engine.total,
