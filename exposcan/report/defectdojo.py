@@ -144,7 +144,11 @@ class DefectDojoWriter:
         item["vuln_id_from_tool"] = finding.id
         item["unique_id_from_tool"] = finding_key(result, finding)
         item["endpoints"] = [
-            {"protocol": SCHEMES[result.protocol], "host": result.host, "port": result.port}
+            {
+                "protocol": SCHEMES.get(result.protocol, result.protocol),
+                "host": result.host,
+                "port": result.port,
+            }
         ]
         item["tags"] = ["exposcan", str(result.protocol)]
         item["static_finding"] = False

@@ -119,7 +119,7 @@ def finding_key(result: EndpointResult, finding: Finding) -> str:
 def endpoint_uri(result: EndpointResult) -> str:
     """``dicom://192.0.2.7:104``, ``https://[2001:db8::7]:443``."""
     host = f"[{result.host}]" if ":" in result.host else result.host
-    return f"{SCHEMES[result.protocol]}://{host}:{result.port}"
+    return f"{SCHEMES.get(result.protocol, result.protocol)}://{host}:{result.port}"
 
 
 def _instant(text: object) -> datetime | None:

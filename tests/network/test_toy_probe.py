@@ -17,6 +17,7 @@ import pytest
 import exposcan
 from exposcan import findings
 from exposcan.errors import ReportError
+from exposcan.report.sarif import SECURITY_SEVERITY
 from exposcan.vocabulary import Protocol
 from tests.support.toyprobe.findings import ECHO_LINE_REPEATS, ECHO_LINE_SILENT
 
@@ -116,3 +117,18 @@ def test_without_the_registration_the_report_does_not_read(trial) -> None:
     assert "echo-line" not in map(str, Protocol.known())
     with pytest.raises(ReportError, match=r"line 2: protocol: 'echo-line' is not one of"):
         exposcan.read_report(report)
+
+
+def test_every_report_format_takes_its_results_and_sarif_rules_are_its_entries(trial) -> None:
+    seen, _ = trial
+    assert set(seen["formats"]) == {"jsonl", "json", "csv", "sarif", "html", "defectdojo"}
+    assert all(size > 0 for size in seen["formats"].values()), seen["formats"]
+    assert seen["sarif_rules"] == {
+        e.id: [e.title, SECURITY_SEVERITY[e.severity]]
+        for e in (ECHO_LINE_REPEATS, ECHO_LINE_SILENT)
+    }
+    ports = seen["ports"]
+    # An endpoint of a registered protocol is named by the protocol as its URI scheme.
+    assert seen["sarif_uris"] == sorted(
+        f"echo-line://127.0.0.1:{ports[k]}" for k in ("repeats", "mute")
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import io
 import ipaddress
 import json
 import sys
@@ -29,6 +30,8 @@ from exposcan.identity import new_scan_id
 from exposcan.lab import free_port
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.probes.registry import PROBES, Registration, register, skip_key
+from exposcan.report import FORMATS
+from exposcan.report.convert import render
 from exposcan.report.jsonl import JsonlWriter
 from exposcan.report.resume import load_resume
 from exposcan.results import EndpointResult
@@ -171,6 +174,13 @@ def _read_back(path: Path, results: list[EndpointResult]) -> dict[str, Any]:
     except RecordError as exc:
         unknown_error = str(exc)
     ids = [f.id for r in report.results for f in r.findings]
+    formats: dict[str, int] = {}
+    for fmt in FORMATS:  # every format a report converts to takes the toy's results
+        rendered = io.StringIO()
+        render(report, fmt, rendered)
+        formats[fmt] = len(rendered.getvalue())
+        if fmt == "sarif":
+            sarif = json.loads(rendered.getvalue())
     return {
         "read_back_equal": list(report.results) == results,
         "read_back_protocol_is_declared": all(
@@ -195,6 +205,16 @@ def _read_back(path: Path, results: list[EndpointResult]) -> dict[str, Any]:
         "from_dict_unknown": unknown_error,
         "protocols_known": [str(p) for p in Protocol.known()],
         "enum_members": [str(p) for p in Protocol],
+        "formats": formats,
+        "sarif_rules": {
+            rule["id"]: [rule["shortDescription"]["text"], rule["properties"]["security-severity"]]
+            for rule in sarif["runs"][0]["tool"]["driver"]["rules"]
+        },
+        "sarif_uris": sorted(
+            location["physicalLocation"]["artifactLocation"]["uri"]
+            for result in sarif["runs"][0]["results"]
+            for location in result["locations"]
+        ),
         "toy_modules_loaded": sorted(m for m in sys.modules if m.startswith("tests.support.toy")),
     }
 
