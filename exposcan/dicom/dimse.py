@@ -1,11 +1,10 @@
 """DIMSE messages: encoding our requests, reading the command set of responses.
 
-Requests are built with pynetdicom's DIMSE message classes, once for each
-distinct set of arguments: a scan sends the same few messages to every peer,
-and building them costs more than the network exchange. Responses are read
-with a small, bounded parser of the command set alone (PS3.7 §6.3.1, Annex E:
-group 0000, always Implicit VR Little Endian), because a scanner needs four
-fields of it and must never decode an identifier a peer sends back.
+Requests are laid out by :mod:`exposcan.dicom.encoding`, once for each distinct
+set of arguments: a scan sends the same few messages to every peer. Responses are
+read with a small, bounded parser of the command set alone (PS3.7 §6.3.1, Annex E:
+group 0000, always Implicit VR Little Endian), because a scanner needs four fields
+of it and must never decode an identifier a peer sends back.
 """
 
 from __future__ import annotations
@@ -13,15 +12,8 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Iterator
-from io import BytesIO
 
-from pydicom.dataset import Dataset
-from pynetdicom.dimse_messages import C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, DIMSEMessage
-from pynetdicom.dimse_primitives import C_CANCEL, C_ECHO, C_FIND
-from pynetdicom.dsutils import encode as encode_dataset
-from pynetdicom.pdu import P_DATA_TF
-
-from exposcan.dicom import uids
+from exposcan.dicom import encoding, uids
 from exposcan.dicom.elements import ElementCounter
 from exposcan.dicom.events import DimseMessage, ProtocolError
 
@@ -50,22 +42,10 @@ PENDING = frozenset({0xFF00, 0xFF01})
 CANCELLED = 0xFE00
 
 
-def _to_pdus(message: DIMSEMessage, context_id: int, peer_max_pdu: int) -> bytes:
-    """A DIMSE message as P-DATA-TF PDUs (PS3.8 §9.3.5), fragmented to the peer's maximum."""
-    return b"".join(
-        P_DATA_TF(p_data).encode() for p_data in message.encode_msg(context_id, peer_max_pdu)
-    )
-
-
 @functools.lru_cache(maxsize=256)
 def encode_c_echo_rq(context_id: int, message_id: int, peer_max_pdu: int) -> bytes:
     """C-ECHO-RQ, PS3.7 §9.3.5."""
-    primitive = C_ECHO()
-    primitive.MessageID = message_id
-    primitive.AffectedSOPClassUID = uids.VERIFICATION
-    message = C_ECHO_RQ()
-    message.primitive_to_message(primitive)
-    return _to_pdus(message, context_id, peer_max_pdu)
+    return encoding.p_data(context_id, encoding.c_echo_rq(message_id), b"", peer_max_pdu)
 
 
 @functools.lru_cache(maxsize=256)
@@ -76,22 +56,22 @@ def find_identifier(level: str, transfer_syntax: str) -> bytes:
     query reads nothing beyond what it must, and the answers are counted, not
     decoded. STUDY asks for Study Instance UID; PATIENT (Patient Root only)
     for Patient ID; WORKLIST (Modality Worklist) for Study Instance UID.
+    Elements in tag order (PS3.5 §7.1), empty values for universal matching.
     """
-    identifier = Dataset()
+    implicit = transfer_syntax == uids.IMPLICIT_VR_LITTLE_ENDIAN
+    elements: list[bytes] = []
     if level == "WORKLIST":
         # PS3.4 K.6.1.2.2: no Query/Retrieve Level; Study Instance UID is a type 1
         # return key of the Requested Procedure (Table K.6-1).
-        identifier.StudyInstanceUID = ""
+        elements.append(encoding.data_element(0x0020000D, "UI", b"", implicit=implicit))
     else:
-        identifier.QueryRetrieveLevel = level
+        value = encoding.cs_value(level)
+        elements.append(encoding.data_element(0x00080052, "CS", value, implicit=implicit))
         if level == "STUDY":
-            identifier.StudyInstanceUID = ""
+            elements.append(encoding.data_element(0x0020000D, "UI", b"", implicit=implicit))
         else:
-            identifier.PatientID = ""
-    implicit = transfer_syntax == uids.IMPLICIT_VR_LITTLE_ENDIAN
-    encoded = encode_dataset(identifier, implicit, True)
-    assert encoded is not None
-    return bytes(encoded)
+            elements.append(encoding.data_element(0x00100020, "LO", b"", implicit=implicit))
+    return b"".join(elements)
 
 
 @functools.lru_cache(maxsize=256)
@@ -99,24 +79,14 @@ def encode_c_find_rq(
     context_id: int, message_id: int, sop_class: str, identifier: bytes, peer_max_pdu: int
 ) -> bytes:
     """C-FIND-RQ, PS3.7 §9.3.2.1, at LOW priority."""
-    primitive = C_FIND()
-    primitive.MessageID = message_id
-    primitive.AffectedSOPClassUID = sop_class
-    primitive.Priority = PRIORITY_LOW
-    primitive.Identifier = BytesIO(identifier)
-    message = C_FIND_RQ()
-    message.primitive_to_message(primitive)
-    return _to_pdus(message, context_id, peer_max_pdu)
+    command = encoding.c_find_rq(message_id, sop_class, PRIORITY_LOW)
+    return encoding.p_data(context_id, command, identifier, peer_max_pdu)
 
 
 @functools.lru_cache(maxsize=256)
 def encode_c_cancel_rq(context_id: int, message_id: int, peer_max_pdu: int) -> bytes:
     """C-CANCEL-RQ, PS3.7 §9.3.2.3: ends the C-FIND ``message_id``."""
-    primitive = C_CANCEL()
-    primitive.MessageIDBeingRespondedTo = message_id
-    message = C_CANCEL_RQ()
-    message.primitive_to_message(primitive)
-    return _to_pdus(message, context_id, peer_max_pdu)
+    return encoding.p_data(context_id, encoding.c_cancel_rq(message_id), b"", peer_max_pdu)
 
 
 def parse_command_set(data: bytes) -> dict[int, bytes]:

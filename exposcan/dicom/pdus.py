@@ -1,9 +1,12 @@
-"""Encoding and decoding of the association PDUs, with pynetdicom as the codec.
+"""Encoding and decoding of the association PDUs.
 
-pynetdicom's ``pdu`` classes do the byte layout; this module adds what a
-scanner needs on top: inputs from a peer are checked before and after
-decoding, every failure becomes a :class:`ProtocolError`, and codes become
-words from the standard's tables.
+Requests are laid out by :mod:`exposcan.dicom.encoding`. An A-ASSOCIATE-AC is read
+by :mod:`exposcan.dicom.ac_decoding` when it holds only what peers send (the
+common items, ASCII UIDs that conform); anything else goes to pynetdicom's
+decoder, imported then, so that a scan that never meets such a peer never loads
+pynetdicom and pydicom. This module adds what a scanner needs on top: inputs
+from a peer are checked before and after decoding, every failure becomes a
+:class:`ProtocolError`, and codes become words from the standard's tables.
 """
 
 from __future__ import annotations
@@ -12,24 +15,10 @@ import functools
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
-from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RQ, A_RELEASE_RP, A_RELEASE_RQ
-from pynetdicom.pdu_items import (
-    MaximumLengthSubItem,
-    PresentationContextItemAC,
-    UserInformationItem,
-)
-from pynetdicom.pdu_primitives import (
-    A_ASSOCIATE,
-    ImplementationClassUIDNotification,
-    ImplementationVersionNameNotification,
-    MaximumLengthNotification,
-)
-from pynetdicom.presentation import PresentationContext
-from pynetdicom.utils import set_ae
-
-from exposcan.dicom import uids
+from exposcan.dicom import encoding, uids
+from exposcan.dicom.ac_decoding import DecodedAc, decode_plain_ac
 from exposcan.dicom.ac_items import checked_without_identity, printable
 from exposcan.dicom.events import (
     Aborted,
@@ -72,10 +61,9 @@ def encode_associate_rq(
     """A-ASSOCIATE-RQ, PS3.8 §9.3.2 (Table 9-11), with the user information of
     PS3.7 Annex D.3.3 (maximum length, implementation class UID and version name).
 
-    pynetdicom builds and validates every context afresh, which costs more than
-    the rest of a probe; a scan sends the same request to every peer but for the
-    called title. So the request is encoded once per shape and the called AE
-    title, bytes 11-26 of Table 9-11, is written into a copy for each peer.
+    The request is encoded once per shape and the called AE title, bytes 11-26 of
+    Table 9-11, is written into a copy for each peer: a scan sends the same request
+    to every peer but for the called title.
     """
     proposal = tuple(contexts)
     shape = (
@@ -137,52 +125,37 @@ def _associate_rq_template(
     implementation_class_uid: str,
     implementation_version_name: str | None,
 ) -> bytes:
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = uids.APPLICATION_CONTEXT
-    primitive.calling_ae_title = calling_ae_title
-    primitive.called_ae_title = _TEMPLATE_CALLED
-    for proposed in contexts:
-        context = PresentationContext()
-        context.context_id = proposed.context_id
-        context.abstract_syntax = proposed.abstract_syntax
-        context.transfer_syntax = list(proposed.transfer_syntaxes)
-        primitive.presentation_context_definition_list.append(context)
-    max_length = MaximumLengthNotification()
-    max_length.maximum_length_received = max_pdu_length
-    class_uid = ImplementationClassUIDNotification()
-    class_uid.implementation_class_uid = implementation_class_uid
-    user_info: list[object] = [max_length, class_uid]
-    if implementation_version_name:
-        version = ImplementationVersionNameNotification()
-        version.implementation_version_name = implementation_version_name
-        user_info.append(version)
-    primitive.user_information = user_info  # type: ignore[assignment]
-    return bytes(A_ASSOCIATE_RQ(primitive).encode())
+    return encoding.associate_rq(
+        called_ae_title=_TEMPLATE_CALLED,
+        calling_ae_title=calling_ae_title,
+        application_context=uids.APPLICATION_CONTEXT,
+        contexts=[(c.context_id, c.abstract_syntax, c.transfer_syntaxes) for c in contexts],
+        max_pdu_length=max_pdu_length,
+        implementation_class_uid=implementation_class_uid,
+        implementation_version_name=implementation_version_name,
+    )
 
 
 @functools.lru_cache(maxsize=1024)
 def _called_title_field(title: str) -> bytes:
-    """The 16-byte Called-AE-title field: validated as pynetdicom validates it
-    (PS3.5 AE: 1-16 characters, not all spaces, no backslash or control
-    characters), ASCII, padded with trailing spaces (PS3.8 §9.3.2)."""
-    set_ae(title, "Called AE Title", False, False)
-    return title.encode("ascii")[:16].ljust(16, b" ")
+    """The 16-byte Called-AE-title field: validated (PS3.5 AE: 1-16 characters, not
+    all spaces, no backslash or control characters), ASCII, padded with trailing
+    spaces (PS3.8 §9.3.2)."""
+    encoding.check_ae_title(title, "Called AE Title")
+    return encoding.ae_field(title)
 
 
 def encode_release_rq() -> bytes:
-    return bytes(A_RELEASE_RQ().encode())
+    return encoding.RELEASE_RQ
 
 
 def encode_release_rp() -> bytes:
-    return bytes(A_RELEASE_RP().encode())
+    return encoding.RELEASE_RP
 
 
 def encode_abort(source: int = 0, reason: int = 0) -> bytes:
     """A-ABORT, PS3.8 §9.3.8 (Table 9-26): source 0 = service-user (us)."""
-    pdu = A_ABORT_RQ()
-    pdu.source = source
-    pdu.reason_diagnostic = reason
-    return bytes(pdu.encode())
+    return encoding.abort(source, reason)
 
 
 # PS3.8 §9.3.4, Table 9-21: the A-ASSOCIATE-RJ fields and their meanings.
@@ -275,6 +248,26 @@ _DECODED: _ByProposal[bytes, AssociationAccepted] = _ByProposal(128)
 
 def _decode_associate_ac(pdu: bytes, proposed: tuple[ProposedContext, ...]) -> AssociationAccepted:
     rebuilt, identity = checked_without_identity(pdu)
+    decoded = decode_plain_ac(rebuilt)
+    if decoded is None:
+        decoded = _decode_with_pynetdicom(rebuilt)
+    return _accepted(
+        decoded,
+        proposed,
+        class_uid=printable(identity.get(0x52)),
+        version_name=printable(identity.get(0x55)),
+    )
+
+
+def _decode_with_pynetdicom(rebuilt: bytes) -> DecodedAc:
+    """pynetdicom's reading of an AC that is not plain (:mod:`~exposcan.dicom.ac_decoding`)."""
+    from pynetdicom.pdu import A_ASSOCIATE_AC
+    from pynetdicom.pdu_items import (
+        MaximumLengthSubItem,
+        PresentationContextItemAC,
+        UserInformationItem,
+    )
+
     decoded = A_ASSOCIATE_AC()
     try:
         # pydicom only warns about a malformed UID; the verdict must not depend
@@ -282,59 +275,54 @@ def _decode_associate_ac(pdu: bytes, proposed: tuple[ProposedContext, ...]) -> A
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             decoded.decode(rebuilt)
-            return _accepted(
-                decoded,
-                proposed,
-                class_uid=printable(identity.get(0x52)),
-                version_name=printable(identity.get(0x55)),
-            )
-    except ProtocolError:
-        raise
+            contexts: list[tuple[int, int, str]] = []
+            max_pdu_length: int | None = None
+            for item in decoded.variable_items:
+                if isinstance(item, PresentationContextItemAC):
+                    result = item.result_reason if item.result_reason is not None else -1
+                    transfer_syntax = str(item.transfer_syntax or "") if result == 0 else ""
+                    context_id = cast(int, item.presentation_context_id)  # set by decode()
+                    contexts.append((context_id, result, transfer_syntax))
+                elif isinstance(item, UserInformationItem):
+                    for sub_item in item.user_data:
+                        if isinstance(sub_item, MaximumLengthSubItem):
+                            max_pdu_length = sub_item.maximum_length_received
+            return DecodedAc(int(decoded.protocol_version), tuple(contexts), max_pdu_length)
     except Exception as exc:  # pynetdicom raises anything from struct to KeyError
         raise ProtocolError(f"undecodable A-ASSOCIATE-AC ({type(exc).__name__})") from None
 
 
 def _accepted(
-    decoded: A_ASSOCIATE_AC,
+    decoded: DecodedAc,
     proposed: Sequence[ProposedContext],
     *,
     class_uid: str | None,
     version_name: str | None,
 ) -> AssociationAccepted:
-
     by_id = {c.context_id: c for c in proposed}
     accepted: list[AcceptedContext] = []
     rejected: list[RejectedContext] = []
-    max_pdu_length: int | None = None
-    for item in decoded.variable_items:
-        if isinstance(item, PresentationContextItemAC):
-            context_id = item.presentation_context_id
-            if context_id not in by_id:
-                raise ProtocolError(f"A-ASSOCIATE-AC answers context {context_id} never proposed")
-            mine = by_id[context_id]
-            result = item.result_reason if item.result_reason is not None else -1
-            if result == 0:
-                transfer_syntax = str(item.transfer_syntax or "")
-                if transfer_syntax not in mine.transfer_syntaxes:
-                    raise ProtocolError(
-                        f"context {context_id} accepted with a transfer syntax never proposed"
-                    )
-                accepted.append(AcceptedContext(context_id, mine.abstract_syntax, transfer_syntax))
-            else:
-                reason = CONTEXT_RESULTS.get(result, f"unknown result {result}")
-                rejected.append(RejectedContext(context_id, mine.abstract_syntax, result, reason))
-        elif isinstance(item, UserInformationItem):
-            for sub_item in item.user_data:
-                if isinstance(sub_item, MaximumLengthSubItem):
-                    max_pdu_length = sub_item.maximum_length_received
-    if max_pdu_length is None:
+    for context_id, result, transfer_syntax in decoded.contexts:
+        if context_id not in by_id:
+            raise ProtocolError(f"A-ASSOCIATE-AC answers context {context_id} never proposed")
+        mine = by_id[context_id]
+        if result == 0:
+            if transfer_syntax not in mine.transfer_syntaxes:
+                raise ProtocolError(
+                    f"context {context_id} accepted with a transfer syntax never proposed"
+                )
+            accepted.append(AcceptedContext(context_id, mine.abstract_syntax, transfer_syntax))
+        else:
+            reason = CONTEXT_RESULTS.get(result, f"unknown result {result}")
+            rejected.append(RejectedContext(context_id, mine.abstract_syntax, result, reason))
+    if decoded.max_pdu_length is None:
         # PS3.7 D.3.3.1: the maximum length sub-item is mandatory.
         raise ProtocolError("A-ASSOCIATE-AC has no maximum length sub-item")
     return AssociationAccepted(
         accepted=tuple(accepted),
         rejected=tuple(rejected),
-        max_pdu_length=max_pdu_length,
+        max_pdu_length=decoded.max_pdu_length,
         implementation_class_uid=class_uid,
         implementation_version_name=version_name,
-        protocol_version=int(decoded.protocol_version),
+        protocol_version=decoded.protocol_version,
     )
