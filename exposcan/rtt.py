@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -82,11 +83,18 @@ _NETWORK_6 = (1 << 128) - (1 << 64)
 
 
 # Asked at every connect and every answer, and parsing a network string per call
-# was most of this module's CPU (issue 13): cached, and the prefix
+# was most of this module's CPU (issue 13): cached, an IPv4 address read by the C
+# parser (inet_pton takes exactly the dotted quads ipaddress takes), the prefix
 # taken from the address's integer.
 @functools.lru_cache(maxsize=4096)
 def network_of(address: str) -> str:
     """The network an address's estimate is shared with: its /24 (IPv4) or /64 (IPv6)."""
+    try:
+        a, b, c, _ = socket.inet_pton(socket.AF_INET, address)
+    except (OSError, ValueError):
+        pass
+    else:
+        return f"{a}.{b}.{c}.0/24"
     ip = ipaddress.ip_address(address)
     if ip.version == 4:
         return f"{ipaddress.IPv4Address(int(ip) & _NETWORK_4)}/24"

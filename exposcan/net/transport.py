@@ -249,29 +249,69 @@ async def open_connection(
         with map_errors(connecting=True):
             started = loop.time()
             try:
-                async with asyncio.timeout(policy.connect_timeout(host, timeout)):
-                    await loop.sock_connect(sock, (host, port))
+                await _connect(loop, sock, (host, port), policy.connect_timeout(host, timeout))
             except ConnectionRefusedError:
                 policy.answered(host, loop.time() - started)  # a RST is an answer
                 raise
             policy.answered(host, loop.time() - started)
             await policy.established(host)
-            async with asyncio.timeout(timeout):
+            if tls is None:  # the transport is made in one loop iteration
                 transport, protocol = await loop.create_connection(
-                    lambda: _Protocol(loop, tls=tls is not None),
-                    sock=sock,
-                    ssl=tls,
-                    server_hostname="" if tls is not None else None,
-                    ssl_handshake_timeout=timeout if tls is not None else None,
+                    lambda: _Protocol(loop, tls=False), sock=sock
                 )
+            else:
+                async with asyncio.timeout(timeout):
+                    transport, protocol = await loop.create_connection(
+                        lambda: _Protocol(loop, tls=True),
+                        sock=sock,
+                        ssl=tls,
+                        server_hostname="",
+                        ssl_handshake_timeout=timeout,
+                    )
     except BaseException:
         sock.close()  # the transport never took it (closing twice is harmless)
         raise
     return _connection(transport, protocol)
 
 
+async def _connect(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, address: tuple[str, int], timeout: float
+) -> None:
+    """``loop.sock_connect`` for a literal address, with ``timeout`` on its own future:
+    without the resolver step, the done-callback and an ``asyncio.timeout`` (this runs
+    at every connect of a scan)."""
+    try:
+        sock.connect(address)
+        return
+    except (BlockingIOError, InterruptedError):
+        pass
+    fd = sock.fileno()
+    future: asyncio.Future[None] = loop.create_future()
+    loop.add_writer(fd, _writable, future)
+    timer = loop.call_later(timeout, _expire, future)
+    try:
+        await future
+    finally:
+        timer.cancel()
+        loop.remove_writer(fd)
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        # As asyncio says it; OSError picks the subclass (ConnectionRefusedError...).
+        raise OSError(error, f"Connect call failed {address}")
+
+
+def _writable(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _family(host: str) -> socket.AddressFamily | None:
-    """The family of a literal address; None for a name (those take the plain path)."""
+    """The family of a literal address; None for a name (those take the plain path).
+    The C parser first (it takes exactly the dotted quads ipaddress takes): this runs
+    at every connect."""
+    with contextlib.suppress(OSError, ValueError):
+        socket.inet_pton(socket.AF_INET, host)
+        return socket.AF_INET
     try:
         version = ipaddress.ip_address(host).version
     except ValueError:
