@@ -86,7 +86,7 @@ def classify_dimse(
         )
     findings.extend(tls_findings(observation.tls, kind="dicom", detail=key.detail))
     detail = key.detail
-    signs = honeypot_signs(attempts, hints)
+    signs = honeypot_signs(attempts, hints, alike_hosts=observation.alike_hosts)
     if signs:
         # Said, never acted on: the host stays, and what it showed stands.
         findings.append(honeypot_finding(signs))

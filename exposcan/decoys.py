@@ -16,15 +16,18 @@ abstract syntax that cannot exist (:data:`~exposcan.dicom.uids.NONEXISTENT_ABSTR
 PS3.7 Annex D.3.3.2 makes the implementation class UID mandatory; a product claimed (by
 the called AE title the peer answers to, or by its host's web side) cannot run on the
 toolkit its implementation class UID names; a C-FIND response carries many more
-attributes than were asked, counted from element headers.
+attributes than were asked, counted from element headers; the A-ASSOCIATE-AC, echoed
+titles aside, is the one several other hosts of the scan gave
+(:mod:`exposcan.probes.dimse_alike`).
 
 A contradicted product claim, or C-FIND answers holding many attributes nobody asked
 for, is enough on its own (no real product claims what it cannot be; an archive answers
-the keys asked, plus the few an SCP may add). The two A-ASSOCIATE-AC signs only count
-together, because a real toolkit shows either alone: odil's default acceptor accepts
-every context (and odil names itself), GRAIL's go-netdicom (which dicompot copies) sends
-no implementation class UID. dicompot shows both; DICOMHawk answers with canned data
-sets and contradicts the product it claims. A suspicion is an informational
+the keys asked, plus the few an SCP may add). The A-ASSOCIATE-AC signs, and the same
+AC on many hosts, only count beside another sign, because a real toolkit or site shows
+each alone: odil's default acceptor accepts every context (and odil names itself),
+GRAIL's go-netdicom (which dicompot copies) sends no implementation class UID, a fleet
+of identical installations answers alike. dicompot shows both of the first; DICOMHawk
+answers with canned data sets and contradicts the product it claims. A suspicion is an informational
 finding: a suspected honeypot is reported, never dropped, and what it showed (an echo is
 an echo) is not lowered.
 """
@@ -36,6 +39,7 @@ from functools import cache
 
 from exposcan import findings as catalogue
 from exposcan.dicom import uids
+from exposcan.probes.dimse_alike import ALIKE_OTHERS
 from exposcan.probes.dimse_observation import Attempt, FindOutcome
 from exposcan.results import Finding
 
@@ -45,6 +49,7 @@ __all__ = [
     "SIGN_ANY_ABSTRACT_SYNTAX",
     "SIGN_NO_IMPLEMENTATION_UID",
     "SIGN_PRODUCT_CONTRADICTED",
+    "SIGN_SAME_ACCEPT",
     "SIGN_UNASKED_ATTRIBUTES",
     "STRONG_SIGNS",
     "claimed_products",
@@ -58,6 +63,8 @@ SIGN_ANY_ABSTRACT_SYNTAX = "accepts-any-abstract-syntax"  # alone: odil's defaul
 SIGN_NO_IMPLEMENTATION_UID = "no-implementation-class-uid"
 SIGN_PRODUCT_CONTRADICTED = "product-contradicted"
 SIGN_UNASKED_ATTRIBUTES = "unasked-attributes"
+#: Weak: identical installations of a real product answer alike too.
+SIGN_SAME_ACCEPT = "same-accept-on-many-hosts"
 
 #: pynetdicom's implementation class UID root (exposcan/data/fingerprints.toml cites it).
 PYNETDICOM_UID_ROOT = "1.2.826.0.1.3680043.9.3811."
@@ -74,20 +81,27 @@ STRONG_SIGNS = frozenset({SIGN_PRODUCT_CONTRADICTED, SIGN_UNASKED_ATTRIBUTES})
 
 
 def honeypot_signs(
-    attempts: Sequence[Attempt], hints: Mapping[str, str] | None = None
+    attempts: Sequence[Attempt],
+    hints: Mapping[str, str] | None = None,
+    *,
+    alike_hosts: int = 0,
 ) -> tuple[tuple[str, str], ...]:
     """The signs of a suspected honeypot, as (sign id, evidence) pairs in a fixed order;
     ``()`` when what was seen is no suspicion (no sign, or one weak sign alone: see the
     module). ``hints`` are what another probe of the host said about this port
-    (``web_product``)."""
-    signs = observed_signs(attempts, hints)
+    (``web_product``); ``alike_hosts``: how many other hosts of the scan had answered
+    with the same A-ASSOCIATE-AC before it (:mod:`exposcan.probes.dimse_alike`)."""
+    signs = observed_signs(attempts, hints, alike_hosts=alike_hosts)
     if len(signs) >= 2 or any(sign in STRONG_SIGNS for sign, _ in signs):
         return signs
     return ()
 
 
 def observed_signs(
-    attempts: Sequence[Attempt], hints: Mapping[str, str] | None = None
+    attempts: Sequence[Attempt],
+    hints: Mapping[str, str] | None = None,
+    *,
+    alike_hosts: int = 0,
 ) -> tuple[tuple[str, str], ...]:
     """Every sign seen, suspicion or not, as (sign id, evidence) pairs in a fixed order."""
     accepted = [a for a in attempts if a.accepted is not None]
@@ -117,6 +131,15 @@ def observed_signs(
     unasked = _unasked_attributes(accepted)
     if unasked is not None:
         signs.append((SIGN_UNASKED_ATTRIBUTES, unasked))
+    if alike_hosts >= ALIKE_OTHERS and accepted:
+        signs.append(
+            (
+                SIGN_SAME_ACCEPT,
+                f"the A-ASSOCIATE-AC, echoed AE titles aside, is the one {alike_hosts} "
+                "other host(s) of this scan gave before (identical installations answer "
+                "alike too: counted only beside another sign)",
+            )
+        )
     return tuple(signs)
 
 

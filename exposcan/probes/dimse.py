@@ -69,6 +69,7 @@ from exposcan.probes.aetitle_strategy import (
     next_attempt,
     settle,
 )
+from exposcan.probes.dimse_alike import AlikeAccepts
 from exposcan.probes.dimse_exchange import (
     CLOSED_BEFORE_AC,
     TLS_SETTLE_S,
@@ -293,6 +294,8 @@ class _DimseRun:
     random_title: str = field(default_factory=_draw_title)
     #: Stock titles that got in on a host of this scan, and on how many.
     worked: dict[str, int] = field(default_factory=dict)
+    #: Which hosts answered with which A-ASSOCIATE-AC (the cross-endpoint decoy sign).
+    alike: AlikeAccepts = field(default_factory=AlikeAccepts)
     #: The order for each port, claimed products and state of ``worked`` (it changes
     #: seldom; ordering the list for every endpoint was a measurable share of a large
     #: scan's CPU).
@@ -330,7 +333,8 @@ class _DimseRun:
                 self.worked[attempt.called_ae_title] = (
                     self.worked.get(attempt.called_ae_title, 0) + 1
                 )
-        return observation
+        alike = self.alike.note(endpoint.host, observation.attempts)
+        return replace(observation, alike_hosts=alike) if alike else observation
 
 
 class DimseProbe:

@@ -107,6 +107,9 @@ class DimseObservation:
     search_end: str | None = None
     #: Stock or user titles the search had not tried when it ended.
     titles_untried: int = 0
+    #: Other hosts of this scan that had answered with the same A-ASSOCIATE-AC, titles
+    #: aside, before this one (:mod:`exposcan.probes.dimse_alike`); 0 outside a scan.
+    alike_hosts: int = 0
 
     @property
     def first(self) -> Attempt:

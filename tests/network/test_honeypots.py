@@ -1,29 +1,39 @@
 """Honeypot imitations are flagged with the right signs; real servers are not.
 
 The imitations (tests/support/honeypots.py) do what the public descriptions of dicompot
-and DICOMHawk say; the real-looking peers are the suite's pynetdicom SCPs. A suspected
+and DICOMHawk say; the real-looking peers are the suite's pynetdicom SCPs. Several of
+each on 127.0.14.x test the cross-endpoint sign: one answer on many hosts. A suspected
 honeypot keeps everything it showed: the finding is added, nothing is lowered.
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import pytest
 
+import exposcan
 from exposcan.classify import classify_dimse
 from exposcan.decoys import (
     SIGN_ANY_ABSTRACT_SYNTAX,
     SIGN_NO_IMPLEMENTATION_UID,
     SIGN_PRODUCT_CONTRADICTED,
+    SIGN_SAME_ACCEPT,
     SIGN_UNASKED_ATTRIBUTES,
     honeypot_signs,
+    observed_signs,
 )
 from exposcan.dicom import uids
-from exposcan.options import ScanOptions, Timeouts
-from exposcan.probes.dimse import SERVICE_MAP, probe_dimse
+from exposcan.options import Limits, ScanOptions, Timeouts
+from exposcan.probe import Endpoint
+from exposcan.probes.dimse import PROBE, SERVICE_MAP, probe_dimse
 from exposcan.vocabulary import Exposure
+from exposcan.vocabulary import Protocol as WireProtocol
 from tests.support.honeypots import (
     CANNED_ATTRIBUTES,
     FIND_FAILED,
+    STUDY_ROOT_FIND,
     DicompotLike,
     start_dicomhawk_like,
 )
@@ -42,6 +52,7 @@ def signs_of(verdict) -> set[str]:  # type: ignore[no-untyped-def]
             SIGN_NO_IMPLEMENTATION_UID,
             SIGN_PRODUCT_CONTRADICTED,
             SIGN_UNASKED_ATTRIBUTES,
+            SIGN_SAME_ACCEPT,
         )
         if f"{s}:" in finding.evidence
     }
@@ -149,3 +160,89 @@ async def test_real_dicom_servers_are_not_flagged(name, request):
     ]
     refused = {c.abstract_syntax: c.result for c in accepted.rejected}
     assert refused.get(uids.NONEXISTENT_ABSTRACT_SYNTAX) == 3, name
+
+
+# The cross-endpoint sign: the same A-ASSOCIATE-AC (echoed titles aside) on many hosts of
+# one scan. Weak: it needs another sign, so identical real servers stay unflagged.
+
+#: A dicompot variant that names an implementation class UID: one A-ASSOCIATE-AC sign
+#: (any abstract syntax accepted), not enough alone.
+VARIANT_UID = "1.2.826.0.1.3680043.10.999.1"
+FLEET = [f"127.0.14.{n}" for n in (11, 12, 13, 14)]
+REAL = [f"127.0.14.{n}" for n in (21, 22, 23, 24)]
+SCAN = ScanOptions(
+    limits=Limits(concurrency=1, per_host_rate=20),
+    timeouts=Timeouts(connect=1, read=2, release=1, endpoint=8),
+)
+
+
+async def test_a_one_sign_decoy_on_many_hosts_is_flagged_from_the_third(write_scope):
+    async with contextlib.AsyncExitStack() as stack:
+        port = 0
+        for host in FLEET:
+            peer = DicompotLike(
+                find_delay=0.1, host=host, port=port, implementation_uid=VARIANT_UID
+            )
+            port = (await stack.enter_async_context(peer.serve())).port
+        report = await exposcan.scan(write_scope(FLEET, [port]), options=SCAN)
+    by_host = {r.host: r for r in report.results}
+    assert [by_host[h].exposure for h in FLEET] == [Exposure.STORE] * 4  # never lowered
+    # One sign alone on the first two (judged before the others were seen); from the
+    # third on, the same answer as two or more hosts before it is the second sign.
+    assert [HONEYPOT in {f.id for f in by_host[h].findings} for h in FLEET] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    for host in FLEET[2:]:
+        assert signs_of(by_host[host]) == {SIGN_ANY_ABSTRACT_SYNTAX, SIGN_SAME_ACCEPT}
+
+
+def _alike_scps(hosts: list[str]) -> tuple[list[Any], int]:
+    """pynetdicom SCPs of one configuration on each host, one port; the third answers to
+    its own title only (found by a stock title, so its AC echoes another called title)."""
+    from pynetdicom import AE, evt
+
+    servers: list[Any] = []
+    port = 0
+    for index, host in enumerate(hosts):
+        checked = index == 2
+        ae = AE(ae_title="STORESCP" if checked else "ARCHIVE")
+        ae.require_called_aet = checked
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
+        for uid in (uids.VERIFICATION, STUDY_ROOT_FIND):
+            ae.add_supported_context(uid)
+        server = ae.start_server(
+            (host, port), block=False, evt_handlers=[(evt.EVT_C_ECHO, lambda event: 0x0000)]
+        )
+        servers.append(server)
+        port = int(server.server_address[1])
+    return servers, port
+
+
+async def test_identical_real_servers_on_many_hosts_answer_alike_and_are_not_flagged():
+    servers, port = _alike_scps(REAL)
+
+    async def permit() -> None:
+        return None
+
+    try:
+        async with PROBE.start(SCAN) as run:
+            observations = [
+                await run.observe(Endpoint(host, port, WireProtocol.DIMSE), permit) for host in REAL
+            ]
+    finally:
+        for server in servers:
+            server.shutdown()
+    # Seen alike, the stock-title host too (the echoed called title is not compared) ...
+    assert [o.alike_hosts for o in observations] == [0, 1, 2, 3]
+    assert observations[2].first.rejected is not None
+    for observation in observations[2:]:
+        signs = observed_signs(observation.attempts, alike_hosts=observation.alike_hosts)
+        assert [sign for sign, _ in signs] == [SIGN_SAME_ACCEPT]
+    # ... and never a suspicion alone: nothing else looks like a decoy.
+    for observation in observations:
+        verdict = PROBE.verdict(observation, ())
+        assert verdict.exposure is Exposure.ECHO
+        assert HONEYPOT not in {f.id for f in verdict.findings}, verdict.findings

@@ -78,31 +78,41 @@ def parse_rq(body: bytes) -> tuple[bytes, bytes, list[Proposed]]:
     return called, calling, contexts
 
 
-def dicompot_ac(called: bytes, calling: bytes, contexts: list[Proposed]) -> bytes:
+def dicompot_ac(
+    called: bytes, calling: bytes, contexts: list[Proposed], implementation_uid: str = ""
+) -> bytes:
     """Every context accepted with its first transfer syntax; user information holds the
-    maximum length sub-item only (PS3.8 Table 9-17; PS3.7 D.1)."""
+    maximum length sub-item only (PS3.8 Table 9-17; PS3.7 D.1), and an implementation
+    class UID (D.3.3.2) when one is given (a variant that names itself)."""
     fixed = struct.pack(">HH", 1, 0) + called + calling + bytes(32)
     items = item(0x10, APP_CONTEXT)
     for context in contexts:
         syntax = context.transfer_syntaxes[0] if context.transfer_syntaxes else b""
         items += item(0x21, bytes([context.context_id, 0, 0, 0]) + item(0x40, syntax))
-    items += item(0x50, item(0x51, struct.pack(">L", DICOMPOT_MAX_PDU)))
+    user = item(0x51, struct.pack(">L", DICOMPOT_MAX_PDU))
+    if implementation_uid:
+        user += item(0x52, implementation_uid.encode("ascii"))
+    items += item(0x50, user)
     return pdu(0x02, fixed + items)
 
 
 @dataclass
 class DicompotLike:
-    """dicompot as described. ``port`` is set once :meth:`serve` is entered."""
+    """dicompot as described, on ``host`` (a loopback address) and ``port`` (a free one
+    if 0, set once :meth:`serve` is entered); ``implementation_uid`` makes a variant that
+    names one (it then shows one sign of the A-ASSOCIATE-AC, not two)."""
 
     find_delay: float = 1.5
     port: int = 0
+    host: str = "127.0.0.1"
+    implementation_uid: str = ""
     #: What it was asked: command fields received, and contexts proposed per association.
     commands: list[int] = field(default_factory=list)
     proposed: list[int] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
     async def serve(self) -> AsyncIterator[DicompotLike]:
-        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(self._handle, self.host, self.port)
         self.port = server.sockets[0].getsockname()[1]
         try:
             yield self
@@ -132,7 +142,7 @@ class DicompotLike:
             if pdu_type == 0x01:
                 called, calling, contexts = parse_rq(body)
                 self.proposed.append(len(contexts))
-                writer.write(dicompot_ac(called, calling, contexts))
+                writer.write(dicompot_ac(called, calling, contexts, self.implementation_uid))
             elif pdu_type == 0x04:
                 for context_id, control, value in _pdvs(body):
                     if not control & COMMAND:
