@@ -19,7 +19,6 @@ import errno
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterator
 
 from exposcan.connecting import connect_policy
 from exposcan.net.tls import facts_of
@@ -45,25 +44,43 @@ class NetError(Exception):
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
 
 
-@contextlib.contextmanager
-def map_errors(*, connecting: bool) -> Iterator[None]:
-    try:
-        yield
-    except NetError:
-        raise
-    except TimeoutError:
+class map_errors:  # a lower-case name: it reads as the function it was
+    """Translate what the socket layer raises into :class:`NetError`.
+
+    A class, not ``@contextmanager``: it wraps every read and write of a scan, and a
+    generator per use cost more than the rest of a receive."""
+
+    __slots__ = ("_connecting",)
+
+    def __init__(self, *, connecting: bool) -> None:
+        self._connecting = connecting
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, NetError):
+            return
+        error = _translated(exc, connecting=self._connecting)
+        if error is not None:
+            raise error from None
+
+
+def _translated(exc: BaseException, *, connecting: bool) -> NetError | None:
+    if isinstance(exc, TimeoutError):
         status = Status.CONNECTION_TIMEOUT if connecting else Status.IO_TIMEOUT
-        raise NetError(status, "timed out connecting" if connecting else "timed out") from None
-    except ConnectionRefusedError:
-        raise NetError(Status.CONNECTION_REFUSED, "connection refused") from None
-    except (ConnectionResetError, BrokenPipeError, asyncio.IncompleteReadError):
-        raise NetError(Status.CONNECTION_CLOSED, "connection reset by peer") from None
-    except ssl.SSLError as exc:
-        raise NetError(Status.TLS_ERROR, exc.reason or type(exc).__name__) from None
-    except OSError as exc:
+        return NetError(status, "timed out connecting" if connecting else "timed out")
+    if isinstance(exc, ConnectionRefusedError):
+        return NetError(Status.CONNECTION_REFUSED, "connection refused")
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError):
+        return NetError(Status.CONNECTION_CLOSED, "connection reset by peer")
+    if isinstance(exc, ssl.SSLError):
+        return NetError(Status.TLS_ERROR, exc.reason or type(exc).__name__)
+    if isinstance(exc, OSError):
         if exc.errno in _UNREACHABLE:
-            raise NetError(Status.ERROR, exc.strerror or "unreachable") from None
-        raise NetError(Status.ERROR, exc.strerror or type(exc).__name__) from None
+            return NetError(Status.ERROR, exc.strerror or "unreachable")
+        return NetError(Status.ERROR, exc.strerror or type(exc).__name__)
+    return None
 
 
 class _Protocol(asyncio.Protocol):
