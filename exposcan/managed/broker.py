@@ -85,13 +85,28 @@ def check_url(url: str) -> str:
     return parts.scheme
 
 
+#: Redis connections one process may have open at once; more wait for a free one
+MAX_CONNECTIONS = 256
+
+
 async def open_redis(url: str) -> Any:
-    """A connected ``redis.asyncio.Redis`` for ``url``, or :class:`BrokerError`."""
-    from redis.asyncio import Redis
+    """A connected ``redis.asyncio.Redis`` for ``url``, or :class:`BrokerError`.
+
+    Its pool blocks when all :data:`MAX_CONNECTIONS` are in use: redis-py's default pool
+    (100) raises ``MaxConnectionsError`` instead, which a worker running many shards at
+    once, every endpoint waiting on a moving window, met (benchmarks/scaleout.py)."""
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.exceptions import RedisError
 
     try:
-        client = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=60,
+            socket_connect_timeout=5,
+            socket_timeout=30,
+        )
+        client = Redis.from_pool(pool)
     except ValueError:
         raise BrokerError(f"broker URL {redact(url)} does not parse") from None
     try:

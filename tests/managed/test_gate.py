@@ -168,3 +168,20 @@ async def test_a_tampered_scope_is_refused():
     other = {**job, "version": "0.0.0-other"}
     refused = await run_shard(other, channel, gate=None)  # type: ignore[arg-type]
     assert "exposcan 0.0.0-other" in refused["reason"]
+
+
+async def test_more_waiters_than_connections_wait_for_one(redis_server):
+    """A worker's many endpoints waiting on windows at once share its pool: they wait for
+    a free connection (redis-py's default pool raised MaxConnectionsError past 100)."""
+    from exposcan.managed.broker import MAX_CONNECTIONS, open_redis
+    from exposcan.managed.gate import rate_item
+
+    redis = await open_redis(redis_server.url)
+    try:
+        windows = RedisWindows(redis_server.url, redis)
+        item = rate_item(100_000)
+        waiters = [windows.take(item, "many", str(i)) for i in range(MAX_CONNECTIONS + 200)]
+        await asyncio.gather(*waiters)
+        assert await windows.limiter.test(item, "many", "0")
+    finally:
+        await redis.aclose()
