@@ -7,7 +7,8 @@ short deadlines so that no device is held open.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from exposcan.dicom import uids
@@ -58,6 +59,8 @@ RATE = Default(20.0)
 CONCURRENCY = DefaultCount(32)
 FIRST_CONTACT_RATE = Default(200.0)
 FIRST_CONTACT_CONCURRENCY = 256
+#: The limits whose default and a value the user chose behave apart (:meth:`Limits.chosen`).
+CHOSEN = ("concurrency", "rate", "first_contact_rate")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -112,6 +115,34 @@ class Limits:
         """The user chose ``concurrency``: it caps every endpoint in flight."""
         return not isinstance(self.concurrency, DefaultCount)
 
+    def chosen(self) -> tuple[str, ...]:
+        """The limits among :data:`CHOSEN` the user set (the others are defaults): what
+        decides whether the first-contact budget applied (see the class's docstring), so
+        the report header says it (``limits.chosen``)."""
+        explicit = (self.concurrency_explicit, self.rate_explicit, self.first_contact_rate_explicit)
+        return tuple(name for name, chose in zip(CHOSEN, explicit, strict=True) if chose)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Limits:
+        """Limits read back from a report header's ``options.limits``: the limits named
+        in ``chosen`` as set by the user, the others as defaults (:class:`Default`). A
+        header without ``chosen`` (written before issue 13) names none: each limit it
+        holds is read as the user's, a limit it lacks as its default."""
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        for name, value in values.items():
+            counted = name in ("concurrency", "per_host_concurrency", "first_contact_concurrency")
+            if isinstance(value, bool) or not isinstance(value, int if counted else int | float):
+                raise TypeError(f"limit {name} must be a number, not {type(value).__name__}")
+        chosen = data.get("chosen", ())
+        if not isinstance(chosen, list | tuple) or not all(n in CHOSEN for n in chosen):
+            raise ValueError(f"limits.chosen names limits among {', '.join(CHOSEN)} only")
+        if "chosen" in data:
+            for name in set(CHOSEN) - set(chosen):
+                if name in values:
+                    default = DefaultCount if name == "concurrency" else Default
+                    values[name] = default(values[name])
+        return cls(**values)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ScanOptions:
@@ -157,20 +188,35 @@ class ScanOptions:
             raise OptionError(f"--max-matches must be 1 to 100000, not {self.max_matches}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The report header's ``options`` (every option; the extra AE titles counted,
+        not named; ``limits.chosen``: which limits the user set, see :meth:`Limits.chosen`)."""
         data = asdict(self)
         data["ports"] = list(self.ports) if self.ports is not None else None
         data["web_ports"] = list(self.web_ports) if self.web_ports is not None else None
         data["ae_titles"] = len(self.ae_titles)  # how many, not which: titles may be private
-        # Not in the report's schema (yet): the header keeps the fields it has always had.
-        for name in _NOT_IN_HEADER:
-            data.pop(name, None)
-        for name in _LIMITS_NOT_IN_HEADER:
-            data["limits"].pop(name, None)
+        data["limits"]["chosen"] = list(self.limits.chosen())
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScanOptions:
+        """Options read back from a report header's ``options`` (:meth:`to_dict`).
 
-_NOT_IN_HEADER = ("adaptive_timeouts", "silent_after")
-_LIMITS_NOT_IN_HEADER = ("first_contact_rate", "first_contact_concurrency")
+        The extra AE titles were counted, not kept: they read back as none. A header
+        written before an option was recorded (``adaptive_timeouts``, ``silent_after``,
+        the first-contact limits, ``limits.chosen``: added with issue 13) reads back
+        with that option's default; ``"first_contact_rate" in options["limits"]`` tells
+        the two apart. A value out of range is an :class:`~exposcan.errors.OptionError`,
+        a field of the wrong type a ``TypeError`` or ``ValueError``."""
+        known = {f.name for f in fields(cls)} - {"limits", "timeouts", "ae_titles"}
+        values: dict[str, Any] = {}
+        for name in known & set(data):
+            value = data[name]
+            values[name] = tuple(value) if isinstance(value, list) else value
+        return cls(
+            limits=Limits.from_dict(data.get("limits") or {}),
+            timeouts=Timeouts(**dict(data.get("timeouts") or {})),
+            **values,
+        )
 
 
 def _check_ae_title(name: str, value: str) -> None:
