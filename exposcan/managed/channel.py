@@ -201,4 +201,5 @@ class RedisChannel:
         return bool(await self._redis.exists(f"exposcan:run:{run}:cancelled"))
 
     async def discard(self, run: str, shards: int) -> None:
-        await self._redis.delete(_stream(run), *(_done(run, s) for s in range(shards)))
+        worked = f"exposcan:run:{run}:worked"  # the shards' titles that worked (titles.py)
+        await self._redis.delete(_stream(run), worked, *(_done(run, s) for s in range(shards)))

@@ -35,6 +35,7 @@ from exposcan.managed.broker import (
 from exposcan.managed.channel import WORKER_TTL_S, RedisChannel
 from exposcan.managed.gate import LEASE_S, RedisGate, RedisWindows
 from exposcan.managed.shard import run_shard
+from exposcan.managed.titles import shared_titles
 from exposcan.managed.wire import options_from_wire
 from exposcan.options import Limits
 
@@ -76,7 +77,9 @@ async def serve(
             limits = Limits()
         gate = RedisGate(redis, windows, limits, run=str(job.get("run")), lease_s=lease_s)
         try:
-            return await run_shard(job, channel, gate)
+            # the titles that worked on the scan's other shards go first here too
+            async with shared_titles(redis, str(job.get("run"))):
+                return await run_shard(job, channel, gate)
         except Exception as exc:  # Redis away mid-shard, a bug: the shard must not be lost
             return await _again(broker, channel, job, exc)
 

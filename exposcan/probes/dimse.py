@@ -49,6 +49,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -279,6 +280,17 @@ def _draw_title() -> str:
     return random_ae_title()
 
 
+#: The "titles that worked" a DICOM run starts from and counts in, when something else
+#: keeps them: a distributed scan's shard sets one shared with the scan's other shards
+#: (exposcan.managed.titles). None: the run's own.
+SHARED_WORKED: ContextVar[dict[str, int] | None] = ContextVar("exposcan_worked", default=None)
+
+
+def _worked() -> dict[str, int]:
+    shared = SHARED_WORKED.get()
+    return {} if shared is None else shared
+
+
 #: port, products the host claimed for it, stock titles that worked (and on how many hosts)
 _OrderKey = tuple[int, tuple[str, ...], frozenset[tuple[str, int]]]
 
@@ -293,7 +305,7 @@ class _DimseRun:
     #: the same bytes from host to host, so its decoding is cached (issue 13, item 6).
     random_title: str = field(default_factory=_draw_title)
     #: Stock titles that got in on a host of this scan, and on how many.
-    worked: dict[str, int] = field(default_factory=dict)
+    worked: dict[str, int] = field(default_factory=_worked)
     #: Which hosts answered with which A-ASSOCIATE-AC (the cross-endpoint decoy sign).
     alike: AlikeAccepts = field(default_factory=AlikeAccepts)
     #: The order for each port, claimed products and state of ``worked`` (it changes
