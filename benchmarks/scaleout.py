@@ -64,6 +64,7 @@ from compare import _scope_file
 from lab import LOOPBACK, HostSpec, Responder, Shared, Silent, plan_hosts
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
 NETWORK = "127.42.64.0/22"
 PROFILES = {
     "defaults": [],
@@ -257,8 +258,8 @@ class Redis:
 
 
 def exposcan() -> list[str]:
-    script = Path(sys.executable).with_name("exposcan")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "exposcan"]
+    """``exposcan`` of this checkout (``PYTHONPATH`` is set to it for every child)."""
+    return [sys.executable, "-m", "exposcan"]
 
 
 def start_workers(count: int, url: str, shards_at_once: int, logs: Path) -> list[Any]:
@@ -393,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profiles", default="defaults,raised")
     parser.add_argument("--shards-at-once", type=int, default=32)
     args = parser.parse_args(argv)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     if args.listen:
         config = json.loads(sys.stdin.readline())
         asyncio.run(_listen(config))
