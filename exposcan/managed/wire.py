@@ -83,13 +83,16 @@ class ShardJob:
 
 def options_to_wire(options: ScanOptions) -> dict[str, Any]:
     """Every option, AE titles included (the report keeps only their count)."""
-    return json.loads(json.dumps(asdict(options)))  # type: ignore[no-any-return]
+    data: dict[str, Any] = json.loads(json.dumps(asdict(options)))
+    # which limits the user chose decides whether the first-contact budget applies
+    data["limits"]["chosen"] = list(options.limits.chosen())
+    return data
 
 
 def options_from_wire(data: Mapping[str, Any]) -> ScanOptions:
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     try:
-        values["limits"] = Limits(**data["limits"])
+        values["limits"] = Limits.from_dict(data["limits"])
         values["timeouts"] = Timeouts(**data["timeouts"])
         return ScanOptions(**values)
     except (KeyError, TypeError) as exc:

@@ -172,8 +172,12 @@ def test_read_report_and_resume_take_old_and_new_headers(tmp_path: Path) -> None
         assert state.header["options"] == record["options"]
 
 
-def test_the_managed_wire_form_is_unchanged() -> None:
-    """Workers rebuild options from ``asdict`` (exposcan.managed.wire), not the header."""
+def test_the_managed_wire_form_keeps_which_limits_were_chosen() -> None:
+    """A worker must know which limits the user set: a default rate read back as chosen
+    would take the place of the first-contact budget on every worker."""
     wired = json.loads(json.dumps(options_to_wire(CHOSEN)))
-    assert "chosen" not in wired["limits"]
     assert options_from_wire(wired) == CHOSEN
+    default = options_from_wire(json.loads(json.dumps(options_to_wire(ScanOptions()))))
+    assert not default.limits.rate_explicit
+    assert not default.limits.concurrency_explicit
+    assert options_from_wire(wired).limits.chosen() == CHOSEN.limits.chosen()

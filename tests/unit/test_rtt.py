@@ -135,5 +135,9 @@ def test_limits_know_which_values_the_user_chose():
         "rate": 20.0,
         "per_host_rate": 2.0,
         "per_host_concurrency": 1,
+        "first_contact_rate": 200.0,
+        "first_contact_concurrency": 256,
+        "chosen": [],
     }
-    assert "silent_after" not in header
+    assert Limits(rate=20).chosen() == ("rate",)
+    assert header["silent_after"] == 2
