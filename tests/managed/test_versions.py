@@ -7,6 +7,7 @@ after its bounded wait, in one line naming the versions (exit 2 from the command
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
@@ -47,6 +48,11 @@ async def test_a_worker_of_another_version_leaves_the_shards_to_the_right_one(
     assert Counter(address for address, _ in listener.accepted) == Counter(HOSTS)
     assert "shard_started" not in other.text()
     assert "shard_refused" not in other.text()
+    # the worker logs a shard's end after its results reach the submitter: wait for it
+    for _ in range(50):
+        if right.text().count("shard_finished") >= len(HOSTS):
+            break
+        time.sleep(0.1)
     assert right.text().count("shard_finished") == len(HOSTS)
     assert "9.9.9-other" in other.text()  # it said which version it is
 
