@@ -7,7 +7,7 @@ after its bounded wait, in one line naming the versions (exit 2 from the command
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections import Counter
 
 import pytest
@@ -52,7 +52,7 @@ async def test_a_worker_of_another_version_leaves_the_shards_to_the_right_one(
     for _ in range(50):
         if right.text().count("shard_finished") >= len(HOSTS):
             break
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     assert right.text().count("shard_finished") == len(HOSTS)
     assert "9.9.9-other" in other.text()  # it said which version it is
 
