@@ -21,7 +21,6 @@ shard's in a distributed scan) and a resumed scan starts it afresh. Bounded: at 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from exposcan.dicom.events import AssociationAccepted
@@ -51,11 +50,12 @@ def answer_of(attempts: Sequence[Attempt]) -> AssociationAccepted | None:
 
 
 class AlikeAccepts:
-    """The scan's answers, by digest, with the first hosts that gave each."""
+    """The scan's answers, with the first hosts that gave each. The decoded AC is the
+    key itself: a frozen record of exactly the compared fields (it keeps no title)."""
 
     def __init__(self, kept: int = KEPT_ANSWERS) -> None:
         self._kept = kept
-        self._hosts: dict[bytes, list[str]] = {}
+        self._hosts: dict[AssociationAccepted, list[str]] = {}
 
     def note(self, host: str, attempts: Sequence[Attempt]) -> int:
         """Record the host's answer; how many other hosts gave the same one before it
@@ -63,31 +63,14 @@ class AlikeAccepts:
         accepted = answer_of(attempts)
         if accepted is None:
             return 0
-        digest = _digest(accepted)
-        hosts = self._hosts.get(digest)
+        hosts = self._hosts.get(accepted)
         if hosts is None:
             if len(self._hosts) >= self._kept:
                 return 0
-            hosts = self._hosts[digest] = []
+            hosts = self._hosts[accepted] = []
         others = sum(1 for seen in hosts if seen != host)
         # A few hosts suffice to say "this one and at least ALIKE_OTHERS others" of any
         # host, whether it is one of them (another port of it) or not.
         if host not in hosts and len(hosts) <= ALIKE_OTHERS:
             hosts.append(host)
         return others
-
-
-def _digest(accepted: AssociationAccepted) -> bytes:
-    # The decoded record's fields, titles aside (the decoder keeps none): repr of frozen
-    # dataclasses of strings and integers is stable within a process.
-    text = repr(
-        (
-            accepted.accepted,
-            accepted.rejected,
-            accepted.max_pdu_length,
-            accepted.implementation_class_uid,
-            accepted.implementation_version_name,
-            accepted.protocol_version,
-        )
-    )
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
