@@ -819,6 +819,31 @@ def test_the_result_says_when_the_budget_not_the_peer_ended_the_search(
         assert checked.evidence.endswith(said)
 
 
+def test_titles_given_with_ae_titles_and_refused_are_named_in_the_evidence() -> None:
+    """ "None accepted" must not read as if only stock titles were tried: the caller's own
+    titles, refused too, are counted and named (they are the caller's, not the peer's)."""
+    from exposcan.classify import classify_dimse
+
+    given = CALLED_UNKNOWN(
+        NextAttempt(
+            called_ae_title="RADIOLOGY_PACS",
+            purpose=AttemptPurpose.USER,
+            service_map=ServiceMap.WHOLE,
+            tls=False,
+        )
+    )
+    base = search_observation("titles-exhausted", 0)
+    observation = replace(base, attempts=(*base.attempts, given))
+    (checked,) = [
+        f for f in classify_dimse(observation).findings if f.id == "dicom-called-ae-checked"
+    ]
+    assert "1 stock title(s) and 1 given with --ae-titles ('RADIOLOGY_PACS') tried" in (
+        checked.evidence
+    )
+    (plain,) = [f for f in classify_dimse(base).findings if f.id == "dicom-called-ae-checked"]
+    assert "--ae-titles" not in plain.evidence
+
+
 @pytest.mark.parametrize(
     ("rate", "made", "search_end"), [(0.2, 2, "endpoint-deadline"), (20, 6, "budget-spent")]
 )
