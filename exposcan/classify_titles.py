@@ -115,12 +115,6 @@ def ae_findings(
     )
     were = "were" if len(refused) > 1 else "was"
     tried = sum(1 for a in attempts if a.purpose == "stock")
-    # The site's own titles count apart: "none accepted" must not hide that the titles
-    # the caller named were refused too (the titles themselves are the caller's own).
-    users = [a.called_ae_title for a in attempts if a.purpose == "user"]
-    given = (
-        f" and {len(users)} given with --ae-titles ({', '.join(map(repr, users))})" if users else ""
-    )
     if key.purpose == "stock" and key.accepted is not None:
         # Always high: the stock attempt decides (is ``key``) only when it got
         # further than the first one's refusal, to echo or beyond.
@@ -162,6 +156,12 @@ def ae_findings(
                 "the called title is right"
             )
         )
+    # The site's own titles count apart: "none accepted" must not hide that the titles
+    # the caller named were refused too (the titles themselves are the caller's own).
+    users = [a.called_ae_title for a in attempts if a.purpose == "user"]
+    given = (
+        f" and {len(users)} given with --ae-titles ({', '.join(map(repr, users))})" if users else ""
+    )
     findings.append(
         catalogue.DICOM_CALLED_AE_CHECKED.found(
             f"{unknown} {were} rejected (reason 7); {tried} stock title(s){given} tried, "
