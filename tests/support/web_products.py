@@ -13,7 +13,9 @@ in ``exposcan/data/web_products.toml``), on 127.0.0.1:
 - :func:`conquest_site`: a web server whose front page links Conquest's CGI
   ``/cgi-bin/dgate``, whose top page names the server and its version;
 - :func:`horos_portal`: the Horos Web Portal's login page at ``/``;
-- :func:`osirix_portal`: the OsiriX Web Portal asking for authentication with its realm.
+- :func:`osirix_portal`: the OsiriX Web Portal asking for authentication with its realm;
+- :func:`dicoogle_services`: Dicoogle 3.4's web app and the unauthenticated status of its
+  DICOM services (which port each runs on), as its DicoogleWeb and ServicesServlet serve it.
 
 :class:`RawPeers` runs the raw servers (bytes as written, then a close); aiohttp apps run
 with :class:`tests.support.web_peers.WebPeers`. :func:`pixelmed_server` starts PixelMed's
@@ -33,6 +35,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -234,6 +237,54 @@ def osirix_portal() -> web.Application:
         return _basic_wall("OsiriX Web Portal (127.0.0.1 - 01/02/2026)")
 
     app.router.add_get("/{tail:.*}", wall)
+    return app
+
+
+#: The requests an imitation was asked (method and path with query), in order.
+ASKED = web.AppKey("asked", list[str])
+
+
+def dicoogle_services(
+    query_port: int, storage_port: int = 6666, *, storage_running: bool = False
+) -> web.Application:
+    """Dicoogle 3.4 as bioinformatics-ua/dicoogle (c55f72c) serves it: its web app at
+    ``/``, ``/ext/version`` (VersionResource), and the DICOM service status at
+    ``/management/dicom/storage`` and ``/management/dicom/query`` without authentication
+    (DicoogleWeb.java; ServicesServlet.java doGet: isRunning, port, autostart). Every
+    request is recorded in ``app[ASKED]``; a write (PUT, POST) answers 500."""
+    app = web.Application()
+    asked: list[str] = []
+    app[ASKED] = asked
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        asked.append(f"{request.method} {request.path_qs}")
+        if request.method != "GET":
+            return web.Response(status=500, text="tests must never write")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.append(record)
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(
+            text="<!doctype html><html><head><title>Dicoogle</title></head><body></body></html>",
+            content_type="text/html",
+        )
+
+    async def ext_version(request: web.Request) -> web.Response:
+        return web.json_response({"version": "3.4.1"})
+
+    def service(running: bool, port: int) -> Any:
+        async def status(request: web.Request) -> web.Response:
+            return web.json_response({"isRunning": running, "port": port, "autostart": True})
+
+        return status
+
+    app.router.add_get("/", index)
+    app.router.add_get("/ext/version", ext_version)
+    app.router.add_route("*", "/management/dicom/storage", service(storage_running, storage_port))
+    app.router.add_route("*", "/management/dicom/query", service(True, query_port))
     return app
 
 

@@ -48,6 +48,8 @@ __all__ = [
 
 #: At most this many requests per endpoint (a typical one costs 6 to 13).
 MAX_REQUESTS: Final = 16
+#: DICOM ports one web endpoint may name (Dicoogle names two: storage and query).
+_MAX_DICOM_PORTS: Final = 4
 #: A failure with one of these statuses ends the endpoint at once (nothing answers there).
 _ENDING: Final = frozenset(
     {Status.CONNECTION_REFUSED, Status.CONNECTION_TIMEOUT, Status.IO_TIMEOUT}
@@ -141,8 +143,9 @@ class ProductFacts:
     #: the viewer's configured QIDO root is on another origin (not probed: out of scope)
     viewer_api_elsewhere: bool = False
     login_redirect: LoginRedirect | None = None
-    #: the DICOM port the product says it listens on (Orthanc's ``/system`` DicomPort)
-    dicom_port: int | None = None
+    #: the DICOM ports the product says it listens on (Orthanc's ``/system`` DicomPort,
+    #: Dicoogle's running storage and query services), the first named first
+    dicom_ports: list[int] = field(default_factory=list)
     #: where Orthanc's REST API answered or refused ("" or a reverse-proxy prefix)
     orthanc_prefix: str | None = None
 
@@ -151,6 +154,13 @@ class ProductFacts:
             self.products.append(product)
         if version and self.version is None and self.products[0] == product:
             self.version = version
+
+    def dicom_port(self, port: object) -> None:
+        """A DICOM port the product named (a JSON number from 1 to 65535, kept once)."""
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            return
+        if port not in self.dicom_ports and len(self.dicom_ports) < _MAX_DICOM_PORTS:
+            self.dicom_ports.append(port)
 
     def lead(self, product: Product) -> None:
         """``product`` answered as itself: it is the endpoint's product, before any other."""

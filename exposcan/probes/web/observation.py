@@ -246,13 +246,19 @@ class WebObservation:
     credentials: CredentialTry | None = None
     #: the first scheme tried looked wrong and the other one answered
     scheme_fallback: bool = False
-    #: the DICOM port the product says it listens on (Orthanc's ``/system`` DicomPort)
-    dicom_port: int | None = None
+    #: the DICOM ports the product says it listens on (Orthanc's ``/system`` DicomPort,
+    #: Dicoogle's ``/management/dicom/storage`` and ``/query``), the first named first
+    dicom_ports: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "version", peertext.version(self.version, product=True))
         object.__setattr__(self, "server", peertext.clean_optional(self.server, 64))
         object.__setattr__(self, "detail", peertext.clean_optional(self.detail, 512))
+
+    @property
+    def dicom_port(self) -> int | None:
+        """The first DICOM port the product named, if any."""
+        return self.dicom_ports[0] if self.dicom_ports else None
 
     @property
     def bytes_read(self) -> int:

@@ -76,9 +76,7 @@ async def orthanc(
                 probe.checks.add(WebService.ORTHANC_REST, path, refused)
         return False
     version = system["Version"]
-    dicom_port = system.get("DicomPort")
-    if isinstance(dicom_port, int) and 0 < dicom_port < 65536 and identity.dicom_port is None:
-        identity.dicom_port = dicom_port  # names the product behind that DICOM port
+    identity.dicom_port(system.get("DicomPort"))  # names the product behind that port
     identity.lead(Product.ORTHANC)
     if identity.version is None:
         identity.version = peertext.version(version, product=True)

@@ -11,7 +11,8 @@ granted by ``permit`` (the engine's rate limits) and each body read through a ca
 3. the data APIs: Orthanc ``/statistics`` (or ``/studies?limit=N``) and its DICOMweb
    plugin, dcm4chee-arc's ``/dcm4chee-arc/aets/{AET}/rs``, QIDO-RS ``studies?limit=1``
    at the common roots (:mod:`~.dicomweb`), a viewer's own configured QIDO root (same
-   origin only), Kheops' ``/api`` (:mod:`~.viewers`);
+   origin only), Kheops' ``/api``, Dicoogle's version and the ports of its DICOM
+   services (:mod:`~.viewers`; the ports become host evidence for the DICOM probe);
 3'. behind an authentication wall, the QIDO-RS roots alone (the common ones and
    dcm4chee-arc's default AE) and ``/wado``: a proxy that asks for credentials on every
    path but its DICOMweb ``location`` hides an open QIDO-RS;
@@ -150,5 +151,5 @@ def _observation(probe: Conversation, started: float, timed_out: bool) -> WebObs
         login_redirect=identity.login_redirect,
         credentials=probe.credential_try,
         scheme_fallback=origin.fallback,
-        dicom_port=identity.dicom_port,
+        dicom_ports=tuple(identity.dicom_ports),
     )

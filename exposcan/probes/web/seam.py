@@ -61,12 +61,14 @@ class WebProbe:
         return len(observation.requests)
 
     def learn(self, observation: WebObservation) -> Iterable[HostEvidence]:
-        """A product's web API naming the DICOM port of its host (Orthanc's
-        ``/system``): one record per web endpoint at most."""
-        if observation.product is not None and observation.dicom_port is not None:
+        """A product's web API naming the DICOM ports of its host (Orthanc's
+        ``/system``, Dicoogle's service status): one record per port named."""
+        if observation.product is None:
+            return
+        for port in observation.dicom_ports:
             yield HostEvidence(
                 host=observation.host,
-                port=observation.dicom_port,
+                port=port,
                 source="web",
                 source_port=observation.port,
                 product=str(observation.product),
