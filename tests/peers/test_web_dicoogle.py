@@ -87,3 +87,13 @@ async def test_dicoogles_web_side_names_its_query_port_and_its_title_comes_first
     assert result.fingerprint is not None
     assert (result.fingerprint.product, result.fingerprint.toolkit) == ("Dicoogle", "dcm4che")
     assert result.fingerprint.version == "3.4.1"
+
+
+def test_dicoogles_default_query_port_puts_its_title_first_without_a_web_side() -> None:
+    """1045, Dicoogle's default query/retrieve port (exposcan/data/ae_titles.toml)."""
+    from exposcan.aetitles import stock_ports, stock_titles
+    from exposcan.probes.aetitle_order import order_titles
+
+    assert stock_ports()[1045] == ("Dicoogle",)
+    order = order_titles(stock_titles(), port=1045, port_products=stock_ports())
+    assert order[0] == TITLE
