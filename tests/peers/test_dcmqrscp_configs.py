@@ -12,26 +12,20 @@ association that proposes storage and releases without sending anything.
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage, Verification
 
 import exposcan
 from exposcan.options import ScanOptions
 from exposcan.results import EndpointResult, Matches
 from tests.support import dcmqrscp_configs
 from tests.support.dcmqrscp_configs import SITE_PEER_AE, STUDIES
-from tests.support.peers import Peer
+from tests.support.peer_checks import FINDSCU, dcmtk, echo, evidence, ids, storage_context
 from tests.support.relays import relaying, shared_port
 from tests.support.synthetic import find_synthetic
 
 DEFAULTS = ScanOptions()
-ECHOSCU = Path("/usr/bin/echoscu")
-FINDSCU = Path("/usr/bin/findscu")
 DICOM_PORT = 11112
 RELAY_HOST = "127.0.14.20"
 BUDGET_ENDED = "the attempt budget (ae_attempts), not the peer, ended the search"
@@ -49,44 +43,6 @@ async def scan(
     return result
 
 
-def ids(result: EndpointResult) -> set[str]:
-    return {f.id for f in result.findings}
-
-
-def evidence(result: EndpointResult, finding: str) -> str:
-    return next(f.evidence for f in result.findings if f.id == finding)
-
-
-def _dcmtk(*argv: str) -> str:
-    if not Path(argv[0]).is_file():
-        pytest.fail(f"{argv[0]} missing: apt-get install dcmtk")
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    return f"exit {done.returncode}\n{done.stdout}{done.stderr}"
-
-
-def echo(peer: Peer, calling: str, called: str) -> str:
-    return _dcmtk(str(ECHOSCU), "-v", "-aet", calling, "-aec", called, peer.host, str(peer.port))
-
-
-def storage_context(peer: Peer, called: str) -> int | None:
-    """The A-ASSOCIATE-AC's result for a CT Image Storage context (0 accepted, 1 user
-    rejection ...); the association is released without a single DIMSE message."""
-    ae = AE(ae_title="CFGCHECK")
-    ae.add_requested_context(Verification)
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate(peer.host, peer.port, ae_title=called)
-    try:
-        assert assoc.is_established
-        (ct,) = [
-            c
-            for c in assoc.accepted_contexts + assoc.rejected_contexts
-            if c.abstract_syntax == CTImageStorage
-        ]
-        return ct.result
-    finally:
-        assoc.release()
-
-
 def test_the_configurations_do_what_their_fixtures_say(
     dcmqrscp_peers_only, dcmqrscp_upstream_sample
 ):
@@ -97,7 +53,7 @@ def test_the_configurations_do_what_their_fixtures_say(
     refused = echo(restricted, "EXPOSCAN", "READWRITE")
     assert "Called AE Title Not Recognized" in refused, refused
     sample = dcmqrscp_upstream_sample
-    found = _dcmtk(
+    found = dcmtk(
         str(FINDSCU), "-v", "-S", "-aec", "COMMON", "-k", "QueryRetrieveLevel=STUDY",
         "-k", "StudyInstanceUID", sample.host, str(sample.port),
     )  # fmt: skip

@@ -308,7 +308,10 @@ def _orthanc(
     always_find: bool,
     guarded: bool,
     web: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Iterator[Peer]:
+    """``overrides``: configuration keys set after the variant's (a fixture that passes
+    them writes its own ``Peer.expected``: the one built here describes the variant)."""
     _require(ORTHANC, DICOMWEB_PLUGIN)
     if web is not None and (web not in WEB_VARIANTS or guarded):
         raise ValueError(f"web variant {web!r} (of {WEB_VARIANTS}, not guarded)")
@@ -353,6 +356,7 @@ def _orthanc(
             settings["RemoteAccessAllowed"] = True
             settings["AuthenticationEnabled"] = web != "open"
             settings["RegisteredUsers"] = {user: password} if web == "users" else {}
+        settings.update(overrides or {})
         config.write_text(json.dumps(settings, indent=2), encoding="utf-8")
         if web is not None:
             return [str(ORTHANC), "--verbose-http", str(config)]
