@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import exposcan
 from exposcan.options import ScanOptions
 from exposcan.product_notes import ORTHANC_STORE_NOTE
-from exposcan.results import EndpointResult
+from exposcan.results import EndpointResult, Matches
 from tests.support import peers_orthanc
-from tests.support.peer_checks import dcmtk, echo, evidence, ids, storage_context
+from tests.support.peer_checks import FINDSCU, dcmtk, echo, evidence, ids, storage_context
 from tests.support.peers import STORESCU, Peer
 from tests.support.peers_orthanc import SITE_AET
 from tests.support.scope_files import scope_text
@@ -32,6 +34,7 @@ STORE_UNCONFIRMED = f"store unconfirmed: {ORTHANC_STORE_NOTE}"
 
 orthanc_store_refused = peers_orthanc.orthanc_store_refused
 orthanc_own_title = peers_orthanc.orthanc_own_title
+orthanc_echo_refused = peers_orthanc.orthanc_echo_refused
 
 
 async def scan(
@@ -152,3 +155,43 @@ async def test_the_owner_with_the_site_title_sees_store_with_the_caveat(
     assert result.fingerprint is not None
     assert result.fingerprint.product == "Orthanc"
     assert STORE_UNCONFIRMED in (result.detail or ""), result.detail
+
+
+# --- DicomAlwaysAllowEcho false, DicomAlwaysAllowFind true -------------------------------
+
+
+def test_orthanc_aborts_a_strangers_echo_and_answers_its_find(orthanc_echo_refused):
+    """Independent of exposcan: C-ECHO ends in an A-ABORT; a C-FIND on its own association
+    returns every study (DCMTK's findscu)."""
+    peer = orthanc_echo_refused
+    echoed = echo(peer, "STRANGER", "ANY-SCP")
+    assert "Echo Response" not in echoed and "Peer Aborted Association" in echoed, echoed
+    found = dcmtk(
+        str(FINDSCU), "-v", "-S", "-aet", "STRANGER", "-aec", "ANY-SCP",
+        "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID", peer.host, str(peer.port),
+    )  # fmt: skip
+    assert found.count("(Pending)") == peer.studies, found
+
+
+async def test_an_aborted_echo_is_not_reported_as_answered(orthanc_echo_refused, tmp_path):
+    """What the association showed stands (storage accepted, Orthanc's defaults let anyone
+    store); the echo is not called answered, and the abort is said."""
+    result, _ = await scan(orthanc_echo_refused, tmp_path, web=False)
+    assert result.status is exposcan.Status.SUCCESS, result.detail
+    assert "dicom-storage-accepted" in ids(result)
+    assert "dicom-echo-unauthenticated" not in ids(result)
+    assert "aborted" in (result.detail or ""), result.detail
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open defect: the C-ECHO's A-ABORT ends the association before the C-FIND, and "
+    "no fresh association asks it (as one does for the worklist); reported, docs/peers.md",
+)
+async def test_the_query_behind_an_aborted_echo_is_counted(orthanc_echo_refused, tmp_path):
+    peer = orthanc_echo_refused
+    result, _ = await scan(peer, tmp_path, web=False)
+    assert result.exposure is exposcan.Exposure.QUERY, result.detail
+    assert result.matches == Matches(
+        count=peer.studies, cap=DEFAULTS.max_matches, cap_hit=False, level="STUDY"
+    )

@@ -12,6 +12,9 @@ what a stranger gets, checked first with DCMTK's and pynetdicom's clients in
 * :func:`orthanc_own_title`: ``DicomCheckCalledAet`` true with a site's own
   ``DicomAet`` (:data:`SITE_AET`), echo and store allowed to anyone as shipped: no stock
   title gets in, the site's title does.
+* :func:`orthanc_echo_refused`: ``DicomAlwaysAllowEcho`` false and
+  ``DicomAlwaysAllowFind`` true: a stranger's C-ECHO-RQ is answered with an A-ABORT,
+  its C-FIND with every study.
 
 Both keep the HTTP server on its default terms (``RemoteAccessAllowed`` false,
 authentication off): the scanner reaches it through the namespace's forwarder, from
@@ -26,7 +29,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.support.peers import REJECT_CALLED_AE, Peer, _orthanc
+from tests.support.peers import REJECT_CALLED_AE, STUDIES, Peer, _orthanc
 
 #: The site's own called AE title (not on exposcan's stock list).
 SITE_AET = "SITEPACS"
@@ -73,5 +76,27 @@ def orthanc_own_title(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer
                 "called_ae_checked": True,
                 "stranger": {"association": dict(REJECT_CALLED_AE)},
                 "with_site_title": "store",
+            },
+        )
+
+
+@pytest.fixture(scope="module")
+def orthanc_echo_refused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    """Orthanc refusing C-ECHO to strangers (``DicomAlwaysAllowEcho`` false) and answering
+    their C-FIND (``DicomAlwaysAllowFind`` true), store allowed as shipped."""
+    for peer in _orthanc(
+        tmp_path_factory,
+        "orthanc_echo_refused",
+        always_find=False,
+        guarded=False,
+        overrides={"DicomAlwaysAllowEcho": False, "DicomAlwaysAllowFind": True},
+    ):
+        yield replace(
+            peer,
+            expected={
+                **peer.expected,
+                "exposure": "query",
+                "stranger_echo": "aborted",
+                "stranger": {**peer.expected["stranger"], "find": "matches", "matches": STUDIES},
             },
         )
