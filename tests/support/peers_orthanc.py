@@ -24,8 +24,9 @@ by name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -35,68 +36,56 @@ from tests.support.peers import REJECT_CALLED_AE, STUDIES, Peer, _orthanc
 SITE_AET = "SITEPACS"
 
 
+def _configured(
+    factory: pytest.TempPathFactory,
+    name: str,
+    overrides: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    ae_title: str = "ORTHANC",
+) -> Iterator[Peer]:
+    """``peers._orthanc`` with its shipped DICOM variant and ``overrides``; ``expected``
+    is laid over what that variant expects."""
+    for peer in _orthanc(factory, name, always_find=False, guarded=False, overrides=overrides):
+        yield replace(peer, ae_title=ae_title, expected={**peer.expected, **expected})
+
+
 @pytest.fixture(scope="module")
 def orthanc_store_refused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     """Orthanc with ``DicomAlwaysAllowStore`` false: storage contexts accepted, stores
     from unknown peers refused."""
-    for peer in _orthanc(
+    yield from _configured(
         tmp_path_factory,
         "orthanc_store_refused",
-        always_find=False,
-        guarded=False,
-        overrides={"DicomAlwaysAllowStore": False},
-    ):
-        yield replace(
-            peer,
-            expected={
-                **peer.expected,
-                "exposure_seen": "store",  # from the A-ASSOCIATE-AC
-                "stranger_store": "aborted",
-            },
-        )
+        {"DicomAlwaysAllowStore": False},
+        {"exposure_seen": "store", "stranger_store": "aborted"},
+    )
 
 
 @pytest.fixture(scope="module")
 def orthanc_own_title(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     """Orthanc checking the called AE title, its own being :data:`SITE_AET`."""
-    for peer in _orthanc(
+    yield from _configured(
         tmp_path_factory,
         "orthanc_own_title",
-        always_find=False,
-        guarded=False,
-        overrides={"DicomCheckCalledAet": True, "DicomAet": SITE_AET},
-    ):
-        yield replace(
-            peer,
-            ae_title=SITE_AET,
-            expected={
-                **peer.expected,
-                "exposure": "protected",
-                "ae_title": None,
-                "called_ae_checked": True,
-                "stranger": {"association": dict(REJECT_CALLED_AE)},
-                "with_site_title": "store",
-            },
-        )
+        {"DicomCheckCalledAet": True, "DicomAet": SITE_AET},
+        {
+            "exposure": "protected",
+            "ae_title": None,
+            "called_ae_checked": True,
+            "stranger": {"association": dict(REJECT_CALLED_AE)},
+            "with_site_title": "store",
+        },
+        ae_title=SITE_AET,
+    )
 
 
 @pytest.fixture(scope="module")
 def orthanc_echo_refused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     """Orthanc refusing C-ECHO to strangers (``DicomAlwaysAllowEcho`` false) and answering
     their C-FIND (``DicomAlwaysAllowFind`` true), store allowed as shipped."""
-    for peer in _orthanc(
+    yield from _configured(
         tmp_path_factory,
         "orthanc_echo_refused",
-        always_find=False,
-        guarded=False,
-        overrides={"DicomAlwaysAllowEcho": False, "DicomAlwaysAllowFind": True},
-    ):
-        yield replace(
-            peer,
-            expected={
-                **peer.expected,
-                "exposure": "query",
-                "stranger_echo": "aborted",
-                "stranger": {**peer.expected["stranger"], "find": "matches", "matches": STUDIES},
-            },
-        )
+        {"DicomAlwaysAllowEcho": False, "DicomAlwaysAllowFind": True},
+        {"exposure": "query", "stranger_echo": "aborted", "stranger_find_matches": STUDIES},
+    )
