@@ -151,6 +151,10 @@ class ScanOptions:
     ports: tuple[int, ...] | None = None
     #: Web ports (HTTP/HTTPS); ``None`` means the scope's ``web_ports``.
     web_ports: tuple[int, ...] | None = None
+    #: The port lists of registered probes beyond the built-ins, by the registration's
+    #: name (``{"echo_ports": (7,)}``, ``--ports-for echo_ports=7``); a list not named
+    #: here is the scope's. Checked against the registry by ``prepare()``.
+    more_ports: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
     called_ae_title: str = uids.DEFAULT_CALLED_AE_TITLE
@@ -176,6 +180,7 @@ class ScanOptions:
     silent_after: int = SILENT_AFTER
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "more_ports", _more_ports(self.more_ports))
         for name in ("called_ae_title", "calling_ae_title"):
             _check_ae_title(name, getattr(self, name))
         for title in self.ae_titles:
@@ -187,12 +192,23 @@ class ScanOptions:
         if not 1 <= self.max_matches <= 100_000:
             raise OptionError(f"--max-matches must be 1 to 100000, not {self.max_matches}")
 
+    def requested_ports(self, name: str) -> tuple[int, ...] | None:
+        """The ports asked for the port list ``name`` (None: the scope's)."""
+        if name in ("ports", "web_ports"):
+            requested: tuple[int, ...] | None = getattr(self, name)
+            return requested
+        return self.more_ports.get(name)
+
     def to_dict(self) -> dict[str, Any]:
         """The report header's ``options`` (every option; the extra AE titles counted,
         not named; ``limits.chosen``: which limits the user set, see :meth:`Limits.chosen`)."""
         data = asdict(self)
         data["ports"] = list(self.ports) if self.ports is not None else None
         data["web_ports"] = list(self.web_ports) if self.web_ports is not None else None
+        # Written when given: a header of built-in probes only stays as it always was.
+        data.pop("more_ports")
+        if self.more_ports:
+            data["more_ports"] = {name: list(ports) for name, ports in self.more_ports.items()}
         data["ae_titles"] = len(self.ae_titles)  # how many, not which: titles may be private
         data["limits"]["chosen"] = list(self.limits.chosen())
         return data
@@ -217,6 +233,24 @@ class ScanOptions:
             timeouts=Timeouts(**dict(data.get("timeouts") or {})),
             **values,
         )
+
+
+def _more_ports(value: object) -> dict[str, tuple[int, ...]]:
+    """``more_ports`` as a dict of port tuples, each name a port list's and each port one
+    (what a header read back or a worker's wire form holds: lists)."""
+    if not isinstance(value, Mapping):
+        raise OptionError("more_ports maps port list names to ports")
+    lists: dict[str, tuple[int, ...]] = {}
+    for name, ports in value.items():
+        if not isinstance(name, str) or name in ("ports", "web_ports"):
+            raise OptionError(f"more_ports: {name!r} is not a probe's own port list")
+        if isinstance(ports, str) or not isinstance(ports, list | tuple):
+            raise OptionError(f"more_ports: {name} is not a list of ports")
+        for port in ports:
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise OptionError(f"more_ports: {port!r} in {name} is not a port (1-65535)")
+        lists[name] = tuple(ports)
+    return lists
 
 
 def _check_ae_title(name: str, value: str) -> None:

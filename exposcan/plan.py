@@ -12,14 +12,14 @@ raises :class:`~exposcan.errors.AuthorisationExpired` (the CLI: one line, exit 2
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Container, Iterable
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from exposcan._version import __version__
 from exposcan.engine import Engine, ProgressCallback, SkipKey, port_lists
-from exposcan.errors import AuthorisationExpired
+from exposcan.errors import AuthorisationExpired, OptionError
 from exposcan.identity import new_scan_id, scan_id_of
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
@@ -70,6 +70,10 @@ class ScanPlan:
     ports: tuple[int, ...]
     options: ScanOptions
     web_ports: tuple[int, ...] = ()
+    #: the port lists of registered probes beyond the built-ins', by the registration's
+    #: name (``{"echo_ports": (7,)}``): planned, counted and written to the header as
+    #: ``ports`` and ``web_ports`` are
+    more_ports: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
     #: the endpoints to probe instead of every host on every port (``prepare(endpoints=)``)
     endpoints: EndpointList | None = None
     #: what "now" is for the authorisation's expiry (the wall clock, UTC)
@@ -77,13 +81,28 @@ class ScanPlan:
     #: where results come from, if not this process's engine (``scan(..., broker=)``)
     source: SourceFactory | None = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # A broker's shard jobs carry ports and web_ports only (exposcan.managed): refused
+        # here, when the plan is given its source, rather than leaving a list unprobed.
+        listed = [name for name, ports in self.more_ports.items() if ports]
+        if self.source is not None and listed:
+            raise OptionError(
+                f"a scan run by a broker's workers (--broker) probes ports and web_ports only, "
+                f"not {', '.join(listed)}: run it without --broker"
+            )
+
     @property
     def total(self) -> int:
         """Every host on every port of every registered probe, or every listed endpoint
         (the engine's count too)."""
         if self.endpoints is not None:
             return self.endpoints.total()
-        return endpoint_total(self.targets.count, port_lists(self.ports, self.web_ports))
+        return endpoint_total(self.targets.count, self.port_lists)
+
+    @property
+    def port_lists(self) -> dict[str, tuple[int, ...]]:
+        """Every port list of the plan by name: ``ports``, ``web_ports``, then the others."""
+        return {**port_lists(self.ports, self.web_ports), **self.more_ports}
 
     def header(
         self, *, started_at: str | None = None, scan_id: str | None = None
@@ -92,7 +111,8 @@ class ScanPlan:
 
         ``scan_id`` (a UUID, new unless given) names the scan in every record and output;
         a resumed scan keeps its first run's. A listed scan's ``endpoints_from`` names its
-        list (format, digest, counts): ``--resume`` compares it like the ports."""
+        list (format, digest, counts): ``--resume`` compares it like the ports. A
+        registered probe's own port list is a key of its name beside ``ports``."""
         listed = {} if self.endpoints is None else {"endpoints_from": self.endpoints.header()}
         return {
             "record": "scan",
@@ -115,6 +135,7 @@ class ScanPlan:
             "hosts": self.targets.count,
             "ports": list(self.ports),
             "web_ports": list(self.web_ports),
+            **{name: list(ports) for name, ports in self.more_ports.items()},
             "endpoints": self.total,
             **listed,
             "options": self.options.to_dict(),
@@ -159,6 +180,7 @@ class ScanPlan:
             self.ports,
             self.options,
             web_ports=self.web_ports,
+            more_ports=self.more_ports,
             on_progress=on_progress,
             skip=skip,
             expires_at=self.scope.authorisation.expires_at,

@@ -4,7 +4,9 @@ A probe is registered once (:mod:`exposcan.probes.registry`) and the engine reac
 only through this protocol, so it names no probe itself:
 
 * **which endpoints**: its registration names the plan's port list it takes (``ports``,
-  ``web_ports``) and the protocol its endpoints are planned with;
+  ``web_ports``, or one of its own such as ``echo_ports``: the scope file's key,
+  ``ScanOptions.more_ports``' and ``--ports-for``'s name, the report header's key) and
+  the protocol its endpoints are planned with;
 * **probe → observation**: :meth:`EndpointProbe.start` opens what a probe holds for one
   scan (the web probe's HTTP session and credential ledger) and yields a
   :class:`ProbeRun`, whose ``observe`` turns one :class:`Endpoint` into an observation,

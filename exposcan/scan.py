@@ -23,12 +23,13 @@ from exposcan.plan import ResultSource as ResultSource  # re-exported: their fir
 from exposcan.plan import ScanPlan as ScanPlan
 from exposcan.plan import SourceFactory as SourceFactory
 from exposcan.plan import iso_now
+from exposcan.probes.registry import PROBES
 from exposcan.results import EndpointResult
-from exposcan.scope import Resolver, Scope, load_scope, resolve_targets, select_ports
+from exposcan.scope import Resolver, Scope, load_scope, resolve_targets
 from exposcan.scope.authorisation import Clock, utc_now
 from exposcan.scope.endpoints import EndpointList, Pair, plan_endpoints
 from exposcan.scope.imports import ImportedEndpoints
-from exposcan.scope.ports import require_some
+from exposcan.scope.ports import check_list_names, select_lists
 from exposcan.sizes import LARGE_SCAN as LARGE_SCAN  # re-exported; prepare() reads it here
 from exposcan.sizes import MAX_SCAN as MAX_SCAN
 from exposcan.summary import ScanReport, SummaryBuilder
@@ -48,6 +49,12 @@ async def prepare(
 ) -> ScanPlan:
     """Check the authorisation, resolve and check every target, pick the ports.
 
+    Each registered probe takes the port list its registration names: ``ports`` and
+    ``web_ports`` (``options.ports``, ``options.web_ports``), and a probe's own by its
+    name (``options.more_ports={"echo_ports": (7,)}``), each narrowed from the scope
+    file's key of that name; a name no registered probe takes is an
+    :class:`~exposcan.errors.OptionError`.
+
     ``endpoints``: probe only these (address, port) pairs (an nmap or masscan sweep's
     open ports, :mod:`exposcan.scope.imports`) instead of every target on every port;
     each host is checked against the scope as a target is, and each port goes to the
@@ -63,9 +70,14 @@ async def prepare(
     if not isinstance(scope, Scope):
         scope = load_scope(scope)
     scope.authorisation.check(clock())
-    ports = select_ports(options.ports, scope.ports, option="--ports")
-    web_ports = select_ports(options.web_ports, scope.web_ports, option="--web-ports")
-    require_some(ports, web_ports, requested=options.ports, requested_web=options.web_ports)
+    names = PROBES.port_lists()
+    check_list_names(options.more_ports, names, option="more_ports")
+    lists = select_lists(
+        names,
+        {name: options.requested_ports(name) for name in names},
+        {name: scope.port_list(name) for name in names},
+    )
+    ports, web_ports = lists.pop("ports", ()), lists.pop("web_ports", ())
     listed: EndpointList | None = None
     if endpoints is None:
         target_set = await resolve_targets(
@@ -77,7 +89,11 @@ async def prepare(
                 "give targets or a list of endpoints (--from-nmap, --from-masscan), not both"
             )
         target_set, listed = await plan_endpoints(
-            scope, endpoints, port_lists(ports, web_ports), resolver=resolver, now=clock()
+            scope,
+            endpoints,
+            {**port_lists(ports, web_ports), **lists},
+            resolver=resolver,
+            now=clock(),
         )
     plan = ScanPlan(
         scope=scope,
@@ -85,6 +101,7 @@ async def prepare(
         requested=tuple(targets or ()),
         ports=ports,
         web_ports=web_ports,
+        more_ports=lists,
         endpoints=listed,
         options=options,
         clock=clock,
@@ -171,6 +188,12 @@ async def scan(
     and :class:`~exposcan.errors.AuthorisationExpired` is raised once those in
     flight have finished; its ``report`` holds what was scanned until then.
     ``allow_large``: allow more than :data:`LARGE_SCAN` endpoints (a typo guard);
+    Each registered probe takes the port list its registration names: ``ports`` and
+    ``web_ports`` (``options.ports``, ``options.web_ports``), and a probe's own by its
+    name (``options.more_ports={"echo_ports": (7,)}``), each narrowed from the scope
+    file's key of that name; a name no registered probe takes is an
+    :class:`~exposcan.errors.OptionError`.
+
     ``endpoints``: probe only these (address, port) pairs (see :func:`prepare`);
     ``broker``: run the scan's shards on the workers of this broker (``redis://HOST:PORT/DB``;
     ``memory://`` runs them here), see :mod:`exposcan.managed`.

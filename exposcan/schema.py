@@ -31,8 +31,19 @@ def load_schema() -> dict[str, Any]:
 
     The file's protocol enum is the built-in probes'; a probe registered in the scan's
     registry (:data:`exposcan.probes.registry.PROBES`) adds its own, so a report it
-    wrote validates while any other protocol still fails."""
+    wrote validates while any other protocol still fails; its own port list is a header
+    key of its name (and a key of ``options.more_ports``)."""
     schema: dict[str, Any] = json.loads(schema_path().read_text(encoding="utf-8"))
     protocols: list[str] = schema["$defs"]["protocol"]["enum"]
     protocols += [str(p) for p in PROBES.protocols() if str(p) not in protocols]
+    # Its own port list too: the header's key of that name, and the options' more_ports.
+    scan = schema["$defs"]["scan"]["properties"]
+    own = {name: {"$ref": "#/$defs/ports"} for name in PROBES.port_lists() if name not in scan}
+    if own:
+        scan.update(own)
+        scan["options"]["properties"]["more_ports"] = {
+            "type": "object",
+            "properties": own,
+            "additionalProperties": False,
+        }
     return schema

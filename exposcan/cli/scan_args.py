@@ -10,11 +10,14 @@ from typing import Any
 
 from exposcan.cli import target_args
 from exposcan.cli.common import positive_float, positive_int
+from exposcan.errors import OptionError
 from exposcan.gating import GATE_SEVERITIES, parse_severity
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.report import FORMATS
 from exposcan.report.tee import document_path, parse_also
 from exposcan.scope import parse_port_list
+from exposcan.scope.messages import show
+from exposcan.scope.ports import check_list_names
 from exposcan.sizes import LARGE_SCAN
 
 NAME = "scan"
@@ -65,6 +68,14 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     scan.add_argument("--ports", metavar="LIST", help="DICOM ports, e.g. 104,11112,4242-4250")
     scan.add_argument(
         "--web-ports", metavar="LIST", help="HTTP(S) ports, e.g. 8042,443 (default: the scope's)"
+    )
+    scan.add_argument(
+        "--ports-for",
+        action="append",
+        default=[],
+        metavar="NAME=LIST",
+        help="the ports of a registered probe's own port list, by its name (the scope "
+        "file's key), e.g. echo_ports=7,7000-7010 (repeatable)",
     )
     scan.add_argument(
         "--try-default-credentials",
@@ -207,10 +218,22 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
         extra["ae_titles"] = tuple(t.value for t in load_ae_titles(args.ae_titles))
     if args.web_ports is not None:
         extra["web_ports"] = parse_port_list(args.web_ports, option="--web-ports")
+    ports = parse_port_list(args.ports, option="--ports") if args.ports is not None else None
+    for name, listed in _ports_for(args.ports_for).items():
+        if name == "ports":
+            if ports is not None:
+                raise OptionError("--ports-for ports= and --ports name one list: give one")
+            ports = listed
+        elif name == "web_ports":
+            if "web_ports" in extra:
+                raise OptionError("--ports-for web_ports= and --web-ports name one list: give one")
+            extra["web_ports"] = listed
+        else:
+            extra.setdefault("more_ports", {})[name] = listed
     if args.tls_ports is not None:
         extra["tls_ports"] = parse_port_list(args.tls_ports, option="--tls-ports")
     return ScanOptions(
-        ports=parse_port_list(args.ports, option="--ports") if args.ports is not None else None,
+        ports=ports,
         limits=Limits(
             concurrency=args.concurrency,
             rate=args.rate,
@@ -225,3 +248,27 @@ def options_from(args: argparse.Namespace) -> ScanOptions:
         try_default_credentials=args.try_default_credentials,
         **extra,
     )
+
+
+def _ports_for(given: list[str]) -> dict[str, tuple[int, ...]]:
+    """``--ports-for NAME=LIST``, each NAME a port list of a registered probe (the scope
+    file's key: ``echo_ports``; ``ports`` and ``web_ports`` are ``--ports`` and
+    ``--web-ports``), named once."""
+    if not given:
+        return {}
+    from exposcan.probes.registry import PROBES  # the registry: only when the flag is used
+
+    lists: dict[str, tuple[int, ...]] = {}
+    for text in given:
+        name, equals, ports = text.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise OptionError(
+                f"--ports-for takes NAME=LIST (a port list's name and its ports, e.g. "
+                f"echo_ports=7,7000-7010), not {show(text, 40)}"
+            )
+        check_list_names([name], PROBES.port_lists(), option="--ports-for")
+        if name in lists:
+            raise OptionError(f"--ports-for names {name} twice: give its ports once")
+        lists[name] = parse_port_list(ports, option=f"--ports-for {name}")
+    return lists

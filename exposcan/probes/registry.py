@@ -13,6 +13,9 @@ is edited for it: the protocols its results name (declared in
 then on) and its catalogue entries (:class:`~exposcan.rules.Rule`: id, severity, fixed
 title, remediation, references), which join the registry's :attr:`Registry.catalogue`
 (``exposcan.findings.CATALOGUE`` is :data:`PROBES`'s: SARIF rules, ``docs/findings.md``).
+Its port list's name is the list's everywhere a user gives ports (the scope file's key,
+``ScanOptions.more_ports``, ``--ports-for NAME=LIST``) and the report header's key, which
+``--resume`` compares: none of those files is edited for a new probe either.
 
 A registration is light: the probe's implementation is named by ``"module:attribute"``
 and imported when a scan first has endpoints for it, so a DICOM-only scan (or reading a
@@ -22,6 +25,7 @@ report) never loads aiohttp.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from exposcan.probe import EndpointProbe
 
 __all__ = [
+    "PORT_LIST_NAME",
     "PROBES",
     "Registration",
     "Registry",
@@ -53,7 +58,9 @@ class Registration:
     #: the resume key's kind, unique: a port listed both as a DICOM and a web port is two
     #: endpoints, one of each kind
     kind: str
-    #: the plan's port list (and the report header's key) whose endpoints it probes
+    #: the name of the plan's port list whose endpoints it probes: the scope file's key,
+    #: ``--ports-for NAME=``, ``ScanOptions.more_ports``' key and the report header's
+    #: (``ports`` and ``web_ports`` are the built-in probes'; a new one ends ``_ports``)
     ports: str
     #: the protocol its endpoints are planned with
     planned: Protocol
@@ -78,6 +85,11 @@ class Registration:
         and its results read back name them as the built-ins' do."""
         if isinstance(found, str):  # a str is an iterable of one-letter names
             raise TypeError(f"probe {kind!r}: found is a set of protocol names, not one")
+        if not isinstance(ports, str) or not PORT_LIST_NAME.fullmatch(ports):
+            # a header key beside "targets" and "hosts": the suffix keeps it off theirs
+            raise ValueError(
+                f"probe {kind!r}: {ports!r} cannot name a port list (a name ending in _ports)"
+            )
         set_ = object.__setattr__  # frozen: construction is the one moment to set fields
         set_(self, "kind", kind)
         set_(self, "ports", ports)
@@ -159,12 +171,20 @@ class Registry:
     def kind_of(self, protocol: Protocol | str) -> str:
         return self.for_protocol(protocol).kind
 
+    def port_lists(self) -> tuple[str, ...]:
+        """The names of its probes' port lists, in the scan's order."""
+        return tuple(r.ports for r in self._all)
+
     def ports_of(self, kind: str) -> str:
         """The port list (report header key) of the probe of this kind."""
         for registration in self._all:
             if registration.kind == kind:
                 return registration.ports
         raise KeyError(f"no probe registered of kind {kind!r}")
+
+
+#: What a port list may be called: ``ports``, or lower-case words ending in ``_ports``.
+PORT_LIST_NAME = re.compile(r"(?:[a-z][a-z0-9_-]{0,30}_)?ports")
 
 
 def endpoint_total(

@@ -3,7 +3,9 @@
 The report is the source of truth: endpoints with a record are finished and
 are not probed again; the rest are. A resume must be the same scan: the scope
 digest, the ports and the probe options in the header must match, otherwise
-it is refused (a different scope would make "finished" mean something else).
+it is refused (a different scope would make "finished" mean something else). A
+registered probe's own port list (``echo_ports``) is compared as ``ports`` is, a header
+without it read as one that lists none.
 
 The file is read as data someone may have edited, truncated or replaced:
 whole lines only, by the package's one report reader
@@ -181,10 +183,13 @@ def _check_same_scan(name: str, old: dict[str, Any], new: dict[str, Any]) -> Non
             f"cannot resume {name}: it was made with another scope "
             f"({_show(old_digest)} ≠ {_show(new_digest)})"
         )
-    # A grid scan's header has no endpoints_from: .get on both sides.
+    # A grid scan's header has no endpoints_from: .get on both sides. A registered probe's
+    # own port list is absent from a header written before it had one: no port, as an
+    # empty list.
+    own_lists = [name for name in PROBES.port_lists() if name not in ("ports", "web_ports")]
     if any(
         old.get(key) != new.get(key) for key in ("ports", "web_ports", "targets", "endpoints_from")
-    ):
+    ) or any(old.get(name, []) != new.get(name, []) for name in own_lists):
         raise OutputError(
             f"cannot resume {name}: its targets, endpoint list or ports differ from this scan's"
         )

@@ -4,7 +4,9 @@ A scope file names who authorised the scan, the ticket or contract that
 authorises it and the instant the authorisation expires
 (:mod:`exposcan.scope.authorisation`), then the addresses, networks and hostnames
 to include, those to exclude, and the DICOM and web ports that may be probed
-(DESIGN.md, principle 1 and "Scope file"). Parsing resolves no name and does not
+(DESIGN.md, principle 1 and "Scope file"): ``ports``, ``web_ports``, and a key for each
+port list a registered probe of its own takes (``echo_ports``: the registration's
+``ports``), none of them probed unless the file lists them. Parsing resolves no name and does not
 check expiry: :func:`exposcan.scope.resolve.resolve_targets` does both.
 """
 
@@ -14,8 +16,9 @@ import hashlib
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from exposcan.errors import ScopeError
 from exposcan.files import show_path
@@ -24,6 +27,9 @@ from exposcan.scope.entries import Entry, EntryError, parse_entry
 from exposcan.scope.messages import reject_unknown, show, type_name
 from exposcan.scope.ports import PortTokenError, add_ports, parse_port_token
 from exposcan.scope.reach import reach_literal
+
+if TYPE_CHECKING:
+    from exposcan.probes.registry import Registry
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -52,7 +58,8 @@ class Scope:
     """A parsed scope file. Build one with :func:`load_scope` or :func:`parse_scope`.
 
     ``digest`` is computed from the content (authorisation, include, exclude,
-    ports, web_ports), so comments and formatting do not change it.
+    ports, web_ports, any other port list it holds), so comments and formatting do not
+    change it.
     """
 
     authorisation: Authorisation
@@ -60,6 +67,9 @@ class Scope:
     exclude: tuple[str, ...] = ()
     ports: tuple[int, ...] = DEFAULT_PORTS
     web_ports: tuple[int, ...] = DEFAULT_WEB_PORTS
+    #: the port lists of registered probes beyond the built-ins', by the registration's
+    #: name (``[scope] echo_ports``); a list not named here holds no port
+    more_ports: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
     #: ``[scope] site``: the site or client label every record and report carries
     site: str | None = None
     source: str = "<string>"
@@ -71,6 +81,9 @@ class Scope:
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
+        object.__setattr__(
+            self, "more_ports", {name: tuple(ports) for name, ports in self.more_ports.items()}
+        )
         canonical = json.dumps(
             self._content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
@@ -85,9 +98,20 @@ class Scope:
             "ports": list(self.ports),
             "web_ports": list(self.web_ports),
         }
+        for name, ports in sorted(self.more_ports.items()):
+            if ports:  # an empty list holds what an absent one does: the digest stays
+                content[name] = list(ports)
         if self.site is not None:  # a scope without one keeps the digest it always had
             content["site"] = self.site
         return content
+
+    def port_list(self, name: str) -> tuple[int, ...]:
+        """The ports the scope lets the port list ``name`` probe (``ports``, ``web_ports``
+        or a registered probe's own; none for a list the file does not name)."""
+        if name in ("ports", "web_ports"):
+            ports: tuple[int, ...] = getattr(self, name)
+            return ports
+        return self.more_ports.get(name, ())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: dates as ISO strings, tuples as lists."""
@@ -112,8 +136,14 @@ def load_scope(path: str | os.PathLike[str]) -> Scope:
     return parse_scope(text, source=source)
 
 
-def parse_scope(text: str, *, source: str = "<string>") -> Scope:
-    """Parse the text of a scope file. Does not check expiry (see :func:`resolve_targets`)."""
+def parse_scope(text: str, *, source: str = "<string>", probes: Registry | None = None) -> Scope:
+    """Parse the text of a scope file. Does not check expiry (see :func:`resolve_targets`).
+
+    ``probes``: the registry whose probes' port lists the file may name
+    (:data:`~exposcan.probes.registry.PROBES` unless given)."""
+    from exposcan.probes.registry import PROBES
+
+    more = [name for name in (probes or PROBES).port_lists() if name not in _SCOPE_KEYS]
     source = show_path(source)  # every message names it: one line, whatever the path holds
     try:
         document = tomllib.loads(text)
@@ -136,7 +166,7 @@ def parse_scope(text: str, *, source: str = "<string>") -> Scope:
         raise ScopeError(
             f"[scope] of scope file {source} must be a table, not {type_name(section)}"
         )
-    reject_unknown(section, _SCOPE_KEYS, "in [scope]", source)
+    reject_unknown(section, (*_SCOPE_KEYS, *more), "in [scope]", source)
 
     if "include" not in section:
         raise ScopeError(
@@ -155,9 +185,11 @@ def parse_scope(text: str, *, source: str = "<string>") -> Scope:
     exclude = _parse_entries(section.get("exclude", []), "exclude", source)
     ports = _parse_ports(section.get("ports", list(DEFAULT_PORTS)), "ports", source)
     web_ports = _parse_ports(section.get("web_ports", list(DEFAULT_WEB_PORTS)), "web_ports", source)
-    if not ports and not web_ports:
+    more_ports = {name: _parse_ports(section.get(name, []), name, source) for name in more}
+    if not ports and not web_ports and not any(more_ports.values()):
+        lists = f", web_ports and {', '.join(more)} are all" if more else " and web_ports are both"
         raise ScopeError(
-            f"scope file {source} lists no port: [scope] ports (DICOM) and web_ports are both "
+            f"scope file {source} lists no port: [scope] ports (DICOM){lists} "
             "empty, so a scan would touch nothing"
         )
 
@@ -167,6 +199,7 @@ def parse_scope(text: str, *, source: str = "<string>") -> Scope:
         exclude=tuple(entry.text for entry in exclude),
         ports=ports,
         web_ports=web_ports,
+        more_ports=more_ports,
         site=_parse_site(section.get("site"), source),
         source=source,
     )

@@ -130,8 +130,11 @@ async def banner_server(line: bytes) -> AsyncIterator[tuple[int, list[int]]]:
 
 def toy_registry(probe: BannerProbe) -> Registry:
     registry = Registry()
-    # The one registration line a new probe adds (here in a registry of its own: the
-    # closed protocol vocabulary has no member of its own for a toy).
+    # The one registration line a new probe adds, here in a registry of its own handed to
+    # the engine (``probes=``), so the process's PROBES stays the shipped two for every
+    # other test. A private registry holds no other probe, so the toy may borrow DIMSE; a
+    # probe registered in PROBES declares a protocol of its own (the echo-line toy,
+    # tests/support/toyprobe, run end to end by tests/network/test_toy_probe.py).
     registry.register(
         Registration(
             "banner",
@@ -211,12 +214,12 @@ def test_the_registry_refuses_a_second_probe_for_a_kind_protocol_or_port_list() 
     probe = BannerProbe()
     registry = toy_registry(probe)
     for clash in (
-        Registration("banner", "other", Protocol.HTTP, frozenset({Protocol.HTTP}), probe),
+        Registration("banner", "other_ports", Protocol.HTTP, frozenset({Protocol.HTTP}), probe),
         Registration("b2", "banner_ports", Protocol.HTTP, frozenset({Protocol.HTTP}), probe),
         Registration(
-            "b3", "other", Protocol.HTTP, frozenset({Protocol.HTTP, Protocol.DIMSE}), probe
+            "b3", "other_ports", Protocol.HTTP, frozenset({Protocol.HTTP, Protocol.DIMSE}), probe
         ),
-        Registration("b4", "other", Protocol.HTTP, frozenset({Protocol.HTTPS}), probe),
+        Registration("b4", "other_ports", Protocol.HTTP, frozenset({Protocol.HTTPS}), probe),
     ):
         with pytest.raises(ValueError, match=r"already|protocol of|must include"):
             registry.register(clash)

@@ -1,8 +1,11 @@
 """A new probe is one package plus one registration line: the echo-line toy
-(tests/support/toyprobe) brings its protocol and its catalogue entries through its
-registration alone, runs through the engine against loopback listeners, and its report
-reads back. It runs in a fresh interpreter (:mod:`tests.support.toyprobe.trial`):
-a registration is for the process, and this one must not reach the other tests'."""
+(tests/support/toyprobe) brings its protocol, its catalogue entries and its port list
+(``echo_ports``) through its registration alone; its ports are given as a user gives
+them (the scope file's key, ``ScanOptions.more_ports``), :func:`exposcan.prepare` plans
+and runs it against loopback listeners, the report resumes and reads back. It runs in a
+fresh interpreter (:mod:`tests.support.toyprobe.trial`): a registration is for the
+process, and this one must not reach the other tests'. The command line's
+``--ports-for``: tests/cli/test_toy_probe_cli.py."""
 
 from __future__ import annotations
 
@@ -38,14 +41,21 @@ def trial(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pat
     return json.loads(proc.stdout), report
 
 
-def test_the_toy_probe_runs_through_the_engine_by_its_registration(trial) -> None:
+def test_the_toy_probe_runs_through_prepare_by_its_registration(trial) -> None:
     seen, _ = trial
     ports = seen["ports"]
     assert seen["kinds"] == ["web", "dicom", "echo"]  # appended by its one line
-    assert seen["engine_total"] == 3  # its own port list, planned by the engine
+    # Its own port list, from the scope file's echo_ports narrowed by more_ports (the
+    # spare port is authorised, not asked for), planned and counted as ports are.
+    own = [ports[k] for k in ("repeats", "mute", "closed")]
+    assert seen["plan_port_lists"] == {"ports": [], "web_ports": [], "echo_ports": own}
+    assert seen["plan_total"] == seen["header_endpoints"] == seen["summary_done"] == 3
+    assert seen["whole_total"] == 4  # the scope's whole list: the spare port too
+    assert seen["header_ports"] == {"ports": [], "web_ports": [], "echo_ports": own}
+    assert seen["header_schema_errors"] == []  # the schema knows a registered list's key
     assert seen["accepted"] == ["mute", "repeats"]  # one connection each; the closed port none
     by_port = {r["port"]: r for r in seen["results"]}
-    assert set(by_port) == set(ports.values())
+    assert set(by_port) == set(own)
     assert {r["protocol"] for r in seen["results"]} == {"echo-line"}
     repeats, mute, closed = (by_port[ports[k]] for k in ("repeats", "mute", "closed"))
     assert (repeats["status"], repeats["exposure"]) == ("success", "echo")
@@ -57,10 +67,30 @@ def test_the_toy_probe_runs_through_the_engine_by_its_registration(trial) -> Non
 def test_resume_knows_its_endpoints_by_its_own_kind(trial) -> None:
     seen, _ = trial
     assert seen["resume_finished"] == sorted(
-        ["127.0.0.1", p, "echo"] for p in seen["ports"].values()
+        ["127.0.0.1", seen["ports"][k], "echo"] for k in ("repeats", "mute", "closed")
     )
-    assert seen["resumed_results"] == 0
-    assert seen["accepted"] == ["mute", "repeats"]  # the resumed engine connected nowhere
+    assert seen["resumed_total"] == seen["resumed_results"] == 0
+    assert seen["accepted"] == ["mute", "repeats"]  # the resumed plan connected nowhere
+
+
+def test_resume_compares_its_port_list_as_it_compares_ports(trial) -> None:
+    seen, _ = trial
+    assert seen["refused_same"] is None
+    ports_differ = "its targets, endpoint list or ports differ from this scan's"
+    # The scope's whole echo_ports list, or a narrower selection: another scan.
+    assert seen["refused_whole"].endswith(ports_differ)
+    assert seen["refused_narrower"].endswith(ports_differ)
+    # Its own report with the header's echo_ports cut: that header lists none, this scan
+    # three, so it is refused too (an absent list is an empty one).
+    assert seen["refused_cut_header"].endswith(ports_differ)
+
+
+def test_a_header_from_before_port_lists_of_its_own_resumes(trial) -> None:
+    """A report written before a probe's own port list was recorded has no key for it:
+    it resumes a scan that takes none of that list's ports (whose header says [])."""
+    seen, _ = trial
+    assert seen["new_header_list"] == []
+    assert seen["refused_old_header"] is None
 
 
 def test_its_findings_are_made_from_its_own_catalogue_entries(trial) -> None:

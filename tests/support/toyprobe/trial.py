@@ -1,7 +1,10 @@
 """The echo-line toy probe end to end, in a fresh interpreter (registration is for the
-process, as a shipped probe's is): registered with its one line, run by the engine
-against three loopback listeners this trial starts, written as a JSONL report and read
-back. Prints what it saw as one JSON object; tests/network/test_toy_probe.py judges it.
+process, as a shipped probe's is): registered with its one line, its ports given the way
+a user gives them (the scope file's ``echo_ports``, narrowed by
+``ScanOptions(more_ports=...)``), prepared and run by :func:`exposcan.prepare`'s plan
+against loopback listeners this trial starts into a JSONL report, resumed from it and
+read back. Prints what it saw as one JSON object; tests/network/test_toy_probe.py judges
+it.
 
     python -m tests.support.toyprobe.trial REPORT.jsonl
 """
@@ -12,11 +15,10 @@ import asyncio
 import contextlib
 import copy
 import io
-import ipaddress
 import json
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +27,19 @@ import jsonschema
 import exposcan
 from exposcan import findings
 from exposcan.decoding import RecordError
-from exposcan.engine import Engine
-from exposcan.identity import new_scan_id
+from exposcan.errors import OutputError
 from exposcan.lab import free_port
 from exposcan.options import Limits, ScanOptions, Timeouts
-from exposcan.probes.registry import PROBES, Registration, register, skip_key
+from exposcan.probes.registry import PROBES, skip_key
 from exposcan.report import FORMATS
 from exposcan.report.convert import render
 from exposcan.report.jsonl import JsonlWriter
 from exposcan.report.resume import load_resume
 from exposcan.results import EndpointResult
 from exposcan.schema import load_schema
-from exposcan.scope import TargetSet
-from exposcan.summary import SummaryBuilder
 from exposcan.vocabulary import Protocol
-from tests.support import toyprobe
+from tests.support.toyprobe.registration import PORTS, register_toy
 
-LOOPBACK = int(ipaddress.IPv4Address("127.0.0.1"))
 OPTIONS = ScanOptions(
     limits=Limits(rate=50, per_host_rate=50),
     timeouts=Timeouts(connect=1, read=1, release=0.5, endpoint=3),
@@ -80,84 +78,108 @@ def _schema_errors(schema: dict[str, Any], record: dict[str, Any]) -> list[str]:
     return [error.message for error in validator.iter_errors(record)]
 
 
+def scope_text(echo_ports: list[int], *, ports: list[int] | None = None) -> str:
+    """A scope of 127.0.0.1 whose only ports are the toy's own list (``echo_ports``, the
+    key its registration names), or DICOM ``ports`` and no key of the toy's at all."""
+    lines = [
+        "[authorisation]",
+        'owner = "exposcan tests"',
+        'reference = "TOY-1"',
+        "expires = 2999-12-31",
+        "[scope]",
+        'include = ["127.0.0.1"]',
+        f"ports = {ports or []}",
+        "web_ports = []",
+    ]
+    if echo_ports:
+        lines.append(f"echo_ports = {echo_ports}")
+    return "\n".join(lines) + "\n"
+
+
+def _refusal(path: Path, header: dict[str, Any]) -> str | None:
+    """Why ``--resume`` refuses the report at ``path`` for the scan ``header`` describes."""
+    try:
+        load_resume(path, header)
+    except OutputError as exc:
+        return str(exc)
+    return None
+
+
 async def trial(path: Path) -> dict[str, Any]:
     # The one registration line a new probe adds (a shipped one: in registry.py's table).
-    register(
-        Registration(
-            "echo",
-            ports="echo_ports",
-            planned="echo-line",
-            found={"echo-line"},
-            load="tests.support.toyprobe.probe:PROBE",
-            findings=toyprobe.FINDINGS,
-        )
-    )
+    register_toy()
     accepted: list[str] = []
-    closed = free_port("127.0.0.1")
+    closed, spare = free_port("127.0.0.1"), free_port("127.0.0.1")
+    scope = path.parent / "scope.toml"
     async with contextlib.AsyncExitStack() as stack:
         repeats = await stack.enter_async_context(listener(_repeat, accepted, "repeats"))
         mute = await stack.enter_async_context(listener(_mute, accepted, "mute"))
         ports = (repeats, mute, closed)
-        engine = Engine(
-            TargetSet([(LOOPBACK, LOOPBACK + 1)], []),
-            (),  # no DICOM port, no web port: the toy's own port list only
-            OPTIONS,
-            more_ports={"echo_ports": ports},
-        )
-        started = "2026-12-02T00:00:00.000+00:00"
-        header = {
-            "record": "scan",
-            "scan_id": new_scan_id(),
-            "tool": "exposcan",
-            "started_at": started,
-            "scope": {"digest": "sha256:toy"},  # what --resume compares, with the ports
-            "targets": [],
-            "options": {},
-            "ports": [],
-            "web_ports": [],
-            "echo_ports": list(ports),
-            "endpoints": engine.total,
-        }
-        builder = SummaryBuilder(started_at=started, total=engine.total)
-        results: list[EndpointResult] = []
-        since = time.monotonic()
+        # The public path: the scope file lists the toy's ports under its list's name, and
+        # the options narrow that list by the same name (``spare`` is authorised, not asked).
+        scope.write_text(scope_text([*ports, spare]), encoding="utf-8")
+        plan = await exposcan.prepare(scope, options=replace(OPTIONS, more_ports={PORTS: ports}))
         with path.open("w", encoding="utf-8") as stream:
-            writer = JsonlWriter(stream)
-            writer.start(header)
-            async for result in engine.run():
-                results.append(result)
-                builder.add(result)
-                writer.endpoint(result)
-            writer.finish(
-                builder.build(
-                    finished_at="2026-12-02T00:00:01.000+00:00",
-                    duration_s=time.monotonic() - since,
-                    interrupted=False,
-                    stopped=None,
-                )
-            )
+            summary = await plan.run(JsonlWriter(stream))
+        written = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        header = json.loads(written.splitlines()[0])
         # --resume reads the report back: every endpoint finished, by the toy's own kind,
-        # so a resumed engine probes none of them again (the listeners are still up).
-        state = await asyncio.to_thread(load_resume, path, header)
-        resumed = Engine(
-            TargetSet([(LOOPBACK, LOOPBACK + 1)], []),
-            (),
-            OPTIONS,
-            more_ports={"echo_ports": ports},
-            skip=state.finished,
+        # so the resumed plan probes none of them again (the listeners are still up).
+        state = await asyncio.to_thread(load_resume, path, plan.header(), targets=plan.targets)
+        again = [result async for result in plan.results(skip=state.finished)]
+        resumed_total = plan.total - len(state.finished)
+        # The scope's whole list, and a narrower one: neither is the scan the report holds.
+        whole = await exposcan.prepare(scope, options=OPTIONS)
+        narrower = await exposcan.prepare(
+            scope, options=replace(OPTIONS, more_ports={PORTS: (repeats, mute)})
         )
-        again = [result async for result in resumed.run()]
+    results = list(exposcan.read_report(path).results)
+    # A report written before a probe's own port lists were recorded has no echo_ports
+    # key: it resumes a scan that takes none of them, and only such a scan.
+    old_scope = path.parent / "old-scope.toml"
+    old_scope.write_text(scope_text([], ports=[closed]), encoding="utf-8")
+    without = await exposcan.prepare(old_scope, options=OPTIONS)
+    new_header = without.header()
+    old = _without_key(path.parent / "old.jsonl", new_header)
+    # The toy's own report, its header's key cut: the same scope, but the scan takes ports
+    # of that list, so the header without it is not this scan's.
+    cut = _without_key(path.parent / "cut.jsonl", header)
     ran = {
+        "header_ports": {k: header.get(k) for k in ("ports", "web_ports", PORTS)},
+        "header_endpoints": header["endpoints"],
+        "plan_total": plan.total,
+        "plan_port_lists": {k: list(v) for k, v in plan.port_lists.items()},
+        "whole_total": whole.total,
+        "summary_done": summary.endpoints_done,
         "resume_finished": sorted(list(key) for key in state.finished),
+        "resumed_total": resumed_total,
         "resumed_results": len(again),
-        "ports": {"repeats": repeats, "mute": mute, "closed": closed},
+        "refused_whole": _refusal(path, whole.header()),
+        "refused_narrower": _refusal(path, narrower.header()),
+        "refused_same": _refusal(path, plan.header()),
+        "new_header_list": new_header.get(PORTS),
+        "refused_old_header": _refusal(old, new_header),
+        "refused_cut_header": _refusal(cut, plan.header()),
+        "ports": {"repeats": repeats, "mute": mute, "closed": closed, "spare": spare},
         "accepted": sorted(accepted),
-        "engine_total": engine.total,
         "results": [r.to_dict() for r in results],
         "kinds": [r.kind for r in PROBES],
         "skip_key": list(skip_key("127.0.0.1", repeats, "echo-line")),
+        "header_schema_errors": _header_errors(load_schema(), header),
     }
     return {**ran, **await asyncio.to_thread(_read_back, path, results)}
+
+
+def _without_key(path: Path, header: dict[str, Any]) -> Path:
+    """A report of ``header`` alone, as an exposcan that had no ``echo_ports`` wrote it."""
+    path.write_text(json.dumps({k: v for k, v in header.items() if k != PORTS}) + "\n")
+    return path
+
+
+def _header_errors(schema: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    scan_only = {**schema, "oneOf": [{"$ref": "#/$defs/scan"}]}
+    validator = jsonschema.Draft202012Validator(scan_only)
+    return [error.message for error in validator.iter_errors(record)]
 
 
 def _read_back(path: Path, results: list[EndpointResult]) -> dict[str, Any]:
