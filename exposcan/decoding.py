@@ -166,13 +166,23 @@ def _value(kind: Any, value: object, where: str) -> Any:
     raise TypeError(f"{where}: cannot read a field of type {kind}")  # a bug, not bad input
 
 
+def _words(kind: type[StrEnum]) -> str:
+    """What a field of this vocabulary may hold. Iterating :class:`~exposcan.vocabulary.Protocol`
+    gives its built-in members only; its ``known()`` adds every protocol a registered probe
+    declared (:class:`~exposcan.probes.registry.Registration` declares them as it is made),
+    which is exactly what the lookup accepts. Asked of the enum, not the registry: this
+    module sits below the registry (a result's fields are read here) and imports no I/O."""
+    known = getattr(kind, "known", None)
+    members = known() if callable(known) else kind
+    return ", ".join(str(m) for m in members)
+
+
 def _plain(kind: type, value: object, where: str) -> Any:
     if issubclass(kind, StrEnum):
         if isinstance(value, str):
             with contextlib.suppress(ValueError):  # the enum's lookup: declared protocols too
                 return kind(value)
-        words = ", ".join(str(m) for m in kind)
-        raise RecordError(where, f"{show(value)} is not one of {words}")
+        raise RecordError(where, f"{show(value)} is not one of {_words(kind)}")
     if kind is bool:
         if type(value) is bool:
             return value

@@ -137,7 +137,10 @@ def test_its_result_reads_back_and_its_protocol_stays_a_closed_word(trial) -> No
     assert seen["schema_errors"] == [[], [], []]
     # Still closed: a protocol nobody registered fails the schema and from_dict.
     assert seen["schema_errors_unknown"]
-    assert seen["from_dict_unknown"].startswith("protocol: 'echo-lines' is not one of")
+    # ... and its message names every protocol registered probes declared, the toy's too.
+    assert seen["from_dict_unknown"] == (
+        "protocol: 'echo-lines' is not one of dimse, dimse-tls, http, https, echo-line"
+    )
 
 
 def test_without_the_registration_the_report_does_not_read(trial) -> None:

@@ -13,12 +13,15 @@ import pytest
 
 from exposcan.cli import build_parser
 from exposcan.cli.scan_args import options_from
+from exposcan.decoding import RecordError, build
 from exposcan.errors import OptionError, PortListError, ScopeError
 from exposcan.options import ScanOptions
 from exposcan.probes.registry import PROBES, Registration, Registry, endpoint_total
+from exposcan.results import EndpointResult
 from exposcan.scan import prepare
 from exposcan.scope import parse_scope
 from exposcan.scope.ports import option_for, select_lists
+from exposcan.vocabulary import Protocol
 from tests.support.scope_toml import assert_one_line, scope_text
 
 #: A registry of the built-in probes' lists and one of a probe's own (its protocol is
@@ -212,3 +215,15 @@ def test_ports_for_refuses_in_one_line(words: tuple[str, ...], message: str) -> 
         options_from(scan_args(*words))
     assert assert_one_line(caught.value).startswith(message)
 
+
+def test_an_unknown_protocol_is_refused_among_every_registered_one() -> None:
+    """The message lists what the lookup accepts: the built-ins and every protocol a
+    registration declared (UNIT's above), not the enum's fixed members alone."""
+    record = {"host": "127.0.0.1", "port": 7, "protocol": "gopher"}
+    record |= {"status": "success", "exposure": "none"}
+    with pytest.raises(RecordError) as caught:
+        build(EndpointResult, record)
+    listed = str(caught.value).removeprefix("protocol: 'gopher' is not one of ").split(", ")
+    assert listed == [str(p) for p in Protocol.known()]
+    assert "unit-lists-line" in listed
+    assert listed[:4] == [str(p) for p in Protocol]
