@@ -188,12 +188,6 @@ async def scan(
     and :class:`~exposcan.errors.AuthorisationExpired` is raised once those in
     flight have finished; its ``report`` holds what was scanned until then.
     ``allow_large``: allow more than :data:`LARGE_SCAN` endpoints (a typo guard);
-    Each registered probe takes the port list its registration names: ``ports`` and
-    ``web_ports`` (``options.ports``, ``options.web_ports``), and a probe's own by its
-    name (``options.more_ports={"echo_ports": (7,)}``), each narrowed from the scope
-    file's key of that name; a name no registered probe takes is an
-    :class:`~exposcan.errors.OptionError`.
-
     ``endpoints``: probe only these (address, port) pairs (see :func:`prepare`);
     ``broker``: run the scan's shards on the workers of this broker (``redis://HOST:PORT/DB``;
     ``memory://`` runs them here), see :mod:`exposcan.managed`.
