@@ -184,8 +184,12 @@ def nginx_wall_open_qido(studies: int = 3, root: str = "/dicom-web") -> web.Appl
     return app
 
 
-def conquest_site(version: str = "1.5.0c") -> web.Application:
-    """Apache with Conquest's CGI: a front page linking it; dgate's top page (dgate.cpp)."""
+def conquest_site(
+    version: str = "1.5.0c", *, port: int = 5678, address: str = "127.0.0.1"
+) -> web.Application:
+    """Apache with Conquest's CGI: a front page linking it; dgate's top page (dgate.cpp),
+    whose forms carry the server's DICOM ``port`` (dicom.ini TCPPort) and its ``address``
+    (WebServerFor, 127.0.0.1 unless set) in hidden fields."""
     app = web.Application()
 
     async def front(request: web.Request) -> web.Response:
@@ -199,8 +203,9 @@ def conquest_site(version: str = "1.5.0c") -> web.Application:
             text=(
                 f"<HEAD><TITLE>Conquest DICOM server - version {version}</TITLE></HEAD>"
                 "<BODY BGCOLOR='CFDFCF'><H1>Welcome to the Conquest DICOM server - version "
-                f'{version}</H1><FORM ACTION="dgate"><INPUT NAME=mode TYPE=HIDDEN '
-                "VALUE=querypatients></FORM></BODY>"
+                f'{version}</H1><FORM ACTION="dgate"><INPUT NAME=mode    TYPE=HIDDEN '
+                f"VALUE=querypatients><INPUT NAME=port    TYPE=HIDDEN VALUE={port}>"
+                f"<INPUT NAME=address TYPE=HIDDEN VALUE={address}></FORM></BODY>"
             ),
             content_type="text/html",
         )

@@ -12,7 +12,8 @@ granted by ``permit`` (the engine's rate limits) and each body read through a ca
    plugin, dcm4chee-arc's ``/dcm4chee-arc/aets/{AET}/rs``, QIDO-RS ``studies?limit=1``
    at the common roots (:mod:`~.dicomweb`), a viewer's own configured QIDO root (same
    origin only), Kheops' ``/api``, Dicoogle's version and the ports of its DICOM
-   services (:mod:`~.viewers`; the ports become host evidence for the DICOM probe);
+   services (:mod:`~.viewers`; a DICOM port a product names, these or the one on
+   Conquest's top page, becomes host evidence for the DICOM probe);
 3'. behind an authentication wall, the QIDO-RS roots alone (the common ones and
    dcm4chee-arc's default AE) and ``/wado``: a proxy that asks for credentials on every
    path but its DICOMweb ``location`` hides an open QIDO-RS;

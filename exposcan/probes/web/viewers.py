@@ -31,6 +31,15 @@ _DGATE_LINK: Final = re.compile(rb"""["'/]cgi-bin/dgate(?:\.exe)?\b""", re.I)
 _CONQUEST_VERSION: Final = re.compile(
     rb"<title>\s*Conquest DICOM server - version\s*([0-9][0-9A-Za-z.]{0,15})", re.I
 )
+#: dgate's pages carry the server they talk to in hidden form fields: ``port`` is
+#: dicom.ini's TCPPort (dbsql.cpp; ``[webdefaults] port`` may set it) and ``address``
+#: its WebServerFor, 127.0.0.1 unless set (dgate.cpp, the CGI's top page).
+_CONQUEST_PORT: Final = re.compile(rb"<INPUT\s+NAME=port\s+TYPE=HIDDEN\s+VALUE=([0-9]{1,5})>", re.I)
+_CONQUEST_ADDRESS: Final = re.compile(
+    rb"<INPUT\s+NAME=address\s+TYPE=HIDDEN\s+VALUE=([^>\s]{1,64})>", re.I
+)
+#: The addresses that name the web host itself (another one is another host's port).
+_THIS_HOST: Final = (b"127.0.0.1", b"localhost", b"::1")
 #: Dicoogle's DICOM service status, storage then query/retrieve (ServicesServlet).
 _DICOOGLE_SERVICES: Final = ("/management/dicom/storage", "/management/dicom/query")
 _QIDO_ROOT: Final = re.compile(rb"""qidoRoot\s*:\s*["'`]([^"'`\s]{1,300})["'`]""")
@@ -78,10 +87,16 @@ async def _conquest(probe: Conversation) -> None:
 
 
 def _conquest_version(probe: Conversation, body: bytes) -> None:
-    match = _CONQUEST_VERSION.search(body[:MARKER_WINDOW])
+    window = body[:MARKER_WINDOW]
+    match = _CONQUEST_VERSION.search(window)
     if match and Viewer.CONQUEST_WEB in probe.identity.viewers:
         version = peertext.version(match.group(1).decode("ascii"), product=True)
         probe.identity.add(Product.CONQUEST, version)
+        # The DICOM port of the server this page serves, when that server is this host
+        # (the address is compared, never kept).
+        port, address = _CONQUEST_PORT.search(window), _CONQUEST_ADDRESS.search(window)
+        if port and address and address.group(1).lower() in _THIS_HOST:
+            probe.identity.dicom_port(int(port.group(1)))
 
 
 async def dcm4chee_ui(probe: Conversation) -> None:
