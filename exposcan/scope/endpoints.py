@@ -162,7 +162,8 @@ async def plan_endpoints(
 ) -> tuple[TargetSet, EndpointList]:
     """Check every pair's host against the scope and map its port to the scan's probes.
 
-    ``port_lists``: the plan's port selections by name (``ports``, ``web_ports``).
+    ``port_lists``: the plan's port selections by name (``ports``, ``web_ports``, a
+    registered probe's own: a port goes to every probe whose list holds it).
     Raises :class:`~exposcan.errors.OutOfScopeError` for a host that is not a literal
     address or is outside the scope, :class:`~exposcan.errors.PortListError` when no pair
     is left to probe; sends nothing."""
@@ -213,10 +214,17 @@ async def plan_endpoints(
         shown = ", ".join(map(str, result.ignored_ports[:10]))
         raise PortListError(
             f"nothing to scan: no open port in {source} ({shown}) is one this scan probes "
-            f"({chosen}); add it to the scope file's ports or web_ports to probe it"
+            f"({chosen}); add it to the scope file's {_lists(port_lists)} to probe it"
         )
     assert targets is not None  # some endpoint is probed, so some host was judged
     return targets, result
+
+
+def _lists(port_lists: Mapping[str, tuple[int, ...]]) -> str:
+    """``ports or web_ports``, with a registered probe's own lists: ``ports, web_ports or
+    echo_ports``."""
+    names = list(port_lists) or ["ports", "web_ports"]
+    return " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _pair(pair: object, source: str, canonical: dict[object, str]) -> Pair:

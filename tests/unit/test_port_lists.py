@@ -20,6 +20,7 @@ from exposcan.probes.registry import PROBES, Registration, Registry, endpoint_to
 from exposcan.results import EndpointResult
 from exposcan.scan import prepare
 from exposcan.scope import parse_scope
+from exposcan.scope.endpoints import plan_endpoints
 from exposcan.scope.ports import option_for, select_lists
 from exposcan.vocabulary import Protocol
 from tests.support.scope_toml import assert_one_line, scope_text
@@ -227,3 +228,25 @@ def test_an_unknown_protocol_is_refused_among_every_registered_one() -> None:
     assert listed == [str(p) for p in Protocol.known()]
     assert "unit-lists-line" in listed
     assert listed[:4] == [str(p) for p in Protocol]
+
+
+async def test_a_listed_scan_gives_a_port_to_the_probe_whose_own_list_holds_it() -> None:
+    scope = parse_scope(scope_text(["127.0.0.0/30"], ports=[104]))
+    lists = {"ports": (104,), "web_ports": (), "unit_ports": (7,)}
+    pairs = [("127.0.0.1", 7), ("127.0.0.2", 104), ("127.0.0.2", 7), ("127.0.0.1", 22)]
+    targets, listed = await plan_endpoints(scope, pairs, lists, probes=UNIT)
+    assert targets.count == 2
+    walked = [(r.kind, e.host, e.port) for r, e in listed.walk(UNIT)]
+    assert walked == [
+        ("dicom", "127.0.0.2", 104),
+        ("unit-lists", "127.0.0.1", 7),
+        ("unit-lists", "127.0.0.2", 7),
+    ]
+    assert listed.total(UNIT) == 3
+    assert listed.ignored_ports == (22,)
+    with pytest.raises(PortListError) as caught:
+        await plan_endpoints(scope, [("127.0.0.1", 22)], lists, probes=UNIT)
+    assert assert_one_line(caught.value).endswith(
+        "(ports 104, web_ports none, unit_ports 7); add it to the scope file's ports, "
+        "web_ports or unit_ports to probe it"
+    )
