@@ -24,7 +24,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from exposcan.errors import OutOfScopeError, PortListError
@@ -66,8 +66,10 @@ class EndpointList:
         ignored: int = 0,
         ignored_ports: Iterable[int] = (),
         named: Mapping[int, str] | None = None,
+        lists: Sequence[str] = ("ports", "web_ports"),
     ) -> None:
-        """``named``: ignored ports the sweep named a DICOM or web service (a hint only)."""
+        """``named``: ignored ports the sweep named a DICOM or web service (a hint only);
+        ``lists``: the names of the scan's port lists (an ignored port is in none)."""
 
         def order(host: Host) -> tuple[int, int]:
             reached = reached_address(host.address)
@@ -80,6 +82,7 @@ class EndpointList:
             if by_port
         }
         self.origin = origin
+        self.lists = tuple(lists)
         #: what the list is, for messages (``nmap-xml sweep.xml``)
         self.source = source
         self.ignored = ignored
@@ -136,9 +139,12 @@ class EndpointList:
         noun = "endpoint" if self.ignored == 1 else "endpoints"
         which = "port" if len(self.ignored_ports) == 1 else "ports"
         verb = "is" if len(self.ignored_ports) == 1 else "are"
+        lists = "neither the scan's DICOM ports nor its web ports"
+        if set(self.lists) - {"ports", "web_ports"}:  # a registered probe's own list too
+            lists = f"none of the scan's port lists ({', '.join(self.lists)})"
         return (
             f"{self.ignored} open {noun} in {self.source} not probed: {which} {ports} {verb} in "
-            "neither the scan's DICOM ports nor its web ports" + self._hint()
+            f"{lists}{self._hint()}"
         )
 
     def _hint(self) -> str:
@@ -206,6 +212,7 @@ async def plan_endpoints(
         ignored=len(ignored),
         ignored_ports=ignored,
         named=named,
+        lists=tuple(port_lists),
     )
     if not result.count:
         chosen = ", ".join(

@@ -244,6 +244,10 @@ async def test_a_listed_scan_gives_a_port_to_the_probe_whose_own_list_holds_it()
     ]
     assert listed.total(UNIT) == 3
     assert listed.ignored_ports == (22,)
+    assert listed.ignored_warning() == (
+        "1 open endpoint in the endpoint list not probed: port 22 is in none of the scan's "
+        "port lists (ports, web_ports, unit_ports)"
+    )
     with pytest.raises(PortListError) as caught:
         await plan_endpoints(scope, [("127.0.0.1", 22)], lists, probes=UNIT)
     assert assert_one_line(caught.value).endswith(
