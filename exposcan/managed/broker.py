@@ -141,12 +141,29 @@ def stream_broker(url: str, *, idle_timeout_s: float, version: str = __version__
     return ShardStreamBroker(url, queue=queue_for(version), idle_timeout_s=idle_timeout_s)
 
 
+def raise_lost_cancel() -> None:
+    """Raise the ``CancelledError`` this task was sent and never got.
+
+    On Python 3.11, ``asyncio.wait_for`` returns its result and drops a ``cancel()`` that
+    arrives just as the result does (CPython gh-86296, fixed in 3.12), and redis-py sends
+    every command through ``wait_for`` when its pool has a ``socket_timeout`` (ours has:
+    :func:`open_redis`). A loop that calls Redis and sleeps again then goes on after it
+    was cancelled, and whatever awaits its end waits for ever: a worker's host-lease
+    renewal did, so its endpoint never ended and the submitter waited for one endpoint
+    (benchmarks/scaleout.py, 1,000 hosts). Every loop that talks to Redis calls this
+    after each call; ``Task.cancelling()`` still counts the lost request."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def beat(every_s: float, call: Callable[[], Awaitable[None]]) -> None:
     """Call ``call`` every ``every_s`` seconds until cancelled; a failed call is retried
     at the next beat (Redis restarting)."""
     while True:
         with contextlib.suppress(Exception):
             await call()
+        raise_lost_cancel()
         await asyncio.sleep(every_s)
 
 
@@ -159,6 +176,7 @@ __all__ = [
     "check_url",
     "open_redis",
     "queue_for",
+    "raise_lost_cancel",
     "redact",
     "stream_broker",
 ]

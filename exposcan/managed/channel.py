@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from exposcan._version import __version__
+from exposcan.managed.broker import raise_lost_cancel
 from exposcan.probes.registry import SkipKey
 
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ class RedisChannel:
         block = max(1, int(wait_s * 1000))
         while True:
             answer: Any = await self._redis.xread({_stream(run): last}, block=block, count=500)
+            raise_lost_cancel()  # the scan was interrupted (broker.raise_lost_cancel)
             if not answer:
                 yield None
                 continue

@@ -27,6 +27,7 @@ from typing import Any
 
 from exposcan.limits import window_for_rate
 from exposcan.logs import get_logger
+from exposcan.managed.broker import raise_lost_cancel
 from exposcan.options import Limits
 
 log = get_logger("exposcan.managed")
@@ -64,13 +65,17 @@ class RedisWindows:
     async def wait_room(self, item: Any, *ids: str) -> None:
         while not await self.limiter.test(item, *ids):
             await self._pause(item, ids)
+        raise_lost_cancel()
 
     async def take(self, item: Any, *ids: str) -> None:
         while not await self.limiter.hit(item, *ids):
             await self._pause(item, ids)
+        raise_lost_cancel()
 
     async def _pause(self, item: Any, ids: tuple[str, ...]) -> None:
+        raise_lost_cancel()  # a cancel lost in Redis (broker.raise_lost_cancel)
         stats = await self.limiter.get_window_stats(item, *ids)
+        raise_lost_cancel()
         wait = stats.reset_time - time.time()
         await asyncio.sleep(min(max(wait, _POLL_S), item.get_expiry()))
 
@@ -126,7 +131,15 @@ class RedisGate:
         ]
         while True:
             for lock in slots:
-                if await lock.acquire(blocking=False):
+                got = await lock.acquire(blocking=False)
+                try:
+                    raise_lost_cancel()
+                except asyncio.CancelledError:
+                    if got:  # cancelled meanwhile: the host is not kept for nobody
+                        with contextlib.suppress(Exception):
+                            await asyncio.shield(lock.release())
+                    raise
+                if got:
                     return lock
             await asyncio.sleep(_POLL_S * 2)
 
@@ -137,13 +150,18 @@ class RedisGate:
                 await lock.reacquire()
             except Exception:  # lapsed (a long pause) or Redis away: say so, keep trying
                 log.warning("lease_not_renewed", host=address)
+            # the block is over and its cancel was lost in Redis: stop renewing, or the
+            # block's exit (which awaits this task) and its endpoint never end
+            raise_lost_cancel()
 
     async def permit(self, address: str) -> None:
         windows = self._windows
         while True:
             await windows.wait_room(self._host_item, "exposcan-host", address)
             await windows.take(self._global_item, "exposcan-run", self._run)
-            if await windows.limiter.hit(self._host_item, "exposcan-host", address):
+            granted = await windows.limiter.hit(self._host_item, "exposcan-host", address)
+            raise_lost_cancel()
+            if granted:
                 self.granted += 1
                 return
             # another holder of a second slot of the host took the room: try again

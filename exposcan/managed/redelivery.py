@@ -13,6 +13,8 @@ from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
+from exposcan.managed.broker import raise_lost_cancel
+
 
 class ShardStreamBroker(RedisStreamBroker):
     def __init__(self, url: str, *, queue: str, idle_timeout_s: float) -> None:
@@ -60,6 +62,7 @@ class ShardStreamBroker(RedisStreamBroker):
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         async with Redis(connection_pool=self.connection_pool) as redis:
             while True:
+                raise_lost_cancel()  # the worker is stopping (broker.raise_lost_cancel)
                 try:
                     fetched, claimed = await self._fetch(redis)
                 except ResponseError as exc:
@@ -71,6 +74,7 @@ class ShardStreamBroker(RedisStreamBroker):
                 except (ConnectionError, TimeoutError, OSError):
                     await asyncio.sleep(1)  # Redis restarting: wait for it
                     continue
+                raise_lost_cancel()
                 for stream, entries in fetched or ():
                     for msg_id, fields in entries:
                         yield self._hold(msg_id, _text(stream), fields[b"data"])
@@ -113,6 +117,7 @@ class ShardStreamBroker(RedisStreamBroker):
                             message_ids=[msg_id],
                             justid=True,
                         )
+                    raise_lost_cancel()
 
 
 def _text(value: Any) -> str:

@@ -26,7 +26,13 @@ from typing import Any
 
 from exposcan.errors import UserError
 from exposcan.logs import get_logger
-from exposcan.managed.broker import check_url, open_redis, quiet_libraries, redact
+from exposcan.managed.broker import (
+    check_url,
+    open_redis,
+    quiet_libraries,
+    raise_lost_cancel,
+    redact,
+)
 
 log = get_logger("exposcan.managed")
 
@@ -54,6 +60,7 @@ async def serve_scheduler(
             lock = redis.lock(LOCK, timeout=lock_s, thread_local=False)
             said = False
             while not await lock.acquire(blocking=False):
+                raise_lost_cancel()  # stopped while on standby (broker.raise_lost_cancel)
                 if not said:
                     log.info("scheduler_standby", scheduler=me, broker=redact(url))
                     said = True
@@ -91,6 +98,7 @@ async def _keep(lock: Any, lock_s: float) -> None:
             await lock.reacquire()
         except Exception:
             return  # no longer ours: another scheduler may be active now
+        raise_lost_cancel()  # stopped: the lock is not renewed for ever
 
 
 #: how often the active scheduler looks for paused runs whose window has opened again
@@ -115,6 +123,7 @@ async def _resume_paused(book: Any, run: Any) -> None:
                         task = asyncio.create_task(run(schedule.to_dict()))
                         started.add(task)
                         task.add_done_callback(started.discard)
+            raise_lost_cancel()
     finally:
         for task in started:
             task.cancel()

@@ -19,6 +19,7 @@ from exposcan.engine import Engine
 from exposcan.errors import UserError
 from exposcan.limits import Gate
 from exposcan.logs import get_logger
+from exposcan.managed.broker import raise_lost_cancel
 from exposcan.managed.channel import Channel
 from exposcan.managed.wire import JobRefused, ShardJob, options_from_wire, rebuild_scope
 from exposcan.probes.registry import skip_key
@@ -112,6 +113,7 @@ async def _stop_when_cancelled(channel: Channel, run: str, task: asyncio.Task[An
             if await channel.cancelled(run):
                 task.cancel()  # its associations abort politely as the engine unwinds
                 return True
+        raise_lost_cancel()  # the shard is over: this watcher too
 
 
 async def _send(job: ShardJob, engine: Engine, channel: Channel, gate: Gate) -> int:

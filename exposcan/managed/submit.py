@@ -24,7 +24,14 @@ from typing import Any
 
 from exposcan.engine import ProgressCallback, port_lists
 from exposcan.logs import get_logger
-from exposcan.managed.broker import TASK, BrokerError, check_url, open_redis, redact
+from exposcan.managed.broker import (
+    TASK,
+    BrokerError,
+    check_url,
+    open_redis,
+    raise_lost_cancel,
+    redact,
+)
 from exposcan.managed.channel import Channel, MemoryChannel, RedisChannel
 from exposcan.managed.listed import listed_shards
 from exposcan.managed.wire import ShardJob, options_to_wire, skip_for
@@ -196,6 +203,7 @@ class ShardedRun:
                 await channel.workers()
                 return
             except channel.transient:
+                raise_lost_cancel()
                 if time.monotonic() - since > self.how.stall_s:
                     raise self._failure(
                         f"the broker {redact(self.how.broker)} has not answered for "

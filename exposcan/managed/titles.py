@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from exposcan.managed.broker import raise_lost_cancel
 from exposcan.managed.channel import KEEP_S
 from exposcan.probes.dimse import SHARED_WORKED
 
@@ -81,6 +82,7 @@ async def shared_titles(redis: Any, run: str) -> AsyncIterator[SharedTitles]:
             await asyncio.sleep(SYNC_S)
             with contextlib.suppress(Exception):
                 await titles.sync(redis, run)
+            raise_lost_cancel()
 
     task = asyncio.create_task(keep())
     try:
