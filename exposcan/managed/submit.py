@@ -316,20 +316,27 @@ def _kicker(kicker: Any) -> Kick:
 @contextlib.asynccontextmanager
 async def _memory(plan: ScanPlan) -> AsyncIterator[tuple[Any, MemoryChannel]]:
     """taskiq's InMemoryBroker with the shard task: shards run in this process, behind
-    one local gate (the limits of a local scan, for all shards together)."""
+    one local gate (the limits of a local scan, for all shards together), counting the
+    stock titles that worked in one mapping (what a local scan's DICOM run keeps)."""
     from taskiq import InMemoryBroker
 
     from exposcan.limits import LocalGate
     from exposcan.managed.broker import quiet_libraries
     from exposcan.managed.shard import run_shard
+    from exposcan.probes.dimse import SHARED_WORKED
 
     quiet_libraries()
     broker = InMemoryBroker()
     channel = MemoryChannel()
     gate = LocalGate(plan.options.limits)
+    worked: dict[str, int] = {}
 
     async def shard(job: dict[str, Any]) -> dict[str, Any]:
-        return await run_shard(job, channel, gate, clock=plan.clock)
+        token = SHARED_WORKED.set(worked)
+        try:
+            return await run_shard(job, channel, gate, clock=plan.clock)
+        finally:
+            SHARED_WORKED.reset(token)
 
     broker.register_task(shard, task_name=TASK)
     await broker.startup()

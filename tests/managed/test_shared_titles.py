@@ -1,7 +1,8 @@
 """A stock title learnt on one shard's host is tried first on another shard's host, through
 Redis (issue 14's "what already worked on other hosts of this scan", distributed): two
 "workers" (two Redis clients) run the shards of one scan one after the other; the
-listener counts the associations each host is asked for."""
+listener counts the associations each host is asked for. In one process (``memory://``)
+the shards share one mapping, as one local scan does."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from redis.asyncio import Redis
 import exposcan
 from exposcan.aetitles import stock_ports, stock_titles
 from exposcan.lab import free_port
+from exposcan.managed.broker import TASK
 from exposcan.managed.channel import RedisChannel
 from exposcan.managed.gate import RedisGate, RedisWindows
 from exposcan.managed.shard import run_shard
-from exposcan.managed.submit import Distribution, ShardedRun
+from exposcan.managed.submit import Distribution, ShardedRun, _memory
 from exposcan.managed.titles import shared_titles, worked_key
 from exposcan.options import Limits, ScanOptions, Timeouts
 from exposcan.probes.aetitle_order import order_titles
@@ -34,9 +36,10 @@ def split_hosts(plan) -> tuple[str, str]:
     return str(first), str(second)
 
 
-async def test_a_title_learnt_in_one_shard_goes_first_in_another(
-    redis_server, listener_factory, write_scope
-):
+async def two_shard_lab(listener_factory, write_scope):
+    """A scan of two hosts in two shards, each accepting only the stock title tried
+    DEPTH-th at its port: the plan, the hosts (shard 0's, shard 1's), the title, and per
+    host the called titles it was asked for."""
     port = free_port()
     title = order_titles(stock_titles(), port=port, port_products=stock_ports())[DEPTH - 1]
     called: dict[str, list[str]] = {}
@@ -64,6 +67,22 @@ async def test_a_title_learnt_in_one_shard_goes_first_in_another(
     assert listener.port == port
     scope = write_scope(list(hosts), [port])
     plan = await exposcan.prepare(scope, options=options)
+    return plan, hosts, title, called
+
+
+def assert_learnt_once(called, hosts, title) -> None:
+    learner, follower = (called[h] for h in hosts)
+    # the first shard's host: a random title, then stock titles until this one
+    assert learner[-1] == title
+    assert len(learner) == 1 + DEPTH
+    # the second shard's host: a random title, then at once the one learnt elsewhere
+    assert follower[1:] == [title]
+
+
+async def test_a_title_learnt_in_one_shard_goes_first_in_another(
+    redis_server, listener_factory, write_scope
+):
+    plan, hosts, title, called = await two_shard_lab(listener_factory, write_scope)
     jobs = ShardedRun(plan, Distribution(broker=redis_server.url, shards=2)).jobs("run-t")
     assert [next(iter(plan.targets.shard(j.shard, 2))).address for j in jobs] == list(hosts)
     clients = [Redis.from_url(redis_server.url) for _ in range(2)]
@@ -79,9 +98,17 @@ async def test_a_title_learnt_in_one_shard_goes_first_in_another(
     finally:
         for client in clients:
             await client.aclose()
-    learner, follower = (called[h] for h in hosts)
-    # the first shard's host: a random title, then stock titles until this one
-    assert learner[-1] == title
-    assert len(learner) == 1 + DEPTH
-    # the second shard's host: a random title, then at once the one learnt elsewhere
-    assert follower[1:] == [title]
+    assert_learnt_once(called, hosts, title)
+
+
+async def test_in_process_shards_share_what_worked(listener_factory, write_scope):
+    """``memory://``: the shards in this process count the titles that worked in one
+    mapping, as one local scan does (run one after the other, as the two workers above)."""
+    plan, hosts, title, called = await two_shard_lab(listener_factory, write_scope)
+    jobs = ShardedRun(plan, Distribution(broker="memory://", shards=2)).jobs("run-m")
+    async with _memory(plan) as (broker, _channel):
+        shard = broker.find_task(TASK).original_func
+        for job in jobs:
+            done = await shard(job.to_dict())
+            assert done["record"] == "shard-done", done
+    assert_learnt_once(called, hosts, title)
