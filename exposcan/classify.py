@@ -56,7 +56,7 @@ def classify_dimse(
 ) -> Verdict:
     """``hints``: what another probe of the same host said about this port's product
     (the web probe's ``web_product`` and ``web_version``); only the fingerprint uses them."""
-    attempts = _fold_halves(_fold_worklist(observation.attempts))
+    attempts = _fold_halves(_fold_fresh(observation.attempts))
     # The attempt that got furthest decides; the earliest wins a tie.
     key = max(attempts, key=lambda a: (reached(a).rank, -attempts.index(a)))
     exposure = reached(key)
@@ -122,18 +122,32 @@ def classify_dimse(
     )
 
 
-def _fold_worklist(attempts: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
-    """The worklist asked on a fresh association (the Q/R query ended the one that
-    accepted it) is read as that association's: its count joins the refused query."""
-    fresh = next((a for a in attempts if a.purpose == "worklist"), None)
-    if fresh is None:
-        return attempts
-    before = attempts[: attempts.index(fresh)]
-    origin = next((a for a in reversed(before) if a.worklist_unasked), None)
-    if origin is None or fresh.worklist is None:
-        return tuple(a for a in attempts if a is not fresh)
-    folded = replace(origin, worklist=replace(fresh.worklist, fresh=True))
-    return tuple(folded if a is origin else a for a in attempts if a is not fresh)
+def _fold_fresh(attempts: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
+    """The C-FINDs asked on fresh associations (the C-ECHO or the Q/R query had ended the
+    one that accepted them) are read as that association's: their outcomes join it,
+    marked ``fresh``, and the step that ended it stays as it was (an aborted C-ECHO is
+    no echo, an aborted query stays refused)."""
+    folded = list(attempts)
+    origin: int | None = None  # the latest association that left a C-FIND unasked
+    for i, attempt in enumerate(attempts):
+        if attempt.purpose not in _FRESH:
+            if attempt.query_unasked or attempt.worklist_unasked:
+                origin = i
+        elif origin is not None:
+            first = folded[origin]
+            folded[origin] = replace(
+                first,
+                find=first.find or _marked(attempt.find),
+                worklist=first.worklist or _marked(attempt.worklist),
+            )
+    return tuple(a for a in folded if a.purpose not in _FRESH)
+
+
+_FRESH = ("query", "worklist")
+
+
+def _marked(outcome: FindOutcome | None) -> FindOutcome | None:
+    return None if outcome is None else replace(outcome, fresh=True)
 
 
 def _fold_halves(attempts: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
@@ -194,7 +208,7 @@ def _service_findings(attempt: Attempt, store_note: str | None = None) -> list[F
             )
         )
     if ServiceKind.WORKLIST in by_kind:
-        findings.append(_worklist_finding(attempt.worklist, who))
+        findings.append(_worklist_finding(attempt, who))
     if attempt.echo_status == 0x0000:
         findings.append(
             catalogue.DICOM_ECHO_UNAUTHENTICATED.found(
@@ -215,7 +229,7 @@ def _service_findings(attempt: Attempt, store_note: str | None = None) -> list[F
 
 
 def _find_finding(find: FindOutcome, who: str) -> Finding:
-    what = f"{find.service} C-FIND at {find.level} level for {who}"
+    what = f"{find.service} C-FIND at {find.level} level for {who}{_fresh(find, 'C-ECHO')}"
     if find.count:
         # Matches counted are matches shown, however the query ended afterwards.
         capped = f"at least {find.count} (the cap; then C-CANCEL)" if find.cap_hit else find.count
@@ -229,25 +243,30 @@ def _find_finding(find: FindOutcome, who: str) -> Finding:
     return catalogue.DICOM_QUERY_REFUSED.found(f"{what}: {find.outcome}{status}")
 
 
-def _worklist_finding(worklist: FindOutcome | None, who: str) -> Finding:
+def _worklist_finding(attempt: Attempt, who: str) -> Finding:
+    worklist = attempt.worklist
+    # Only the C-ECHO comes before a Q/R query that was itself asked afresh.
+    ended = "C-ECHO" if attempt.find is None or attempt.find.fresh else "Q/R query"
     if worklist is not None and worklist.count:
         capped = f"at least {worklist.count} (the cap)" if worklist.cap_hit else worklist.count
         return catalogue.DICOM_WORKLIST_MATCHES.found(
-            f"worklist-find C-FIND for {who} returned {capped} item(s){_fresh(worklist)}; "
+            f"worklist-find C-FIND for {who} returned {capped} item(s){_fresh(worklist, ended)}; "
             "identifiers were not kept"
         )
     if worklist is not None and worklist.outcome == FindEnd.EMPTY:
         return catalogue.DICOM_WORKLIST_ALLOWED.found(
-            f"worklist-find C-FIND for {who} succeeded with 0 items{_fresh(worklist)}"
+            f"worklist-find C-FIND for {who} succeeded with 0 items{_fresh(worklist, ended)}"
         )
-    how = "not queried" if worklist is None else f"query {worklist.outcome}{_fresh(worklist)}"
+    how = (
+        "not queried" if worklist is None else f"query {worklist.outcome}{_fresh(worklist, ended)}"
+    )
     return catalogue.DICOM_WORKLIST_OFFERED.found(
         f"A-ASSOCIATE-AC for {who} accepted worklist-find ({how})"
     )
 
 
-def _fresh(worklist: FindOutcome) -> str:
-    return " on a fresh association (the Q/R query had ended the first)" if worklist.fresh else ""
+def _fresh(outcome: FindOutcome, ended: str) -> str:
+    return f" on a fresh association (the {ended} had ended the first)" if outcome.fresh else ""
 
 
 def _fingerprint(

@@ -165,9 +165,12 @@ class AttemptPurpose(StrEnum):
     WHOLE_MAP = "whole-map"
     #: A plaintext try on a port that then answered in TLS.
     PLAINTEXT = "plaintext"
-    #: Modality Worklist asked on a fresh association (Verification and the worklist
-    #: model only), the Q/R query having ended the one that accepted it.
+    #: Modality Worklist asked on a fresh association (the worklist model only), the
+    #: C-ECHO or the Q/R query having ended the one that accepted it.
     WORKLIST = "worklist"
+    #: The Q/R query (and the worklist) asked on a fresh association (the FIND models
+    #: only, no Verification), the C-ECHO having ended the one that accepted them.
+    QUERY = "query"
 
 
 class FindEnd(StrEnum):

@@ -31,27 +31,47 @@ The order, and what each step tells:
    otherwise or the budget (``ScanOptions.ae_attempts``, the opening included) is spent.
 5. A calling-title check (reason 3) ends it: exposcan never pretends to be someone
    else. An A-ABORT is not retried: a peer that aborts strangers hears from us once.
-6. An accepted association whose Q/R C-FIND ended it (A-ABORT, or the peer closing)
-   before its accepted Modality Worklist was asked: one fresh association under the
-   title that got in, Verification and the worklist model only (purpose ``worklist``),
-   within the budget (Orthanc refuses a stranger's query yet its worklist plugin may
-   answer one: issue 14).
+6. An accepted association that an exchange step ended (A-ABORT, or the peer closing)
+   before the FIND models it accepted were asked: a fresh association under the title
+   that got in, proposing only the models still unasked and no Verification, within
+   the budget. The C-ECHO ended it with a Q/R model accepted: the Q/R FIND models and
+   the worklist's (purpose ``query``; Orthanc with ``DicomAlwaysAllowEcho`` false
+   aborts a stranger's C-ECHO and answers its C-FIND). The C-ECHO or the Q/R C-FIND
+   kept the worklist from us: the worklist model alone (purpose ``worklist``;
+   Orthanc refuses a stranger's query yet its worklist plugin may answer one). Each
+   fresh association asks one step fewer, so there are two at most (issue 14).
 
-The attempt purpose vocabulary lives here rather than in :mod:`exposcan.vocabulary`;
-the values are the strings reports and the classifier already use.
+The service maps, stop reasons and the record protocol are
+:mod:`exposcan.probes.aetitle_records` (re-exported here).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator, Sequence
-from dataclasses import Field, dataclass
-from enum import StrEnum
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from exposcan.dicom.uids import DEFAULT_CALLED_AE_TITLE
 from exposcan.options import ScanOptions
+from exposcan.probes.aetitle_records import AttemptRecord, Rejection, ServiceMap, StopReason
 from exposcan.vocabulary import AttemptPurpose, Status
+
+__all__ = [
+    "REASON_CALLED_AE",
+    "REASON_CALLING_AE",
+    "AttemptPurpose",
+    "AttemptRecord",
+    "NextAttempt",
+    "Plan",
+    "Rejection",
+    "ServiceMap",
+    "Settled",
+    "Stop",
+    "StopReason",
+    "next_attempt",
+    "settle",
+]
 
 #: PS3.8 §9.3.4: source 1 (service-user), reasons 3 and 7.
 REASON_CALLING_AE = 3
@@ -59,80 +79,6 @@ REASON_CALLED_AE = 7
 #: PS3.8 §9.3.4 (source, reason) that fit a cap on a request's size: "local limit
 #: exceeded" (source 3, reason 2) and "no reason given" (source 1, reason 1).
 _LIMIT_REASONS = ((3, 2), (1, 1))
-
-
-class ServiceMap(StrEnum):
-    """Which presentation contexts one A-ASSOCIATE-RQ proposes."""
-
-    #: Every service of :mod:`exposcan.dicom.services`.
-    WHOLE = "whole"
-    #: The first half: everything but storage.
-    CORE = "core"
-    #: The second half: storage.
-    STORAGE = "storage"
-    #: Verification alone (a random title needs nothing else).
-    VERIFICATION = "verification"
-    #: Verification and Modality Worklist FIND (the worklist behind a refused query).
-    WORKLIST = "worklist"
-
-    @property
-    def exchange(self) -> bool:
-        """Whether an accepted association runs C-ECHO and C-FIND before release."""
-        return self in (ServiceMap.WHOLE, ServiceMap.CORE, ServiceMap.WORKLIST)
-
-
-class StopReason(StrEnum):
-    """Why no further association is opened."""
-
-    #: Accepted, and a random title has told whether called titles are checked
-    #: (accepted itself, or refused while the configured title got in).
-    AE_CHECK_TESTED = "ae-check-tested"
-    #: A user's or stock title was accepted.
-    TITLE_FOUND = "title-found"
-    #: Every user's and stock title was refused as unknown.
-    TITLES_EXHAUSTED = "titles-exhausted"
-    #: ``ae_attempts`` associations were opened.
-    BUDGET_SPENT = "budget-spent"
-    #: Refused for the calling title (reason 3).
-    CALLING_TITLE_CHECKED = "calling-title-checked"
-    #: The peer sent A-ABORT.
-    ABORTED = "aborted"
-    #: Rejected for another reason than an AE title.
-    REFUSED = "refused"
-    #: No DICOM answer at all (closed, timed out, not DICOM, TLS failed).
-    NO_ASSOCIATION = "no-association"
-
-
-class Rejection(Protocol):
-    """What the strategy reads of an A-ASSOCIATE-RJ (PS3.8 §9.3.4)."""
-
-    @property
-    def source(self) -> int: ...
-    @property
-    def reason(self) -> int: ...
-
-
-class AttemptRecord(Protocol):
-    """What the strategy reads of one attempt (``exposcan.probes.dimse.Attempt``)."""
-
-    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
-
-    @property
-    def purpose(self) -> str: ...
-    @property
-    def status(self) -> Status: ...
-    @property
-    def accepted(self) -> object | None: ...
-    @property
-    def rejected(self) -> Rejection | None: ...
-    @property
-    def aborted(self) -> object | None: ...
-    @property
-    def tls(self) -> object | None: ...
-    @property
-    def tls_suspected(self) -> bool: ...
-    @property
-    def worklist_unasked(self) -> bool: ...
 
 
 A = TypeVar("A", bound=AttemptRecord)
@@ -157,6 +103,8 @@ class Plan:
     #: How many of ``titles`` are the user's (``--ae-titles``): after a random opening
     #: they are asked before ANY-SCP, the default title being only a guess.
     user_titles: int = 0
+    #: C-FINDs are sent (``ScanOptions.find``): without, nothing is left unasked.
+    find: bool = True
 
     @classmethod
     def of(
@@ -180,6 +128,7 @@ class Plan:
             # An explicit ``--called-ae`` is asked first; the default title is only a guess.
             random_first=options.called_ae_title == DEFAULT_CALLED_AE_TITLE,
             user_titles=len(options.ae_titles),
+            find=options.find,
         )
 
 
@@ -285,15 +234,19 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
     def stop(reason: StopReason) -> _Progress:
         return _Progress(Stop(reason), kept, tls)
 
-    def then_worklist(
+    def then_unasked(
         got_in: AttemptRecord, title: str, reason: StopReason
     ) -> Generator[_Progress, AttemptRecord, None]:
-        """Stop for ``reason``, after asking the worklist the Q/R query kept from us."""
+        """Stop for ``reason``, after asking on fresh associations what an exchange step
+        that ended the association kept from us."""
         nonlocal kept, made, budget
-        if got_in.worklist_unasked and budget > 0:
+        latest, later = got_in, _FRESH
+        while plan.find and budget > 0 and (fresh := _unasked(latest, later)) is not None:
             budget -= 1
-            yield ask(title, AttemptPurpose.WORKLIST, ServiceMap.WORKLIST)
-            kept, made = (*kept, (made, AttemptPurpose.WORKLIST)), made + 1
+            # each fresh association asks less than the one before: two at most
+            later = later[later.index(fresh) + 1 :]
+            latest = yield ask(title, *fresh)
+            kept, made = (*kept, (made, fresh[0])), made + 1
         yield stop(reason)
 
     first = yield ask(opening, opening_as)
@@ -323,7 +276,7 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
             kept, made = (*kept, (made, AttemptPurpose.STORAGE)), made + 1
     if first.accepted is not None:
         if plan.random_first:  # a title nobody configured got in
-            yield from then_worklist(first, opening, StopReason.AE_CHECK_TESTED)
+            yield from then_unasked(first, opening, StopReason.AE_CHECK_TESTED)
             return
         if budget <= 0:
             yield stop(StopReason.BUDGET_SPENT)
@@ -331,7 +284,7 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
         budget -= 1
         yield ask(plan.random_title, AttemptPurpose.RANDOM, ServiceMap.VERIFICATION)
         kept, made = (*kept, (made, AttemptPurpose.RANDOM)), made + 1
-        yield from then_worklist(first, opening, StopReason.AE_CHECK_TESTED)
+        yield from then_unasked(first, opening, StopReason.AE_CHECK_TESTED)
         return
     if _rejected_for(first, REASON_CALLED_AE):
         guesses = plan.titles
@@ -363,7 +316,7 @@ def _walk(plan: Plan) -> Generator[_Progress, AttemptRecord, None]:
                 # The random title refused, the configured one accepted: the check is told.
                 told = configured and result.accepted is not None
                 reason = StopReason.AE_CHECK_TESTED if told else _ended_by(result)
-                yield from then_worklist(result, title, reason)
+                yield from then_unasked(result, title, reason)
                 return
         yield stop(StopReason.TITLES_EXHAUSTED)
         return
@@ -381,6 +334,23 @@ def _ended_by(attempt: AttemptRecord) -> StopReason:
     if attempt.aborted is not None:
         return StopReason.ABORTED
     return StopReason.NO_ASSOCIATION
+
+
+_Fresh = tuple[AttemptPurpose, ServiceMap]
+#: The fresh associations, each asking less than the one before: the Q/R query (and the
+#: worklist) behind an ended C-ECHO, then the worklist behind an ended C-ECHO or query.
+_FRESH: tuple[_Fresh, ...] = (
+    (AttemptPurpose.QUERY, ServiceMap.QUERY),
+    (AttemptPurpose.WORKLIST, ServiceMap.WORKLIST),
+)
+
+
+def _unasked(attempt: AttemptRecord, among: tuple[_Fresh, ...]) -> _Fresh | None:
+    """The fresh association (one of ``among``) that asks what ``attempt``'s ended
+    exchange did not."""
+    unasked = {AttemptPurpose.QUERY: attempt.query_unasked}
+    unasked[AttemptPurpose.WORKLIST] = attempt.worklist_unasked
+    return next((fresh for fresh in among if unasked[fresh[0]]), None)
 
 
 def _limited(attempt: AttemptRecord) -> bool:

@@ -22,11 +22,14 @@ One endpoint costs a few short associations at most (``ScanOptions.ae_attempts``
    ``--called-ae``, one association with a random title (Verification alone) tells
    "no AE check at all" from "the title is configured".
 
-An association whose Q/R C-FIND ended it (A-ABORT, or the peer closing) before its
-accepted Modality Worklist was asked is followed, within the budget, by one fresh
-association under the title that got in, proposing Verification and the worklist
-model only: its items are counted as above (Orthanc's worklist plugin may answer a
-stranger whose query Orthanc itself aborts).
+An association that an exchange step ended (A-ABORT, or the peer closing) before the
+FIND models it accepted were asked is followed, within the budget, by a fresh
+association under the title that got in, proposing only the models still unasked and
+no Verification: the Q/R and worklist models behind an ended C-ECHO (Orthanc with
+``DicomAlwaysAllowEcho`` false aborts a stranger's C-ECHO and answers its C-FIND), the
+worklist model behind an ended C-ECHO or Q/R C-FIND (Orthanc's worklist plugin may
+answer a stranger whose query Orthanc itself aborts). Their counts are read as the
+first association's (:func:`exposcan.classify.classify_dimse`).
 
 A peer that refuses the whole map in one request with words that fit a cap on
 its size ("local limit exceeded", "no reason given") is asked again with the
@@ -102,6 +105,7 @@ __all__ = [
     "DEADLINE_ENDED",
     "DECOY",
     "PROBE",
+    "QUERY_ONLY",
     "REASON_CALLED_AE",
     "REASON_CALLING_AE",
     "SERVICE_MAP",
@@ -128,13 +132,20 @@ CORE_MAP: Contexts = propose(
     [*(s.uid for s in services.SERVICES if s.kind is not ServiceKind.STORAGE), DECOY]
 )
 STORAGE_MAP: Contexts = propose([s.uid for s in services.SERVICES if s.kind is ServiceKind.STORAGE])
-WORKLIST_ONLY: Contexts = propose([uids.VERIFICATION, services.WORKLIST_FIND])
+#: The fresh associations behind an exchange step that ended the first: no Verification,
+#: so that the C-ECHO that ended it is not sent again (the exchange echoes only where
+#: Verification was accepted).
+WORKLIST_ONLY: Contexts = propose([services.WORKLIST_FIND])
+QUERY_ONLY: Contexts = propose(
+    [services.STUDY_ROOT_FIND, services.PATIENT_ROOT_FIND, services.WORKLIST_FIND]
+)
 _CONTEXTS: dict[ServiceMap, Contexts] = {
     ServiceMap.WHOLE: SERVICE_MAP,
     ServiceMap.CORE: CORE_MAP,
     ServiceMap.STORAGE: STORAGE_MAP,
     ServiceMap.VERIFICATION: VERIFICATION_ONLY,
     ServiceMap.WORKLIST: WORKLIST_ONLY,
+    ServiceMap.QUERY: QUERY_ONLY,
 }
 
 

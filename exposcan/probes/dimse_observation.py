@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exposcan.dicom import services
+from exposcan.dicom import services, uids
 from exposcan.dicom.events import Aborted, AssociationAccepted, AssociationRejected
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import AttemptPurpose, FindEnd, Protocol, Status
 
 #: The opening association's purposes: a random called title unless the user named one.
 _OPENING = (AttemptPurpose.FIRST, AttemptPurpose.RANDOM)
+#: The Q/R FIND models the exchange asks (the first of them accepted).
+_QR_FIND = (services.STUDY_ROOT_FIND, services.PATIENT_ROOT_FIND)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -34,7 +36,8 @@ class FindOutcome:
     #: The most top-level elements one pending response's identifier held, counted
     #: from element headers (no value read); ``None`` with no countable response.
     most_elements: int | None = None
-    #: Asked on a fresh association, after the Q/R C-FIND ended the one that accepted it.
+    #: Asked on a fresh association, after an earlier step of the exchange (the C-ECHO,
+    #: or the Q/R C-FIND before the worklist's) ended the one that accepted it.
     fresh: bool = False
 
     @property
@@ -69,15 +72,43 @@ class Attempt:
         return bool(self.accepted or self.rejected or self.aborted)
 
     @property
+    def ended_at_echo(self) -> bool:
+        """The C-ECHO ended the association (A-ABORT, or the peer closing): Verification
+        was accepted, no C-ECHO-RSP came, and nothing after it was asked."""
+        return (
+            self.accepted is not None
+            and self.echo_status is None
+            and self.find is None
+            and self.worklist is None
+            and (self.aborted is not None or self.status is Status.CONNECTION_CLOSED)
+            and self._accepts(uids.VERIFICATION)
+        )
+
+    @property
+    def query_unasked(self) -> bool:
+        """A Q/R FIND model was accepted but never asked: the C-ECHO before it ended the
+        association, so a fresh one may still ask it (Orthanc with DicomAlwaysAllowEcho
+        false aborts a stranger's C-ECHO and answers its C-FIND: issue 14)."""
+        return self.ended_at_echo and any(self._accepts(uid) for uid in _QR_FIND)
+
+    @property
     def worklist_unasked(self) -> bool:
-        """Modality Worklist was accepted but never asked: the Q/R C-FIND before it ended
-        the association (A-ABORT, or the peer closing), so a fresh one may still ask it."""
+        """Modality Worklist was accepted but never asked: the C-ECHO or the Q/R C-FIND
+        before it ended the association (A-ABORT, or the peer closing), so a fresh one
+        may still ask it."""
+        query_ended = self.find is not None and self.find.outcome in (
+            FindEnd.ABORTED,
+            FindEnd.CLOSED,
+        )
         return (
             self.worklist is None
-            and self.find is not None
-            and self.find.outcome in (FindEnd.ABORTED, FindEnd.CLOSED)
-            and self.accepted is not None
-            and any(c.abstract_syntax == services.WORKLIST_FIND for c in self.accepted.accepted)
+            and (query_ended or self.ended_at_echo)
+            and self._accepts(services.WORKLIST_FIND)
+        )
+
+    def _accepts(self, uid: str) -> bool:
+        return self.accepted is not None and any(
+            c.abstract_syntax == uid for c in self.accepted.accepted
         )
 
     def accepted_kinds(self) -> set[services.ServiceKind]:

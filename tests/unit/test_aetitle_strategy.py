@@ -17,6 +17,7 @@ from exposcan.aetitles import parse_ae_titles, stock_ports, stock_titles
 from exposcan.dicom import services
 from exposcan.dicom.events import Aborted, AcceptedContext, AssociationAccepted, AssociationRejected
 from exposcan.dicom.uids import IMPLICIT_VR_LITTLE_ENDIAN as IVRLE
+from exposcan.dicom.uids import VERIFICATION
 from exposcan.errors import OptionError
 from exposcan.options import ScanOptions
 from exposcan.probes.aetitle_order import associations_that_fit, order_titles
@@ -37,6 +38,12 @@ from exposcan.vocabulary import Status
 CALLED = "ANY-SCP"
 RANDOM = "Q7XK2M9P4TLW8ZRB"
 FIRST, STOCK = AttemptPurpose.FIRST, AttemptPurpose.STOCK
+QUERY, WORKLIST = AttemptPurpose.QUERY, AttemptPurpose.WORKLIST
+#: The fresh associations, and what an earlier attempt must have left unasked for each.
+FRESH: dict[AttemptPurpose, Callable[[Attempt], bool]] = {
+    QUERY: lambda a: a.query_unasked,
+    WORKLIST: lambda a: a.worklist_unasked,
+}
 
 Outcome = Callable[[NextAttempt], Attempt]
 
@@ -111,6 +118,23 @@ def query_aborted(step: NextAttempt) -> Attempt:
         accepted=replace(got_in.accepted, accepted=contexts),
         aborted=Aborted(source=0, reason=0, source_text="service-user", reason_text=""),
         find=find_outcome("study-root-find", "STUDY", "aborted"),
+    )
+
+
+def echo_aborted(step: NextAttempt) -> Attempt:
+    """Accepted with Verification, Study Root FIND and Modality Worklist, and the C-ECHO
+    aborted by the peer (Orthanc with DicomAlwaysAllowEcho false) before any C-FIND."""
+    got_in = accepted(step)
+    assert got_in.accepted is not None
+    contexts = (
+        AcceptedContext(1, VERIFICATION, IVRLE),
+        AcceptedContext(3, services.STUDY_ROOT_FIND, IVRLE),
+        AcceptedContext(5, services.WORKLIST_FIND, IVRLE),
+    )
+    return replace(
+        got_in,
+        accepted=replace(got_in.accepted, accepted=contexts),
+        aborted=Aborted(source=0, reason=0, source_text="service-user", reason_text=""),
     )
 
 
@@ -486,6 +510,7 @@ def test_the_plan_of_the_options() -> None:
 OUTCOMES: list[Outcome] = [
     accepted,
     query_aborted,
+    echo_aborted,
     CALLED_UNKNOWN,
     CALLING_UNKNOWN,
     LIMIT_EXCEEDED,
@@ -533,13 +558,14 @@ def test_every_walk_stops_within_the_budget(
     # Nothing more after the random title got in.
     if random_first and any(a.accepted for a in made if a.purpose is AttemptPurpose.RANDOM):
         assert all(s.called_ae_title == RANDOM for s in steps)
-    # One worklist association at most, after one that left its worklist unasked.
-    worklist = [i for i, s in enumerate(steps) if s.purpose is AttemptPurpose.WORKLIST]
-    assert len(worklist) <= 1
-    for i in worklist:
-        assert steps[i].service_map is ServiceMap.WORKLIST
+    # One query and one worklist association at most, the query first, each after one
+    # that left it unasked, under the title that got in.
+    fresh = [(i, s) for i, s in enumerate(steps) if s.purpose in FRESH]
+    assert [s.purpose for _, s in fresh] in ([], [QUERY], [WORKLIST], [QUERY, WORKLIST])
+    for i, step in fresh:
+        assert step.service_map.value == step.purpose.value
         assert any(
-            a.worklist_unasked and a.called_ae_title == steps[i].called_ae_title for a in made[:i]
+            FRESH[step.purpose](a) and a.called_ae_title == step.called_ae_title for a in made[:i]
         )
     # Only a failed TLS retry is dropped.
     assert len(made) - len(settled.attempts) in (0, 1)

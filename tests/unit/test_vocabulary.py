@@ -95,6 +95,7 @@ def test_closed_vocabularies_hold_the_values_reports_carry():
         "whole-map",
         "plaintext",
         "worklist",
+        "query",
     }
     assert {o.value for o in FindEnd} == {
         "matches",
