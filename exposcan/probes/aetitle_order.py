@@ -7,7 +7,9 @@ per-host rate fits only so many associations), so the order is what finds a titl
    site tends to configure its archives alike);
 2. titles of a product the host itself claimed for this port (its web side, through host
    evidence handed to :meth:`exposcan.probe.ProbeRun.observe`: Orthanc's ``/system``
-   names its DicomPort, and the host's web ports are probed before its DICOM ports);
+   names its DicomPort, Dicoogle's ``/management/dicom/storage`` and ``/query`` the
+   port of each running DICOM service, Conquest's web interface its server's TCPPort;
+   the host's web ports are probed before its DICOM ports);
 3. titles of the products the port is known for (the ``[[port]]`` tables of
    ``exposcan/data/ae_titles.toml``: 4242 Orthanc, 11112 dcm4che, DCMTK and Horos,
    5678 Conquest, 6666 Dicoogle; 104 is everyone's);
