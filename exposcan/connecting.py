@@ -27,7 +27,10 @@ class ConnectPolicy(Protocol):
         ...
 
     async def established(self, host: str) -> None:
-        """The TCP connection is up; return when the conversation may start."""
+        """The TCP connection is up; return when the conversation may start.
+
+        The wait is for the scan's own budget: the caller's deadline stands still
+        meanwhile (:func:`~exposcan.net.transport.open_connection`'s ``paused``)."""
         ...
 
 

@@ -20,7 +20,7 @@ import ipaddress
 import socket
 import ssl
 
-from exposcan.connecting import connect_policy
+from exposcan.connecting import ConnectPolicy, connect_policy
 from exposcan.net.tls import facts_of
 from exposcan.results import TlsFacts
 from exposcan.vocabulary import Status
@@ -186,6 +186,9 @@ class Connection:
         self.tls: TlsFacts | None = facts_of(transport.get_extra_info("ssl_object"))
         self.bytes_sent = 0
         self.bytes_received = 0
+        #: seconds the connection waited, once up, for the scan's own budget (an answered
+        #: first contact queued for a load slot): time that was never the peer's
+        self.queued_s = 0.0
 
     async def send(self, data: bytes, *, timeout: float) -> None:
         protocol = self._protocol
@@ -249,12 +252,18 @@ class Connection:
 
 
 async def open_connection(
-    host: str, port: int, *, timeout: float, tls: ssl.SSLContext | None = None
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
+    paused: asyncio.Timeout | None = None,
 ) -> Connection:
     """A connection to ``host``:``port`` within ``timeout`` (the TCP connect and the TLS
     handshake). Under a :data:`~exposcan.connecting.connect_policy` the TCP connect waits
     what the policy says (never more than ``timeout``), the policy hears what came back,
-    and the conversation starts when it says so."""
+    and the conversation starts when it says so; ``paused``, the caller's deadline, stands
+    still meanwhile (:attr:`Connection.queued_s` says for how long)."""
     policy = connect_policy.get()
     family = _family(host)
     if policy is None or family is None:
@@ -271,7 +280,7 @@ async def open_connection(
                 policy.answered(host, loop.time() - started)  # a RST is an answer
                 raise
             policy.answered(host, loop.time() - started)
-            await policy.established(host)
+            queued_s = await _queue(loop, policy, host, paused)
             if tls is None:  # the transport is made in one loop iteration
                 transport, protocol = await loop.create_connection(
                     lambda: _Protocol(loop, tls=False), sock=sock
@@ -288,7 +297,31 @@ async def open_connection(
     except BaseException:
         sock.close()  # the transport never took it (closing twice is harmless)
         raise
-    return _connection(transport, protocol)
+    connection = _connection(transport, protocol)
+    connection.queued_s = queued_s
+    return connection
+
+
+async def _queue(
+    loop: asyncio.AbstractEventLoop,
+    policy: ConnectPolicy,
+    host: str,
+    paused: asyncio.Timeout | None,
+) -> float:
+    """Wait until the policy lets the conversation start; the seconds it took.
+
+    That wait is for the scan's own budget, never for the peer, so the caller's deadline
+    is moved on by it rather than spent."""
+    began, until = loop.time(), None if paused is None else paused.when()
+    if paused is not None:
+        paused.reschedule(None)
+    try:
+        await policy.established(host)
+    finally:
+        waited = loop.time() - began
+        if paused is not None and until is not None:
+            paused.reschedule(until + waited)
+    return waited
 
 
 async def _connect(

@@ -171,7 +171,7 @@ async def probe_dimse(
     started = time.monotonic()
     if permit is not None:
         await permit()
-    deadline = loop.time() + options.timeouts.endpoint
+    deadline = Deadline(loop.time() + options.timeouts.endpoint)
     # Under the engine's per-host rate only so many associations start before the
     # deadline: the budget is what fits, so that the deadline, not a cut, ends the search.
     fits = (
@@ -187,7 +187,7 @@ async def probe_dimse(
     while not isinstance(step := next_attempt(plan, made), Stop):
         if made and permit is not None:
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout_at(deadline.at):
                     await permit()
             except TimeoutError:
                 search_end = DEADLINE_ENDED  # no time left for another association
@@ -214,12 +214,24 @@ async def probe_dimse(
     )
 
 
+@dataclass(slots=True)
+class Deadline:
+    """When the endpoint's time is up (event-loop clock).
+
+    Time an open connection spent waiting for the scan's own budget (an answered first
+    contact queued for a load slot, :mod:`exposcan.pacing`) was never the peer's: the
+    deadline stands still meanwhile and moves on by it, or a busy scan would write a live
+    host off as "endpoint deadline reached" before its first byte."""
+
+    at: float
+
+
 async def _attempt(
     host: str,
     port: int,
     options: ScanOptions,
     step: NextAttempt,
-    deadline: float,
+    deadline: Deadline,
     tls: ssl.SSLContext | None,
 ) -> Attempt:
     started = time.monotonic()
@@ -239,13 +251,14 @@ async def _attempt(
     connection: Connection | None = None
     session: Session | None = None
     try:
-        async with asyncio.timeout_at(deadline):
+        async with asyncio.timeout_at(deadline.at) as limit:
             try:
                 connection = await open_connection(
-                    host, port, timeout=options.timeouts.connect, tls=tls
+                    host, port, timeout=options.timeouts.connect, tls=tls, paused=limit
                 )
             except TimeoutError:
                 return observed(Status.CONNECTION_TIMEOUT, _DEADLINE_REACHED)
+            deadline.at += connection.queued_s
             session = Session(connection, options)
             if connection.tls is not None:
                 facts["tls"] = connection.tls
@@ -281,7 +294,7 @@ async def _attempt(
                 # A-ABORT only when something went wrong mid-association.
                 connection.send_nowait(session.association.abort())
             # The polite close waits for the peer's FIN, but never past the deadline.
-            left = deadline - asyncio.get_running_loop().time()
+            left = deadline.at - asyncio.get_running_loop().time()
             await connection.close(timeout=max(0.0, min(options.timeouts.release, left)))
 
 
