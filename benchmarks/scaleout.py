@@ -51,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,10 +323,13 @@ def score(report: Path, truth: dict[str, str]) -> dict[str, int]:
             if record.get("record") == "endpoint":
                 copies += record["host"] in seen
                 seen[record["host"]] = record["exposure"]
+    # Which verdicts went wrong, as "truth->seen" counts: a row's accuracy is read, not guessed.
+    wrong = Counter(f"{e}->{seen.get(h)}" for h, e in truth.items() if seen.get(h) != e)
     return {
         "endpoints": len(seen),
         "duplicates": copies,
         "exposure_right": sum(seen.get(h) == e for h, e in truth.items()),
+        "exposure_wrong": dict(wrong.most_common()),
     }
 
 
