@@ -186,9 +186,6 @@ class Connection:
         self.tls: TlsFacts | None = facts_of(transport.get_extra_info("ssl_object"))
         self.bytes_sent = 0
         self.bytes_received = 0
-        #: seconds the connection waited, once up, for the scan's own budget (an answered
-        #: first contact queued for a load slot): time that was never the peer's
-        self.queued_s = 0.0
 
     async def send(self, data: bytes, *, timeout: float) -> None:
         protocol = self._protocol
@@ -263,7 +260,7 @@ async def open_connection(
     handshake). Under a :data:`~exposcan.connecting.connect_policy` the TCP connect waits
     what the policy says (never more than ``timeout``), the policy hears what came back,
     and the conversation starts when it says so; ``paused``, the caller's deadline, stands
-    still meanwhile (:attr:`Connection.queued_s` says for how long)."""
+    still meanwhile and is moved on by that wait."""
     policy = connect_policy.get()
     family = _family(host)
     if policy is None or family is None:
@@ -280,7 +277,7 @@ async def open_connection(
                 policy.answered(host, loop.time() - started)  # a RST is an answer
                 raise
             policy.answered(host, loop.time() - started)
-            queued_s = await _queue(loop, policy, host, paused)
+            await _queue(loop, policy, host, paused)
             if tls is None:  # the transport is made in one loop iteration
                 transport, protocol = await loop.create_connection(
                     lambda: _Protocol(loop, tls=False), sock=sock
@@ -297,9 +294,7 @@ async def open_connection(
     except BaseException:
         sock.close()  # the transport never took it (closing twice is harmless)
         raise
-    connection = _connection(transport, protocol)
-    connection.queued_s = queued_s
-    return connection
+    return _connection(transport, protocol)
 
 
 async def _queue(
@@ -307,8 +302,8 @@ async def _queue(
     policy: ConnectPolicy,
     host: str,
     paused: asyncio.Timeout | None,
-) -> float:
-    """Wait until the policy lets the conversation start; the seconds it took.
+) -> None:
+    """Wait until the policy lets the conversation start.
 
     That wait is for the scan's own budget, never for the peer, so the caller's deadline
     is moved on by it rather than spent."""
@@ -318,10 +313,8 @@ async def _queue(
     try:
         await policy.established(host)
     finally:
-        waited = loop.time() - began
         if paused is not None and until is not None:
-            paused.reschedule(until + waited)
-    return waited
+            paused.reschedule(until + loop.time() - began)
 
 
 async def _connect(

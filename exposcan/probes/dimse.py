@@ -258,7 +258,7 @@ async def _attempt(
                 )
             except TimeoutError:
                 return observed(Status.CONNECTION_TIMEOUT, _DEADLINE_REACHED)
-            deadline.at += connection.queued_s
+            deadline.at = limit.when() or deadline.at  # moved on by a queued wait
             session = Session(connection, options)
             if connection.tls is not None:
                 facts["tls"] = connection.tls
