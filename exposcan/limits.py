@@ -11,17 +11,19 @@ A connection to an address that has never answered may instead ask for a
 :meth:`LocalGate.converted` once the address answers, before the conversation starts.
 
 Rates are exact sliding windows (:class:`SlidingWindow`): never more than
-``count`` grants in any ``period``. Waiting is free however many endpoints queue:
-a waiter awaits a future, and each window keeps at most one timer, set for the
-instant its oldest grant leaves the window. Waiters are served first come, first
-served; a cancelled waiter takes nothing, and a permit cancelled after its grant
-hands it back.
+``count`` grants in any ``period``, each counted at the instant its connection starts
+(the SYNs on the wire, not the wake-ups of a loaded loop, are what a rate promises).
+Waiting is free however many endpoints queue: a waiter awaits a future, and each
+window keeps at most one timer, set for the instant its oldest grant leaves the
+window. Waiters are served first come, first served; a cancelled waiter takes
+nothing, and a permit cancelled after its grant hands it back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -61,19 +63,24 @@ def window_for_rate(rate: float) -> tuple[int, float]:
 class SlidingWindow:
     """At most ``count`` grants in any half-open interval of ``period`` seconds.
 
-    The arithmetic (:meth:`ready_at`, :meth:`take`) is pure: it is given the time.
-    :meth:`acquire` drives it on the running loop's clock, FIFO.
+    A grant counts from the instant it is given until it is *used*, and from then on
+    is recorded at the instant of its use: the instant its connection starts, not the
+    instant a busy loop woke its waiter (which can be long before the waiter runs, and
+    unevenly so). The arithmetic (:meth:`ready_at`, :meth:`take`) is pure: it is given
+    the time. :meth:`hold` and :meth:`acquire` drive it on the running loop's clock,
+    FIFO.
     """
 
-    __slots__ = ("_grants", "_timer", "_waiters", "count", "period")
+    __slots__ = ("_grants", "_held", "_timer", "_waiters", "count", "period")
 
     def __init__(self, count: int, period: float) -> None:
         if count < 1 or not period > 0:
             raise ValueError(f"a window needs count >= 1 and period > 0, not {count}/{period}")
         self.count = count
         self.period = period
-        self._grants: deque[float] = deque()  # instants of the grants still in the window
-        self._waiters: deque[asyncio.Future[float]] = deque()
+        self._grants: deque[float] = deque()  # instants of the used grants still in the window
+        self._held = 0  # grants given and not yet used: they fill the window meanwhile
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
 
     @classmethod
@@ -81,26 +88,30 @@ class SlidingWindow:
         return cls(*window_for_rate(rate))
 
     def _expire(self, now: float) -> None:
-        # A grant at t counts for [t, t + period): at t + period it is gone.
+        # A grant used at t counts for [t, t + period): at t + period it is gone.
         while self._grants and self._grants[0] + self.period <= now:
             self._grants.popleft()
 
     def ready_at(self, now: float) -> float:
         """The first instant from ``now`` on when a grant is possible (``now`` if it is
-        now): when the oldest of the last ``count`` grants leaves the window."""
+        now): when enough used grants have left the window; never while held grants
+        alone fill it (``math.inf``: their use or return decides)."""
         self._expire(now)
-        if len(self._grants) < self.count:
+        free = self.count - self._held
+        if len(self._grants) < free:
             return now
-        return self._grants[-self.count] + self.period
+        if free <= 0:
+            return math.inf
+        return self._grants[-free] + self.period
 
     def take(self, now: float) -> None:
-        """Record a grant at ``now``; only when :meth:`ready_at` says ``now``."""
+        """Record a grant used at ``now``; only when :meth:`ready_at` says ``now``."""
         if self.ready_at(now) > now:
             raise RuntimeError("sliding window is full")
         self._grants.append(now)
 
     def refund(self, instant: float) -> None:
-        """Forget a grant that was not used (its connection was never opened)."""
+        """Forget a used grant whose connection was never opened."""
         with contextlib.suppress(ValueError):
             self._grants.remove(instant)
         self._serve()
@@ -108,29 +119,54 @@ class SlidingWindow:
     def idle(self, now: float) -> bool:
         """No grant in the window and nobody waiting: the window can be dropped."""
         self._expire(now)
-        return not self._grants and not self._waiters
+        return not self._grants and not self._held and not self._waiters
 
-    async def acquire(self) -> float:
-        """Wait for a grant, first come first served; returns its instant (for
-        :meth:`refund`). Cancelled while waiting, it takes nothing."""
+    async def hold(self) -> None:
+        """Wait for a grant, first come first served, and hold it until :meth:`use` or
+        :meth:`unhold`. Cancelled while waiting, it takes nothing."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._waiters and self.ready_at(now) == now:
-            self._grants.append(now)
-            return now
-        waiter: asyncio.Future[float] = loop.create_future()
+            self._held += 1
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
         self._serve()
         try:
-            return await waiter
+            await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                # Granted, but cancelled before it could be used: give it back.
-                self.refund(waiter.result())
+                self.unhold()  # granted, but cancelled before it could run
             raise
 
+    def use(self) -> float:
+        """A held grant is used now (its connection starts): recorded at this instant,
+        which is returned (for :meth:`refund`)."""
+        now = asyncio.get_running_loop().time()
+        self._release_held()
+        self._expire(now)
+        self._grants.append(now)
+        self._serve()
+        return now
+
+    def unhold(self) -> None:
+        """Give a held grant back unused."""
+        self._release_held()
+        self._serve()
+
+    def _release_held(self) -> None:
+        if self._held < 1:
+            raise RuntimeError("no grant is held")
+        self._held -= 1
+
+    async def acquire(self) -> float:
+        """:meth:`hold` then :meth:`use` at once; returns the grant's instant."""
+        await self.hold()
+        return self.use()
+
     def _serve(self) -> None:
-        """Grant the waiters the window allows now; set one timer for the rest."""
+        """Grant the waiters the window allows now; set one timer for the rest (none
+        while held grants fill the window: their use or return serves again)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -143,13 +179,32 @@ class SlidingWindow:
                 continue
             now = loop.time()
             ready = self.ready_at(now)
+            if ready == math.inf:
+                return
             if ready > now:
                 # A timer may fire a little early (the loop's clock resolution):
                 # _serve then just sets another one.
                 self._timer = loop.call_at(ready, self._serve)
                 return
-            self._grants.append(now)
-            self._waiters.popleft().set_result(now)
+            self._held += 1
+            self._waiters.popleft().set_result(None)
+
+
+async def _hold_all(windows: tuple[SlidingWindow, ...]) -> None:
+    """A grant of every window, in the order given, then all used at one instant: the
+    instant the caller's connection starts (it opens it before it awaits anything).
+    Cancelled on the way, it gives back what it held."""
+    held: list[SlidingWindow] = []
+    try:
+        for window in windows:
+            await window.hold()
+            held.append(window)
+    except asyncio.CancelledError:
+        for window in held:
+            window.unhold()
+        raise
+    for window in windows:
+        window.use()
 
 
 class _HostSlot:
@@ -203,15 +258,10 @@ class LocalGate:
             slot.users -= 1
 
     async def permit(self, address: str) -> None:
-        """Wait until a new connection to ``address`` is allowed. Call inside ``host()``."""
-        slot = self._hosts[address]
-        instant = await slot.window.acquire()
-        try:
-            await self._global.acquire()
-        except asyncio.CancelledError:
-            slot.window.refund(instant)
-            raise
-        await self._restamp(slot, instant)
+        """Wait until a new connection to ``address`` is allowed. Call inside ``host()``,
+        and open the connection before awaiting anything else: the grants are recorded
+        at the instant this returns."""
+        await _hold_all((self._hosts[address].window, self._global))
         self.granted += 1
 
     async def first_contact(self, address: str) -> None:
@@ -220,38 +270,15 @@ class LocalGate:
         (``limits.rate_explicit``) is the rate of every new connection, this one too: it
         is taken instead of the first-contact budget (``--rate 2000`` on a sparse /16
         means 2,000 SYNs a second), or as well when that budget was chosen too. Call
-        inside ``host()``."""
+        inside ``host()``, as :meth:`permit`."""
         limits = self._limits
-        slot = self._hosts[address]
-        instant = await slot.window.acquire()
-        first: float | None = None
-        try:
-            if not limits.rate_explicit or limits.first_contact_rate_explicit:
-                first = await self._first.acquire()
-            if limits.rate_explicit:
-                try:
-                    await self._global.acquire()
-                except asyncio.CancelledError:
-                    if first is not None:
-                        self._first.refund(first)
-                    raise
-        except asyncio.CancelledError:
-            slot.window.refund(instant)
-            raise
-        await self._restamp(slot, instant)
+        windows = [self._hosts[address].window]
+        if not limits.rate_explicit or limits.first_contact_rate_explicit:
+            windows.append(self._first)
+        if limits.rate_explicit:
+            windows.append(self._global)
+        await _hold_all(tuple(windows))
         self.granted += 1
-
-    @staticmethod
-    async def _restamp(slot: _HostSlot, instant: float) -> None:
-        """The host's grant was taken before the wait for a shared window: once that
-        wait has passed, record it again at the instant the connection really starts,
-        else grants that queued behind a busy global or first-contact window leave
-        together and one host sees three SYNs inside a second (found on the wire by
-        benchmarks/sparse.py). The shared grant is kept; at worst the host waits again."""
-        if asyncio.get_running_loop().time() == instant:
-            return
-        slot.window.refund(instant)
-        await slot.window.acquire()
 
     async def converted(self, address: str) -> None:
         """A first contact to ``address`` was answered: its conversation takes a grant of

@@ -1,5 +1,5 @@
-"""A rate window that notes the instant of each grant it makes (on the loop's clock: the
-instant a rate limit is about, not when a busy loop resumed the waiter)."""
+"""A rate window that notes the instant of each grant it records (on the loop's clock:
+the instant each grant is used, which is what the window limits)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ class RecordedWindow(SlidingWindow):
         super().__init__(count, period)
         self.grants: list[float] = []
 
-    async def acquire(self) -> float:
-        instant = await super().acquire()
+    def use(self) -> float:
+        instant = super().use()
         self.grants.append(instant)
         return instant
 

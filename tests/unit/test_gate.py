@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -316,3 +317,48 @@ async def test_per_host_rate_holds_when_a_shared_window_is_the_bottleneck(
     await asyncio.gather(*crowd, one("198.51.100.1", busy, 3))
     assert len(busy) == 3
     assert max_in_window(busy) <= 2
+
+
+# --- grants counted when they are used, not when a loaded loop woke them ------
+
+
+@pytest.mark.parametrize("first_contact", [False, True])
+async def test_a_rate_holds_where_connections_start_when_the_loop_is_late(
+    first_contact: bool,
+) -> None:
+    """Four waiters woken together when the window opens; the second blocks the loop for
+    0.3 s once it runs (the work of other endpoints, on a loaded loop), so the third and
+    fourth open their connections 0.3 s after they were woken. Counted at wake-up, the
+    next four would start one period after the wake-up and six connections would start
+    inside one second; counted where each connection starts (the instant ``permit``
+    returns), never more than four."""
+    loop = asyncio.get_running_loop()
+    window = SlidingWindow(4, 1.0)
+    limits = Limits(
+        rate=4 if not first_contact else 1000,
+        first_contact_rate=4 if first_contact else 1000,
+        concurrency=64,
+        per_host_rate=100,
+    )
+    gate = LocalGate(
+        limits, **({"first_window": window} if first_contact else {"global_window": window})
+    )
+    for _ in range(4):  # full now: the eight below wait for it to open, together
+        window.take(loop.time())
+    starts: list[float] = []
+
+    async def connect(host: str, block: float) -> None:
+        async with gate.host(host):
+            await (gate.first_contact(host) if first_contact else gate.permit(host))
+            starts.append(loop.time())  # where the SYN goes out
+            time.sleep(block)  # noqa: ASYNC251 - blocking the loop is the point
+
+    tasks = []
+    for i in range(8):
+        tasks.append(asyncio.create_task(connect(f"192.0.2.{i + 1}", 0.3 if i == 1 else 0.0)))
+        await asyncio.sleep(0)  # queued in this order
+    async with asyncio.timeout(5):
+        await asyncio.gather(*tasks)
+    assert len(starts) == 8
+    assert max_in_window(starts) <= 4
+    assert max(starts) - min(starts) > 1.2  # the late two really were late
