@@ -523,3 +523,21 @@ def test_every_status_has_a_meaning_on_the_page():
 
     assert set(STATUS_MEANING) == {str(s) for s in Status}
     assert all(STATUS_MEANING.values())
+
+
+def test_a_registered_probes_own_port_list_is_a_fact_of_the_scan():
+    """``--ports-for echo_ports=7,9``: the header names the list in options.more_ports and
+    holds it beside ``ports``; the page shows it under its name. A name that is not a
+    list's name (a hand-edited report) is not shown."""
+    record = header()
+    record["echo_ports"] = [7, 9]
+    record["<b>_ports"] = [1]
+    record["options"] = {
+        **record.get("options", {}),
+        "more_ports": {"echo_ports": [7, 9], "<b>_ports": [1]},
+    }
+    results = [endpoint("10.0.0.1", 104, Exposure.ECHO)]
+    page = page_of(ScanReport(header=record, results=tuple(results), summary=summarise(results, 1)))
+    text = " ".join(" ".join(parse(page).text).split())
+    assert "Ports (echo_ports) 7, 9" in text
+    assert "<b>_ports" not in page and "&lt;b&gt;_ports" not in page

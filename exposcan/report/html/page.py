@@ -8,6 +8,7 @@ counts of findings from the endpoints the writer kept, which hold every finding.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -272,10 +273,26 @@ def _scan_facts(header: Mapping[str, Any], summary: Summary) -> list[tuple[str, 
         ("Hosts", text.text(header, "hosts")),
         ("DICOM ports", _listed(ports, more_ports)),
         ("Web ports", _listed(web, more_web)),
+        *_own_lists(header),
         ("State", _state(summary)),
         ("Tool", f"exposcan {version}" if version else None),
     ]
     return [(label, value) for label, value in facts if value]
+
+
+def _own_lists(header: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """A registered probe's own port lists (``options.more_ports`` names them; each is a
+    key of the header beside ``ports``), labelled by their names, which are the report's
+    own words only when they look like one (``echo_ports``)."""
+    named = text.mapping(text.mapping(header, "options"), "more_ports") or {}
+    facts: list[tuple[str, str | None]] = []
+    for name in sorted(named)[: text.LIST_SHOWN]:
+        if isinstance(name, str) and _LIST_NAME.fullmatch(name):
+            facts.append((f"Ports ({name})", _listed(*text.texts(header, name))))
+    return facts
+
+
+_LIST_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,40}_ports")
 
 
 def _authorisation(scope: Mapping[str, Any] | None) -> list[tuple[str, str]]:
