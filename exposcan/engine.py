@@ -2,7 +2,9 @@
 
 One dispatcher walks the endpoints lazily (port-major, so consecutive probes
 go to different hosts) and starts a worker per endpoint while a concurrency
-slot is free. A slot is returned only when the consumer has taken the result,
+slot is free; a host that answers has its later ports pulled forward and probed
+one after another (:mod:`exposcan.follow`), so the walk's later passes are spent
+only on hosts that never answered. A slot is returned only when the consumer has taken the result,
 so a slow consumer slows the scan instead of piling results up in memory.
 An endpoint's slot comes from the scan's :class:`~exposcan.pacing.Pacing`: the load
 budget for a host that has answered, the first-contact budget for one that never has.
@@ -45,12 +47,14 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Container,
+    Coroutine,
     Iterable,
     Iterator,
     Mapping,
 )
 from typing import Any, Protocol
 
+from exposcan.follow import Followers
 from exposcan.limits import Gate, LocalGate
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions
@@ -140,6 +144,7 @@ class Grid:
 
     def __init__(self, targets: TargetSet, lists: PortLists) -> None:
         self.targets, self.lists = targets, lists
+        self._pass = -1  # the planned port the walk is on, by its index
 
     def total(self, probes: Registry) -> int:
         return endpoint_total(self.targets.count, self.lists, probes)
@@ -148,13 +153,23 @@ class Grid:
         return bool(self.lists.get(registration.ports))
 
     def walk(self, probes: Registry) -> Iterator[tuple[Registration, Endpoint]]:
-        for registration, port in _planned_ports(self.lists, probes):
+        for index, (registration, port) in enumerate(_planned_ports(self.lists, probes)):
+            self._pass = index
             host: Host
             for host in self.targets:
                 yield (
                     registration,
                     Endpoint(host.address, port, registration.planned, host.hostname),
                 )
+
+    def after(
+        self, registration: Registration, endpoint: Endpoint, probes: Registry
+    ) -> Iterator[tuple[Registration, Endpoint]]:
+        """``endpoint``'s host on the planned ports the walk has not reached yet
+        (:mod:`exposcan.follow`)."""
+        for index, (later, port) in enumerate(_planned_ports(self.lists, probes)):
+            if index > self._pass:
+                yield later, Endpoint(endpoint.host, port, later.planned, endpoint.hostname)
 
 
 #: Why a scan stopped before its last endpoint (the summary's ``stopped``).
@@ -229,6 +244,10 @@ class Engine:
         self.stopped: str | None = None
         #: endpoints whose start was refused after they had been scheduled
         self.refused_at_start = 0
+        #: an answering host's later endpoints, pulled forward (a grid's walk only)
+        self._followers: Followers | None = (
+            Followers(self._source, self.probes, skip) if isinstance(self._source, Grid) else None
+        )
 
     def _admit(self) -> bool:
         """May a new endpoint start now? False once the authorisation has expired."""
@@ -250,6 +269,14 @@ class Engine:
                     start = registration.probe().start(self.options)
                     self._runs[registration.kind] = await stack.enter_async_context(start)
             dispatcher = asyncio.create_task(self._dispatch(gate), name="exposcan-dispatch")
+            follow = (
+                None
+                if self._followers is None
+                else asyncio.create_task(
+                    self._followers.run(lambda chain: self._start_chain(chain, gate)),
+                    name="exposcan-follow",
+                )
+            )
             try:
                 while True:
                     item, ticket = await self._results.get()
@@ -266,10 +293,11 @@ class Engine:
                 await dispatcher  # surfaces a dispatcher bug instead of hiding it
             finally:
                 dispatcher.cancel()
-                for worker in self._workers:
+                others = [*self._workers, *([] if follow is None else [follow])]
+                for worker in others:
                     worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.gather(dispatcher, *self._workers, return_exceptions=True)
+                    await asyncio.gather(dispatcher, *others, return_exceptions=True)
 
     async def _dispatch(self, gate: Gate) -> None:
         try:
@@ -278,20 +306,56 @@ class Engine:
                 if not self._admit():
                     ticket.release()
                     break
-                worker = asyncio.create_task(self._work(endpoint, registration, gate, ticket))
-                self._workers.add(worker)
-                worker.add_done_callback(self._workers.discard)
-            # Every slot back means every result has been taken.
-            await self.pacing.drained()
+                self._track(self._work(endpoint, registration, gate, ticket))
+            # Every slot back, and no chain left to run, means every result has been taken.
+            followers = self._followers
+            while True:
+                await self.pacing.drained()
+                if followers is None or followers.is_idle():
+                    break
+                await followers.idle()
         finally:
             self._results.put_nowait((_DONE, None))
 
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        worker = asyncio.create_task(work)
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+
     def _plan(self) -> Iterator[tuple[Registration, Endpoint]]:
         """The endpoints still to probe, lazily, in the source's order."""
+        followers = self._followers
         for registration, endpoint in self._source.walk(self.probes):
             if (endpoint.host, endpoint.port, registration.kind) in self._skip:
                 continue  # finished by the run being resumed
+            if followers is not None and followers.passed(registration, endpoint):
+                continue  # probed already, or queued, after its host answered
             yield registration, endpoint
+
+    async def _start_chain(self, chain: list[tuple[Registration, Endpoint]], gate: Gate) -> None:
+        """A host's pulled endpoints, one after another, each under a ticket of its own."""
+        assert self._followers is not None
+        ticket = await self.pacing.admit(chain[0][1].host)
+        if not self._admit():
+            ticket.release()
+            self._followers.chain_done()
+            return
+        self._track(self._chain(chain, gate, ticket))
+
+    async def _chain(
+        self, chain: list[tuple[Registration, Endpoint]], gate: Gate, ticket: Ticket
+    ) -> None:
+        assert self._followers is not None
+        try:
+            for index, (registration, endpoint) in enumerate(chain):
+                if index:
+                    ticket = await self.pacing.admit(endpoint.host)
+                    if not self._admit():
+                        ticket.release()
+                        break
+                await self._work(endpoint, registration, gate, ticket)
+        finally:
+            self._followers.chain_done()
 
     async def _work(
         self, endpoint: Endpoint, registration: Registration, gate: Gate, ticket: Ticket
@@ -325,6 +389,8 @@ class Engine:
                 for record in probed.learnt:
                     self._keep(record)
                     self.learnt.append(record)
+        if self._followers is not None and self.pacing.reach.has_answered(endpoint.host):
+            self._followers.answered(registration, endpoint)
         self._results.put_nowait((result, ticket))
 
     def evidence_about(self, host: str, port: int) -> tuple[HostEvidence, ...]:
