@@ -57,8 +57,8 @@ class DefaultCount(int):
 #: The defaults of the limits a user may set (see docs/timing.md for why these numbers).
 RATE = Default(20.0)
 CONCURRENCY = DefaultCount(32)
-FIRST_CONTACT_RATE = Default(200.0)
-FIRST_CONTACT_CONCURRENCY = 256
+FIRST_CONTACT_RATE = Default(400.0)
+FIRST_CONTACT_CONCURRENCY = 512
 #: The limits whose default and a value the user chose behave apart (:meth:`Limits.chosen`).
 CHOSEN = ("concurrency", "rate", "first_contact_rate")
 

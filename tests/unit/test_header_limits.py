@@ -72,7 +72,7 @@ def test_the_header_says_which_pacing_the_scan_ran_with() -> None:
     }
     defaults = header(ScanOptions())["options"]
     assert defaults["limits"]["chosen"] == []
-    assert defaults["limits"]["first_contact_rate"] == 200
+    assert defaults["limits"]["first_contact_rate"] == 400
     assert (defaults["adaptive_timeouts"], defaults["silent_after"]) == (True, 2)
 
 
@@ -134,7 +134,7 @@ def test_an_old_style_header_reads_back_with_defaults() -> None:
     assert (back.adaptive_timeouts, back.silent_after) == (True, 2)
     assert back.limits.rate == 7
     assert back.limits.rate_explicit  # as the file says, with nothing to say otherwise
-    assert back.limits.first_contact_rate == 200
+    assert back.limits.first_contact_rate == 400
     assert not back.limits.first_contact_rate_explicit
 
 

@@ -135,8 +135,8 @@ def test_limits_know_which_values_the_user_chose():
         "rate": 20.0,
         "per_host_rate": 2.0,
         "per_host_concurrency": 1,
-        "first_contact_rate": 200.0,
-        "first_contact_concurrency": 256,
+        "first_contact_rate": 400.0,
+        "first_contact_concurrency": 512,
         "chosen": [],
     }
     assert Limits(rate=20).chosen() == ("rate",)
