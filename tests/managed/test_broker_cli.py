@@ -77,12 +77,36 @@ async def test_wrong_password_unreachable_and_bad_urls_are_one_line(
         for words in (
             ("scan", "--scope", str(scope), "--broker", url, "-o", str(tmp_path / "r.jsonl")),
             ("worker", "--broker", url),
+            ("schedule", "list", "--broker", url),
+            ("scheduler", "--broker", url),
         ):
             code, _, err = await run_cli(*words, timeout=30)
             line = one_line(err)
             assert code == 2, (words, err)
             assert expected in line
             assert PASSWORD not in line
+
+
+async def test_every_command_takes_its_broker_from_exposcan_broker(
+    guarded_redis, write_scope, tmp_path, monkeypatch
+):
+    """``EXPOSCAN_BROKER`` stands for ``--broker`` in scan, schedule and scheduler as in
+    worker: a broker named only there, refusing its password, is one line and exit 2 for
+    each (so each one did reach for it), and the variable's password is never printed."""
+    scope = write_scope(["127.0.0.1"], [free_port()])
+    url = f"redis://:not-{PASSWORD}@127.0.0.1:{guarded_redis.port}/0"
+    monkeypatch.setenv("EXPOSCAN_BROKER", url)
+    for words in (
+        ("scan", "--scope", str(scope), "-o", str(tmp_path / "r.jsonl")),
+        ("schedule", "list"),
+        ("scheduler",),
+        ("worker",),
+    ):
+        code, _, err = await run_cli(*words, timeout=30)
+        line = one_line(err)
+        assert code == 2, (words, err)
+        assert "cannot reach broker" in line
+        assert PASSWORD not in line
 
 
 async def test_worker_needs_a_broker(monkeypatch):

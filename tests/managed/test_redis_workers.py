@@ -12,6 +12,8 @@ import signal
 import time
 from collections import Counter, defaultdict
 
+import pytest
+
 import exposcan
 from exposcan.managed import distribute
 from exposcan.options import Limits, ScanOptions, Timeouts
@@ -110,9 +112,14 @@ async def test_a_killed_worker_costs_no_endpoint(
     assert began > 6, [w.text().count("shard_started") for w in pool]
 
 
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 async def test_a_stopped_worker_ends_within_seconds_mid_association(
-    redis_server, workers, listener_factory, write_scope
+    redis_server, workers, listener_factory, write_scope, stop, code
 ):
+    """SIGTERM (systemd's stop) or SIGINT (Ctrl-C): the worker ends within seconds, and
+    the association it had open is ended with an A-ABORT (PS3.8 9.3.8: type 07H, length
+    4), not left to the peer's timeout."""
+
     async def silent(reader, writer, listener):  # never answers: the probe waits
         while data := await reader.read(4096):
             listener.received.extend(data)
@@ -130,10 +137,13 @@ async def test_a_stopped_worker_ends_within_seconds_mid_association(
         await asyncio.sleep(0.05)
     assert listener.received, "the worker never sent its association request"
     stopped = time.monotonic()
-    assert worker.stop(signal.SIGTERM) == 143
+    assert worker.stop(stop) == code
     assert time.monotonic() - stopped < 5
     await asyncio.sleep(0.3)
     assert sum(listener.open_now.values()) == 0  # its association was closed, not left
+    request = bytes(listener.received)
+    assert request[:1] == b"\x01"  # the A-ASSOCIATE-RQ, then
+    assert b"\x07\x00\x00\x00\x00\x04" in request[1:]  # the A-ABORT
     assert "Traceback" not in worker.text()
     pending.cancel()
     with contextlib.suppress(asyncio.CancelledError):
