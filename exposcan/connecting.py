@@ -22,6 +22,10 @@ class ConnectPolicy(Protocol):
         """How long a TCP connect to ``host`` may wait; never more than ``ceiling``."""
         ...
 
+    def issued(self, host: str) -> None:
+        """The connect syscall to ``host`` returned: its SYN has left."""
+        ...
+
     def answered(self, host: str, rtt: float) -> None:
         """``host`` answered a SYN (SYN-ACK or RST) after ``rtt`` seconds."""
         ...

@@ -22,6 +22,7 @@ nothing, and a permit cancelled after its grant hands it back.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import math
 from collections import OrderedDict, deque
@@ -52,12 +53,13 @@ class Gate(Protocol):
         ...
 
 
-#: What a window adds to its period: a grant is recorded just before its SYN leaves, but
-#: the process can be descheduled in between (a few milliseconds on a busy machine), so
-#: two SYNs whose grants are exactly one period apart can leave a little less than one
-#: period apart. Counted on the wire (benchmarks/sparse.py, kernel time stamps), windows
-#: of exactly one second let 421 SYNs into a second against a ceiling of 420, and so did
-#: a 5 ms guard once on a sparse /16; 10 ms costs one percent of the rate.
+#: What a window adds to its period. A DICOM connect's grants are recorded again once its
+#: connect syscall has returned (:meth:`LocalGate.issued`), after its SYN, so a stall
+#: between permit and SYN cannot make two SYNs leave closer than a period; a web
+#: connect's stay recorded at its permit. Counted on the wire with kernel time stamps
+#: (benchmarks/sparse.py), exact one-second windows recorded at the permit let 421 SYNs
+#: into a second against 420; the guard, 1 % of the rate, covers what is left: a web
+#: connect's stall and the difference between the loop's clock and the capture's.
 WIRE_GUARD_S = 0.01
 
 
@@ -165,6 +167,17 @@ class SlidingWindow:
         self._release_held()
         self._serve()
 
+    def restamp(self, instant: float, now: float) -> None:
+        """A used grant recorded at ``instant`` really started at ``now`` (later): record
+        it there. Moving a grant later never frees room sooner, so nobody is served."""
+        if now <= instant:
+            return
+        try:
+            self._grants.remove(instant)
+        except ValueError:  # already out of the window (or given back)
+            return
+        bisect.insort(self._grants, now)
+
     def _release_held(self) -> None:
         if self._held < 1:
             raise RuntimeError("no grant is held")
@@ -201,10 +214,11 @@ class SlidingWindow:
             self._waiters.popleft().set_result(None)
 
 
-async def _hold_all(windows: tuple[SlidingWindow, ...]) -> None:
+async def _hold_all(windows: tuple[SlidingWindow, ...]) -> list[tuple[SlidingWindow, float]]:
     """A grant of every window, in the order given, then all used at one instant: the
-    instant the caller's connection starts (it opens it before it awaits anything).
-    Cancelled on the way, it gives back what it held."""
+    instant the caller's connection starts (it opens it before it awaits anything), each
+    with the instant it was recorded at. Cancelled on the way, it gives back what it
+    held."""
     held: list[SlidingWindow] = []
     try:
         for window in windows:
@@ -214,17 +228,18 @@ async def _hold_all(windows: tuple[SlidingWindow, ...]) -> None:
         for window in held:
             window.unhold()
         raise
-    for window in windows:
-        window.use()
+    return [(window, window.use()) for window in windows]
 
 
 class _HostSlot:
-    __slots__ = ("semaphore", "users", "window")
+    __slots__ = ("pending", "semaphore", "users", "window")
 
     def __init__(self, limits: Limits) -> None:
         self.semaphore = asyncio.Semaphore(limits.per_host_concurrency)
         self.window = SlidingWindow.for_rate(limits.per_host_rate)
         self.users = 0
+        #: the grants of the host's last permit, until its SYN is out (LocalGate.issued)
+        self.pending: list[tuple[SlidingWindow, float]] = []
 
 
 class LocalGate:
@@ -272,7 +287,8 @@ class LocalGate:
         """Wait until a new connection to ``address`` is allowed. Call inside ``host()``,
         and open the connection before awaiting anything else: the grants are recorded
         at the instant this returns."""
-        await _hold_all((self._hosts[address].window, self._global))
+        slot = self._hosts[address]
+        slot.pending = await _hold_all((slot.window, self._global))
         self.granted += 1
 
     async def first_contact(self, address: str) -> None:
@@ -283,13 +299,28 @@ class LocalGate:
         means 2,000 SYNs a second), or as well when that budget was chosen too. Call
         inside ``host()``, as :meth:`permit`."""
         limits = self._limits
-        windows = [self._hosts[address].window]
+        slot = self._hosts[address]
+        windows = [slot.window]
         if not limits.rate_explicit or limits.first_contact_rate_explicit:
             windows.append(self._first)
         if limits.rate_explicit:
             windows.append(self._global)
-        await _hold_all(tuple(windows))
+        slot.pending = await _hold_all(tuple(windows))
         self.granted += 1
+
+    def issued(self, address: str) -> None:
+        """The SYN of the connection ``address``'s last permit was for has left (the
+        connect syscall returned): its grants are recorded at this instant, which is
+        after the SYN, so no window can count it early, whatever delayed it after the
+        permit (a garbage collection, the process descheduled). A permit whose
+        connection never says so (a reused web connection) stays recorded at its use."""
+        slot = self._hosts.get(address)
+        if slot is None or not slot.pending:
+            return
+        now = asyncio.get_running_loop().time()
+        for window, instant in slot.pending:
+            window.restamp(instant, now)
+        slot.pending = []
 
     async def converted(self, address: str) -> None:
         """A first contact to ``address`` was answered: its conversation takes a grant of

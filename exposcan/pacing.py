@@ -27,6 +27,7 @@ every answer recorded as a round-trip sample and as the host having answered
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from exposcan.limits import Gate
 from exposcan.options import ScanOptions
@@ -57,6 +58,8 @@ class Pacing:
         self._all_back.set()
         # A gate of another kind (shared between processes) may not split its rates.
         self._split_rate = hasattr(gate, "first_contact") and hasattr(gate, "converted")
+        # A gate that records grants where the SYN leaves (LocalGate.issued).
+        self._issued: Callable[[str], None] | None = getattr(gate, "issued", None)
 
     async def admit(self, host: str) -> Ticket:
         """A slot for an endpoint of ``host``: first contact if it never answered."""
@@ -115,6 +118,11 @@ class Ticket:
     def connect_timeout(self, host: str, ceiling: float) -> float:
         table = self._pacing.rtt
         return ceiling if table is None else table.timeout(host, ceiling)
+
+    def issued(self, host: str) -> None:
+        issued = self._pacing._issued
+        if issued is not None:
+            issued(host)
 
     def answered(self, host: str, rtt: float) -> None:
         pacing = self._pacing

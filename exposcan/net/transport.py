@@ -19,6 +19,7 @@ import errno
 import ipaddress
 import socket
 import ssl
+from collections.abc import Callable
 
 from exposcan.connecting import ConnectPolicy, connect_policy
 from exposcan.net.tls import facts_of
@@ -272,7 +273,13 @@ async def open_connection(
         with map_errors(connecting=True):
             started = loop.time()
             try:
-                await _connect(loop, sock, (host, port), policy.connect_timeout(host, timeout))
+                await _connect(
+                    loop,
+                    sock,
+                    (host, port),
+                    policy.connect_timeout(host, timeout),
+                    issued=lambda: policy.issued(host),
+                )
             except ConnectionRefusedError:
                 policy.answered(host, loop.time() - started)  # a RST is an answer
                 raise
@@ -318,16 +325,24 @@ async def _queue(
 
 
 async def _connect(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, address: tuple[str, int], timeout: float
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    address: tuple[str, int],
+    timeout: float,
+    *,
+    issued: Callable[[], None],
 ) -> None:
     """``loop.sock_connect`` for a literal address, with ``timeout`` on its own future:
     without the resolver step, the done-callback and an ``asyncio.timeout`` (this runs
-    at every connect of a scan)."""
+    at every connect of a scan). ``issued`` is called as soon as the syscall returns,
+    whatever it returned: the SYN has left then."""
     try:
         sock.connect(address)
         return
     except (BlockingIOError, InterruptedError):
         pass
+    finally:
+        issued()
     fd = sock.fileno()
     future: asyncio.Future[None] = loop.create_future()
     loop.add_writer(fd, _writable, future)

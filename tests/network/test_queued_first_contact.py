@@ -33,6 +33,9 @@ class QueuedPolicy:
     def connect_timeout(self, host: str, ceiling: float) -> float:
         return ceiling
 
+    def issued(self, host: str) -> None:
+        pass
+
     def answered(self, host: str, rtt: float) -> None:
         pass
 

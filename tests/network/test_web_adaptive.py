@@ -59,6 +59,9 @@ class RecordingPolicy:
         self.asked.append((host, ceiling))
         return min(self.wait, ceiling)
 
+    def issued(self, host: str) -> None:
+        pass
+
     def answered(self, host: str, rtt: float) -> None:
         self.answers.append((host, rtt))
 

@@ -362,3 +362,44 @@ async def test_a_rate_holds_where_connections_start_when_the_loop_is_late(
     assert len(starts) == 8
     assert max_in_window(starts) <= 4
     assert max(starts) - min(starts) > 1.2  # the late two really were late
+
+
+@pytest.mark.parametrize("first_contact", [False, True])
+async def test_a_rate_holds_where_the_syn_leaves_when_the_process_stalls_after_its_permit(
+    first_contact: bool,
+) -> None:
+    """As above, but the stall comes after the permit and before the connect syscall (a
+    garbage collection, the process descheduled): the second of four waiters woken
+    together sends its SYN 0.3 s after its permit. Recorded at the permit, the next
+    grants would come one period after it and five SYNs would leave inside one second;
+    recorded when the syscall says the SYN has left (``issued``), never more than four."""
+    loop = asyncio.get_running_loop()
+    window = SlidingWindow(4, 1.0)
+    limits = Limits(
+        rate=4 if not first_contact else 1000,
+        first_contact_rate=4 if first_contact else 1000,
+        concurrency=64,
+        per_host_rate=100,
+    )
+    gate = LocalGate(
+        limits, **({"first_window": window} if first_contact else {"global_window": window})
+    )
+    for _ in range(4):
+        window.take(loop.time())
+    syns: list[float] = []
+
+    async def connect(host: str, stall: float) -> None:
+        async with gate.host(host):
+            await (gate.first_contact(host) if first_contact else gate.permit(host))
+            time.sleep(stall)  # noqa: ASYNC251 - the stall between permit and syscall
+            gate.issued(host)  # the connect syscall returned
+            syns.append(loop.time())
+
+    tasks = []
+    for i in range(8):
+        tasks.append(asyncio.create_task(connect(f"192.0.2.{i + 1}", 0.3 if i == 1 else 0.0)))
+        await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await asyncio.gather(*tasks)
+    assert len(syns) == 8
+    assert max_in_window(syns) <= 4
