@@ -30,6 +30,7 @@ from exposcan.managed.broker import (
     check_url,
     open_redis,
     queue_for,
+    raise_lost_cancel,
     redact,
 )
 from exposcan.managed.channel import WORKER_TTL_S, RedisChannel
@@ -159,6 +160,8 @@ class OtherVersions:
 
 #: a shard that failed this often is given up (and the submitter told why)
 MAX_TRIES = 3
+#: the pauses between tries to put a failed shard back (about 30 s in all)
+_KICK_PAUSES_S = (0.25, 0.5, 1.0, 2.0, 2.0, 4.0, 4.0, 8.0, 8.0)
 
 
 async def _again(
@@ -172,7 +175,18 @@ async def _again(
     log.warning("shard_failed", shard=job.get("shard"), tries=tries, error=type(exc).__name__)
     if tries < MAX_TRIES:
         kicker: Any = AsyncKicker(TASK, broker, {})
-        await kicker.kiq({**job, "tries": tries})
+        # Redis away is the common cause, and it is away for the put-back too: try for
+        # a while, else this shard is lost and its scan waits out the submitter's stall.
+        for pause in _KICK_PAUSES_S:
+            try:
+                await kicker.kiq({**job, "tries": tries})
+                break
+            except Exception:
+                raise_lost_cancel()  # a stopping worker stops trying (broker.raise_lost_cancel)
+                log.warning("shard_not_put_back_yet", shard=job.get("shard"), retry_in_s=pause)
+                await asyncio.sleep(pause)
+        else:
+            await kicker.kiq({**job, "tries": tries})  # the last try's error is the shard's
         return {"record": "shard-retried", "shard": job.get("shard"), "tries": tries}
     reason = f"it failed {tries} times, last with {type(exc).__name__}"
     record = {"record": "shard-refused", "shard": job.get("shard"), "reason": reason}

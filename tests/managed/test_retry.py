@@ -3,11 +3,14 @@ given up after a few tries with a reason the submitter reports: never lost, neve
 
 from __future__ import annotations
 
+import asyncio
+
 from redis.asyncio import Redis
 
 from exposcan.managed.broker import QUEUE, stream_broker
 from exposcan.managed.channel import RedisChannel
 from exposcan.managed.worker import MAX_TRIES, _again
+from tests.support.redis_server import start_redis, stop_redis
 
 
 async def test_failed_shard_is_retried_then_refused(redis_server):
@@ -35,3 +38,33 @@ async def _until_quiet(channel):
         if record is None:
             return
         yield record
+
+
+async def test_a_shard_failed_while_redis_is_away_is_put_back_once_it_returns():
+    """The usual cause of a failed shard, Redis away, is there for its put-back too: the
+    worker keeps trying for a while instead of losing the shard (a scan then waited out
+    the submitter's 600 s stall: tests/managed/test_redis_restart.py hung once in CI)."""
+    server = start_redis()
+    servers = [server]
+    broker = stream_broker(server.url, idle_timeout_s=5)
+    await broker.startup()
+    try:
+        stop_redis(server)  # away: the first tries to put the shard back fail
+
+        async def back() -> None:
+            await asyncio.sleep(1.0)
+            servers.append(start_redis(port=server.port))
+
+        returning = asyncio.create_task(back())
+        record = await _again(broker, None, {"run": "r2", "shard": 4}, ConnectionError("gone"))
+        await returning
+        assert record == {"record": "shard-retried", "shard": 4, "tries": 1}
+        redis = Redis.from_url(server.url)
+        try:
+            assert await redis.xlen(QUEUE) == 1  # on the broker again, not lost
+        finally:
+            await redis.aclose()
+    finally:
+        await broker.shutdown()
+        for running in servers:
+            stop_redis(running)
