@@ -4,8 +4,9 @@ One dispatcher walks the endpoints lazily (port-major, so consecutive probes
 go to different hosts) and starts a worker per endpoint while a concurrency
 slot is free; a host that answers has its later ports pulled forward and probed
 one after another (:mod:`exposcan.follow`), so the walk's later passes are spent
-only on hosts that never answered. A slot is returned only when the consumer has taken the result,
-so a slow consumer slows the scan instead of piling results up in memory.
+only on hosts that never answered. A slot is returned only when the consumer has
+taken the result, so a slow consumer slows the scan instead of piling results up
+in memory.
 An endpoint's slot comes from the scan's :class:`~exposcan.pacing.Pacing`: the load
 budget for a host that has answered, the first-contact budget for one that never has.
 Workers ask a :class:`~exposcan.limits.Gate` for their host's slot and before every

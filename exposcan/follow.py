@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Container, Coroutine, Iterator
 from typing import Any, Protocol
 
 from exposcan.probe import Endpoint
@@ -53,7 +53,7 @@ def key_of(registration: Registration, endpoint: Endpoint) -> SkipKey:
 class Followers:
     """The chains pulled forward, and the keys the walk must skip."""
 
-    def __init__(self, source: FollowingSource, probes: Registry, skip: Any) -> None:
+    def __init__(self, source: FollowingSource, probes: Registry, skip: Container[SkipKey]) -> None:
         self._source, self._probes, self._skip = source, probes, skip
         self._pulled: set[SkipKey] = set()
         self._hosts: set[str] = set()  # hosts whose later endpoints were pulled

@@ -177,16 +177,16 @@ async def _again(
         kicker: Any = AsyncKicker(TASK, broker, {})
         # Redis away is the common cause, and it is away for the put-back too: try for
         # a while, else this shard is lost and its scan waits out the submitter's stall.
-        for pause in _KICK_PAUSES_S:
+        for pause in (*_KICK_PAUSES_S, None):
             try:
                 await kicker.kiq({**job, "tries": tries})
                 break
             except Exception:
+                if pause is None:
+                    raise  # the last try's error is the shard's
                 raise_lost_cancel()  # a stopping worker stops trying (broker.raise_lost_cancel)
                 log.warning("shard_not_put_back_yet", shard=job.get("shard"), retry_in_s=pause)
                 await asyncio.sleep(pause)
-        else:
-            await kicker.kiq({**job, "tries": tries})  # the last try's error is the shard's
         return {"record": "shard-retried", "shard": job.get("shard"), "tries": tries}
     reason = f"it failed {tries} times, last with {type(exc).__name__}"
     record = {"record": "shard-refused", "shard": job.get("shard"), "reason": reason}

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import ipaddress
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from hypothesis import given, settings
@@ -322,6 +322,34 @@ async def test_per_host_rate_holds_when_a_shared_window_is_the_bottleneck(
 # --- grants counted when they are used, not when a loaded loop woke them ------
 
 
+def _full_gate(first_contact: bool) -> LocalGate:
+    """A gate whose global window (or first-contact window) allows 4 a second and is
+    full now: the waiters that come next wait for it to open, together."""
+    loop = asyncio.get_running_loop()
+    window = SlidingWindow(4, 1.0)
+    limits = Limits(
+        rate=4 if not first_contact else 1000,
+        first_contact_rate=4 if first_contact else 1000,
+        concurrency=64,
+        per_host_rate=100,
+    )
+    for _ in range(4):
+        window.take(loop.time())
+    return LocalGate(
+        limits, **({"first_window": window} if first_contact else {"global_window": window})
+    )
+
+
+async def _eight_in_order(connect: Callable[[str, float], Awaitable[None]]) -> None:
+    """Eight connects queued in this order, the second one stalling 0.3 s."""
+    tasks = []
+    for i in range(8):
+        tasks.append(asyncio.create_task(connect(f"192.0.2.{i + 1}", 0.3 if i == 1 else 0.0)))
+        await asyncio.sleep(0)  # queued in this order
+    async with asyncio.timeout(5):
+        await asyncio.gather(*tasks)
+
+
 @pytest.mark.parametrize("first_contact", [False, True])
 async def test_a_rate_holds_where_connections_start_when_the_loop_is_late(
     first_contact: bool,
@@ -333,18 +361,7 @@ async def test_a_rate_holds_where_connections_start_when_the_loop_is_late(
     inside one second; counted where each connection starts (the instant ``permit``
     returns), never more than four."""
     loop = asyncio.get_running_loop()
-    window = SlidingWindow(4, 1.0)
-    limits = Limits(
-        rate=4 if not first_contact else 1000,
-        first_contact_rate=4 if first_contact else 1000,
-        concurrency=64,
-        per_host_rate=100,
-    )
-    gate = LocalGate(
-        limits, **({"first_window": window} if first_contact else {"global_window": window})
-    )
-    for _ in range(4):  # full now: the eight below wait for it to open, together
-        window.take(loop.time())
+    gate = _full_gate(first_contact)
     starts: list[float] = []
 
     async def connect(host: str, block: float) -> None:
@@ -353,12 +370,7 @@ async def test_a_rate_holds_where_connections_start_when_the_loop_is_late(
             starts.append(loop.time())  # where the SYN goes out
             time.sleep(block)  # noqa: ASYNC251 - blocking the loop is the point
 
-    tasks = []
-    for i in range(8):
-        tasks.append(asyncio.create_task(connect(f"192.0.2.{i + 1}", 0.3 if i == 1 else 0.0)))
-        await asyncio.sleep(0)  # queued in this order
-    async with asyncio.timeout(5):
-        await asyncio.gather(*tasks)
+    await _eight_in_order(connect)
     assert len(starts) == 8
     assert max_in_window(starts) <= 4
     assert max(starts) - min(starts) > 1.2  # the late two really were late
@@ -374,18 +386,7 @@ async def test_a_rate_holds_where_the_syn_leaves_when_the_process_stalls_after_i
     grants would come one period after it and five SYNs would leave inside one second;
     recorded when the syscall says the SYN has left (``issued``), never more than four."""
     loop = asyncio.get_running_loop()
-    window = SlidingWindow(4, 1.0)
-    limits = Limits(
-        rate=4 if not first_contact else 1000,
-        first_contact_rate=4 if first_contact else 1000,
-        concurrency=64,
-        per_host_rate=100,
-    )
-    gate = LocalGate(
-        limits, **({"first_window": window} if first_contact else {"global_window": window})
-    )
-    for _ in range(4):
-        window.take(loop.time())
+    gate = _full_gate(first_contact)
     syns: list[float] = []
 
     async def connect(host: str, stall: float) -> None:
@@ -395,11 +396,6 @@ async def test_a_rate_holds_where_the_syn_leaves_when_the_process_stalls_after_i
             gate.issued(host)  # the connect syscall returned
             syns.append(loop.time())
 
-    tasks = []
-    for i in range(8):
-        tasks.append(asyncio.create_task(connect(f"192.0.2.{i + 1}", 0.3 if i == 1 else 0.0)))
-        await asyncio.sleep(0)
-    async with asyncio.timeout(5):
-        await asyncio.gather(*tasks)
+    await _eight_in_order(connect)
     assert len(syns) == 8
     assert max_in_window(syns) <= 4
