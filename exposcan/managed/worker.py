@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from exposcan._version import __version__
@@ -160,8 +162,16 @@ class OtherVersions:
 
 #: a shard that failed this often is given up (and the submitter told why)
 MAX_TRIES = 3
-#: the pauses between tries to put a failed shard back (about 30 s in all)
-_KICK_PAUSES_S = (0.25, 0.5, 1.0, 2.0, 2.0, 4.0, 4.0, 8.0, 8.0)
+#: how long a failed shard's put-back is tried: as long as its submitter waits for news
+#: (``Distribution.stall_s``), so that a Redis away for minutes loses no shard
+PUT_BACK_S = 600.0
+
+
+def _pauses(first_s: float = 0.25, most_s: float = 8.0) -> Iterator[float]:
+    pause = first_s
+    while True:
+        yield pause
+        pause = min(pause * 2, most_s)
 
 
 async def _again(
@@ -175,18 +185,21 @@ async def _again(
     log.warning("shard_failed", shard=job.get("shard"), tries=tries, error=type(exc).__name__)
     if tries < MAX_TRIES:
         kicker: Any = AsyncKicker(TASK, broker, {})
-        # Redis away is the common cause, and it is away for the put-back too: try for
-        # a while, else this shard is lost and its scan waits out the submitter's stall.
-        for pause in (*_KICK_PAUSES_S, None):
+        # Redis away is the common cause, and it is away for the put-back too: keep trying
+        # (the message stays this worker's meanwhile, so a worker killed now loses nothing:
+        # it is redelivered), else the shard is lost and its scan waits out the stall.
+        until = time.monotonic() + PUT_BACK_S
+        for pause in _pauses():
             try:
                 await kicker.kiq({**job, "tries": tries})
                 break
             except Exception:
-                if pause is None:
+                left = until - time.monotonic()
+                if left <= 0:
                     raise  # the last try's error is the shard's
                 raise_lost_cancel()  # a stopping worker stops trying (broker.raise_lost_cancel)
                 log.warning("shard_not_put_back_yet", shard=job.get("shard"), retry_in_s=pause)
-                await asyncio.sleep(pause)
+                await asyncio.sleep(min(pause, left))
         return {"record": "shard-retried", "shard": job.get("shard"), "tries": tries}
     reason = f"it failed {tries} times, last with {type(exc).__name__}"
     record = {"record": "shard-refused", "shard": job.get("shard"), "reason": reason}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from redis.asyncio import Redis
 
 from exposcan.managed.broker import QUEUE, stream_broker
@@ -68,3 +69,26 @@ async def test_a_shard_failed_while_redis_is_away_is_put_back_once_it_returns():
         await broker.shutdown()
         for running in servers:
             stop_redis(running)
+
+
+async def test_a_put_back_gives_up_once_its_submitter_would_have(monkeypatch):
+    """Trying for ever would be a loop without a bound: the put-back ends with the
+    broker's error once :data:`PUT_BACK_S` (the submitter's own wait) has passed."""
+    import time
+
+    from exposcan.managed import worker
+
+    monkeypatch.setattr(worker, "PUT_BACK_S", 1.5)
+    server = start_redis()
+    broker = stream_broker(server.url, idle_timeout_s=5)
+    await broker.startup()
+    try:
+        stop_redis(server)  # away for good
+        started = time.monotonic()
+        from taskiq.exceptions import SendTaskError
+
+        with pytest.raises(SendTaskError):
+            await _again(broker, None, {"run": "r3", "shard": 5}, ConnectionError("gone"))
+        assert 1.0 < time.monotonic() - started < 6
+    finally:
+        await broker.shutdown()
