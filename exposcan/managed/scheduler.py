@@ -101,6 +101,46 @@ async def _keep(lock: Any, lock_s: float) -> None:
         raise_lost_cancel()  # stopped: the lock is not renewed for ever
 
 
+class ScheduledRuns:
+    """What the active scheduler does when a schedule fires (or a paused run's window
+    opens again): one run of a schedule at a time, as the submitter of a distributed
+    scan on ``url``'s workers."""
+
+    def __init__(self, url: str, redis: Any) -> None:
+        self._url, self._redis = url, redis
+        self.running: set[str] = set()
+
+    async def fire(self, schedule: dict[str, Any]) -> None:
+        """The schedule fired: its phase is kept for a scheduler that takes over (also
+        when this run is skipped: taskiq's loop counts the interval from here too)."""
+        import time
+
+        from exposcan.managed.schedules import Schedule
+
+        name = Schedule.from_dict(schedule).name
+        with contextlib.suppress(Exception):
+            await self._redis.hset(LAST_RUN, name, f"{time.time():.3f}")
+        await self.resume(schedule)
+
+    async def resume(self, schedule: dict[str, Any]) -> None:
+        """A run, without touching the phase (a paused run going on is not a firing)."""
+        from exposcan.managed.schedules import Schedule, run_schedule
+
+        chosen = Schedule.from_dict(schedule)
+        if chosen.name in self.running:
+            log.info("scheduled_run_skipped", schedule=chosen.name, reason="still running")
+            return
+        self.running.add(chosen.name)
+        try:
+            await run_schedule(chosen, self._url)
+        except UserError as exc:  # a scope file gone, no workers: logged, the next run tries
+            log.warning("scheduled_run_failed", schedule=chosen.name, reason=str(exc))
+        except Exception:
+            log.exception("scheduled_run_failed", schedule=chosen.name)
+        finally:
+            self.running.discard(chosen.name)
+
+
 #: how often the active scheduler looks for paused runs whose window has opened again
 RESUME_CHECK_S = 30.0
 
@@ -157,39 +197,21 @@ async def last_runs(redis: Any) -> dict[str, Any]:
 
 
 async def _schedule(url: str, redis: Any) -> None:
-    import time
-
     from taskiq import InMemoryBroker, TaskiqScheduler
     from taskiq.cli.scheduler.run import SchedulerLoop
 
-    from exposcan.managed.schedules import RUN_TASK, Schedule, ScheduleBook, run_schedule
+    from exposcan.managed.schedules import RUN_TASK, ScheduleBook
 
     broker = InMemoryBroker()
-    running: set[str] = set()  # one run of a schedule at a time
+    runs = ScheduledRuns(url, redis)
 
-    async def scheduled(schedule: dict[str, Any]) -> None:
-        chosen = Schedule.from_dict(schedule)
-        # the phase, for a scheduler that takes over (kept even when this run is skipped:
-        # the loop counts the interval from here too)
-        with contextlib.suppress(Exception):
-            await redis.hset(LAST_RUN, chosen.name, f"{time.time():.3f}")
-        if chosen.name in running:
-            log.info("scheduled_run_skipped", schedule=chosen.name, reason="still running")
-            return
-        running.add(chosen.name)
-        try:
-            await run_schedule(chosen, url)
-        except UserError as exc:  # a scope file gone, no workers: logged, the next run tries
-            log.warning("scheduled_run_failed", schedule=chosen.name, reason=str(exc))
-        except Exception:
-            log.exception("scheduled_run_failed", schedule=chosen.name)
-        finally:
-            running.discard(chosen.name)
+    async def scheduled(schedule: dict[str, Any]) -> None:  # taskiq names a function
+        await runs.fire(schedule)
 
     broker.register_task(scheduled, task_name=RUN_TASK)
     book = ScheduleBook(url)
     await broker.startup()
-    resumer = asyncio.create_task(_resume_paused(book, scheduled))
+    resumer = asyncio.create_task(_resume_paused(book, runs.resume))
     try:
         await book.source.startup()
         loop = SchedulerLoop(TaskiqScheduler(broker, sources=[book.source]))
