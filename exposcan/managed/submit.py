@@ -4,7 +4,8 @@
 engine (the plan's ``source`` seam): results as they come, ``learnt`` evidence,
 ``stopped``. So the report, its summary, ``--resume`` and progress are the local scan's
 code. A second copy of an endpoint's result (a shard redelivered after its worker died
-mid-way) is dropped: the first one in is the one written.
+mid-way) is dropped: the first one in is the one written; one probed under another host
+lease (its fencing token) is counted and logged, as the endpoint was probed twice.
 
 It never waits forever: when no worker has been alive for ``no_worker_s`` seconds, or no
 record has come for ``stall_s`` seconds, the run fails with one line saying so.
@@ -47,6 +48,8 @@ log = get_logger("exposcan.managed")
 MAX_SHARDS = 256
 #: a shard that ends without all its results is sent again at most this often
 MAX_RESENDS = 3
+#: the fencing token of an endpoint a resumed scan already had
+_RESUMED = object()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -95,8 +98,11 @@ class ShardedRun:
         self._skip: set[SkipKey] = set(skip) if isinstance(skip, Iterable) else set()
         hosts = plan.targets.count
         self.shards = min(how.shards or min(hosts, MAX_SHARDS), max(hosts, 1))
-        # what has come in so far (kept across a broker that restarts)
-        self._seen: set[SkipKey] = set()
+        # what has come in so far (kept across a broker that restarts), each with the
+        # fencing token of the host lease its kept result was probed under
+        self._seen: dict[SkipKey, object] = {}
+        #: endpoints whose result came twice from two leases (probed twice)
+        self.probed_twice = 0
         self._said: set[str] = set()
         self._done: set[int] = set()
         self._counts: Counter[str] = Counter()
@@ -150,7 +156,7 @@ class ShardedRun:
                 if job.shard not in self._done:
                     await self._kick(kick, job)
             log.info("shards_submitted", shards=self.shards, broker=redact(self.how.broker))
-            self._seen = set(self._skip)
+            self._seen = dict.fromkeys(self._skip, _RESUMED)
             for job in jobs:
                 self._got[job.shard] = len(job.skip)
             self._started = self._last = time.monotonic()
@@ -176,6 +182,8 @@ class ShardedRun:
                             )
                             await self._kick(kick, again)
             finally:
+                if self.probed_twice:
+                    log.warning("endpoints_probed_twice", endpoints=self.probed_twice)
                 with contextlib.suppress(Exception):
                     if not finished:  # interrupted, or failed: the workers stop its shards
                         await asyncio.shield(channel.cancel(run))
@@ -235,8 +243,9 @@ class ShardedRun:
                 result = EndpointResult.from_dict(record["result"])
                 key = skip_key(result.host, result.port, result.protocol)
                 if key in seen:
+                    self._again(key, record.get("fence"))
                     continue
-                seen.add(key)
+                seen[key] = record.get("fence")
                 self._got[int(record["shard"])] += 1
                 self._counts[result.exposure] += 1
                 self._progress(len(seen) - len(self._skip), self._counts, self._started)
@@ -269,6 +278,24 @@ class ShardedRun:
                 raise BrokerError(
                     f"a worker refused shard {record.get('shard')}: {record.get('reason')}"
                 )
+
+    def _again(self, key: SkipKey, fence: object) -> None:
+        """A second copy of an endpoint's result: the report keeps the first. The same
+        lease's fencing token means the same probe delivered again; another token means
+        the endpoint was probed twice (a worker that stalled past its lease, or died
+        between its probe and the result reaching Redis), which the operator is told."""
+        kept = self._seen[key]
+        if kept is _RESUMED or fence == kept:
+            return  # an endpoint a --resume already had, or the same probe again
+        self.probed_twice += 1
+        log.warning(
+            "endpoint_probed_twice",
+            host=key[0],
+            port=key[1],
+            kept_fence=kept,
+            other_fence=fence,
+            late=isinstance(fence, int) and isinstance(kept, int) and fence < kept,
+        )
 
     def _failure(self, why: str) -> BrokerError:
         return BrokerError(f"the distributed scan cannot finish: {why}")

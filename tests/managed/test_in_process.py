@@ -10,7 +10,7 @@ from typing import Any
 import exposcan
 from exposcan.lab import free_port
 from exposcan.managed import distribute
-from exposcan.managed.submit import ShardedRun
+from exposcan.managed.submit import Distribution, ShardedRun
 from exposcan.options import Limits, ScanOptions
 from exposcan.report.jsonl import JsonlWriter
 
@@ -134,3 +134,39 @@ async def test_a_shard_done_without_all_its_results_goes_out_again(
     got = [r.host async for r in plan.runner().run()]
     assert len(lost) == 1
     assert sorted(got) == ["127.0.0.1", "127.0.0.2"]  # the lost one probed again, once
+
+
+async def test_a_second_copy_is_dropped_and_one_from_another_lease_is_said(
+    scp_factory, write_scope, monkeypatch
+):
+    """The fencing token of the host lease travels with each result: a second copy under
+    the same token (the same probe delivered again) is dropped quietly; one under another
+    token means the endpoint was probed twice, which the submitter counts and logs (the
+    report still keeps the first copy alone)."""
+    import structlog
+
+    from exposcan.managed.channel import MemoryChannel
+
+    real = MemoryChannel.publish
+
+    async def doubling(self, run, record, key=None):
+        if record["record"] != "endpoint":
+            await real(self, run, record, key)
+            return
+        await real(self, run, {**record, "fence": 7}, key)
+        late = 7 if record["result"]["host"] == "127.0.0.1" else 3
+        await real(self, run, {**record, "fence": late}, key)
+
+    monkeypatch.setattr(MemoryChannel, "publish", doubling)
+    port = scp_factory("FENCED-SCP")
+    scope = write_scope(["127.0.0.1", "127.0.0.2", "127.0.0.3"], [port])
+    plan = await exposcan.prepare(scope, options=OPTIONS)
+    run = ShardedRun(plan, Distribution(broker="memory://"))
+    with structlog.testing.capture_logs() as logs:
+        got = [r.host async for r in run.run()]
+    assert sorted(got) == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]  # one copy each
+    assert run.probed_twice == 2  # .2 and .3 came again under another lease
+    twice = [e for e in logs if e["event"] == "endpoint_probed_twice"]
+    assert sorted(e["host"] for e in twice) == ["127.0.0.2", "127.0.0.3"]
+    assert all((e["kept_fence"], e["other_fence"], e["late"]) == (7, 3, True) for e in twice)
+    assert [e["endpoints"] for e in logs if e["event"] == "endpoints_probed_twice"] == [2]
