@@ -5,8 +5,8 @@ DICOM honeypots are described well enough to be told apart from real servers by 
 they do on the wire (docs/decoys-and-products.md):
 
 * **dicompot** answers every A-ASSOCIATE-RQ with an A-ASSOCIATE-AC whose user
-  information holds the maximum-length sub-item alone, and accepts every abstract
-  syntax it is offered;
+  information holds the maximum-length sub-item alone (4 MiB, go-netdicom's default),
+  and accepts every abstract syntax it is offered;
 * **DICOMHawk** (pynetdicom) takes a product's AE title (``ORTHANC``) under
   pynetdicom's implementation class UID and answers any C-FIND with whole canned
   data sets, whatever keys were asked.
@@ -25,8 +25,9 @@ for, is enough on its own (no real product claims what it cannot be; an archive 
 the keys asked, plus the few an SCP may add). The A-ASSOCIATE-AC signs, and the same
 AC on many hosts, only count beside another sign, because a real toolkit or site shows
 each alone: odil's default acceptor accepts every context (and odil names itself),
-GRAIL's go-netdicom (which dicompot copies) sends no implementation class UID, a fleet
-of identical installations answers alike. dicompot shows both of the first; DICOMHawk
+GRAIL's go-netdicom (which dicompot copies) sends no implementation class UID and
+announces 4 MiB, a server may be set to 4 MiB, a fleet of identical installations
+answers alike. dicompot shows the first three; DICOMHawk
 answers with canned data sets and contradicts the product it claims. A suspicion is an informational
 finding: a suspected honeypot is reported, never dropped, and what it showed (an echo is
 an echo) is not lowered.
@@ -45,8 +46,10 @@ from exposcan.results import Finding
 
 __all__ = [
     "EXTRA_ELEMENTS_ALLOWED",
+    "GO_NETDICOM_MAX_PDU",
     "PYNETDICOM_UID_ROOT",
     "SIGN_ANY_ABSTRACT_SYNTAX",
+    "SIGN_GO_NETDICOM_MAX_PDU",
     "SIGN_NO_IMPLEMENTATION_UID",
     "SIGN_PRODUCT_CONTRADICTED",
     "SIGN_SAME_ACCEPT",
@@ -65,6 +68,14 @@ SIGN_PRODUCT_CONTRADICTED = "product-contradicted"
 SIGN_UNASKED_ATTRIBUTES = "unasked-attributes"
 #: Weak: identical installations of a real product answer alike too.
 SIGN_SAME_ACCEPT = "same-accept-on-many-hosts"
+#: Weak: a real server may be configured to announce the same maximum length.
+SIGN_GO_NETDICOM_MAX_PDU = "go-netdicom-max-pdu"
+
+#: The maximum PDU length go-netdicom's provider announces (``DefaultMaxPDUSize = 4 << 20``,
+#: serviceprovider.go), which dicompot, a copy of that code, announces too; the toolkits
+#: of exposcan/data/fingerprints.toml default to 16 KiB (DCMTK 16384, pynetdicom 16382,
+#: dcm4che 16378) or so.
+GO_NETDICOM_MAX_PDU = 4 << 20
 
 #: pynetdicom's implementation class UID root (exposcan/data/fingerprints.toml cites it).
 PYNETDICOM_UID_ROOT = "1.2.826.0.1.3680043.9.3811."
@@ -123,6 +134,15 @@ def observed_signs(
             (
                 SIGN_NO_IMPLEMENTATION_UID,
                 "the A-ASSOCIATE-AC carries no implementation class UID (mandatory, PS3.7 D.3.3.2)",
+            )
+        )
+    if any(a.accepted.max_pdu_length == GO_NETDICOM_MAX_PDU for a in accepted):  # type: ignore[union-attr]
+        signs.append(
+            (
+                SIGN_GO_NETDICOM_MAX_PDU,
+                f"the A-ASSOCIATE-AC's maximum length is {GO_NETDICOM_MAX_PDU} bytes "
+                "(PS3.8 D.1), go-netdicom's default, which dicompot copies (a server set "
+                "to it shows it too: counted only beside another sign)",
             )
         )
     contradiction = _contradicted_claim(attempts, accepted, hints or {})

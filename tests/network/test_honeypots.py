@@ -17,6 +17,7 @@ import exposcan
 from exposcan.classify import classify_dimse
 from exposcan.decoys import (
     SIGN_ANY_ABSTRACT_SYNTAX,
+    SIGN_GO_NETDICOM_MAX_PDU,
     SIGN_NO_IMPLEMENTATION_UID,
     SIGN_PRODUCT_CONTRADICTED,
     SIGN_SAME_ACCEPT,
@@ -50,6 +51,7 @@ def signs_of(verdict) -> set[str]:  # type: ignore[no-untyped-def]
         for s in (
             SIGN_ANY_ABSTRACT_SYNTAX,
             SIGN_NO_IMPLEMENTATION_UID,
+            SIGN_GO_NETDICOM_MAX_PDU,
             SIGN_PRODUCT_CONTRADICTED,
             SIGN_UNASKED_ATTRIBUTES,
             SIGN_SAME_ACCEPT,
@@ -72,7 +74,11 @@ async def test_dicompot_like_is_flagged_and_keeps_its_exposure():
     assert first.echo_status == 0x0000
     assert first.find is not None
     assert first.find.final_status == FIND_FAILED
-    assert signs_of(verdict) == {SIGN_ANY_ABSTRACT_SYNTAX, SIGN_NO_IMPLEMENTATION_UID}
+    assert signs_of(verdict) == {
+        SIGN_ANY_ABSTRACT_SYNTAX,
+        SIGN_NO_IMPLEMENTATION_UID,
+        SIGN_GO_NETDICOM_MAX_PDU,
+    }
     # Never dropped, never lowered: it accepted storage contexts, so it reads as store.
     assert verdict.exposure is Exposure.STORE
     assert "dicom-echo-unauthenticated" in {f.id for f in verdict.findings}
@@ -181,7 +187,11 @@ async def test_a_one_sign_decoy_on_many_hosts_is_flagged_from_the_third(write_sc
         port = 0
         for host in FLEET:
             peer = DicompotLike(
-                find_delay=0.1, host=host, port=port, implementation_uid=VARIANT_UID
+                find_delay=0.1,
+                host=host,
+                port=port,
+                implementation_uid=VARIANT_UID,
+                max_pdu=16384,  # fixed two of its three A-ASSOCIATE-AC signs
             )
             port = (await stack.enter_async_context(peer.serve())).port
         report = await exposcan.scan(write_scope(FLEET, [port]), options=SCAN)
@@ -197,6 +207,22 @@ async def test_a_one_sign_decoy_on_many_hosts_is_flagged_from_the_third(write_sc
     ]
     for host in FLEET[2:]:
         assert signs_of(by_host[host]) == {SIGN_ANY_ABSTRACT_SYNTAX, SIGN_SAME_ACCEPT}
+
+
+async def test_a_variant_that_names_itself_still_shows_two_signs():
+    """A dicompot that was given an implementation class UID still announces go-netdicom's
+    4 MiB and accepts a context nobody defined: two weak signs, suspected on its own host."""
+    peer = DicompotLike(find_delay=0.1, implementation_uid=VARIANT_UID)
+    async with peer.serve():
+        observation = await probe_dimse("127.0.0.1", peer.port, OPTIONS)
+    verdict = classify_dimse(observation)
+    assert signs_of(verdict) == {SIGN_ANY_ABSTRACT_SYNTAX, SIGN_GO_NETDICOM_MAX_PDU}
+    assert verdict.exposure is Exposure.STORE  # never lowered
+    async with DicompotLike(
+        find_delay=0.1, implementation_uid=VARIANT_UID, max_pdu=16384
+    ).serve() as fixed:
+        again = classify_dimse(await probe_dimse("127.0.0.1", fixed.port, OPTIONS))
+    assert HONEYPOT not in {f.id for f in again.findings}  # one weak sign alone: not flagged
 
 
 def _alike_scps(hosts: list[str]) -> tuple[list[Any], int]:

@@ -79,7 +79,11 @@ def parse_rq(body: bytes) -> tuple[bytes, bytes, list[Proposed]]:
 
 
 def dicompot_ac(
-    called: bytes, calling: bytes, contexts: list[Proposed], implementation_uid: str = ""
+    called: bytes,
+    calling: bytes,
+    contexts: list[Proposed],
+    implementation_uid: str = "",
+    max_pdu: int = DICOMPOT_MAX_PDU,
 ) -> bytes:
     """Every context accepted with its first transfer syntax; user information holds the
     maximum length sub-item only (PS3.8 Table 9-17; PS3.7 D.1), and an implementation
@@ -89,7 +93,7 @@ def dicompot_ac(
     for context in contexts:
         syntax = context.transfer_syntaxes[0] if context.transfer_syntaxes else b""
         items += item(0x21, bytes([context.context_id, 0, 0, 0]) + item(0x40, syntax))
-    user = item(0x51, struct.pack(">L", DICOMPOT_MAX_PDU))
+    user = item(0x51, struct.pack(">L", max_pdu))
     if implementation_uid:
         user += item(0x52, implementation_uid.encode("ascii"))
     items += item(0x50, user)
@@ -100,12 +104,14 @@ def dicompot_ac(
 class DicompotLike:
     """dicompot as described, on ``host`` (a loopback address) and ``port`` (a free one
     if 0, set once :meth:`serve` is entered); ``implementation_uid`` makes a variant that
-    names one (it then shows one sign of the A-ASSOCIATE-AC, not two)."""
+    names one, ``max_pdu`` one that announces another maximum length (each fixes one of
+    the three signs of its A-ASSOCIATE-AC)."""
 
     find_delay: float = 1.5
     port: int = 0
     host: str = "127.0.0.1"
     implementation_uid: str = ""
+    max_pdu: int = DICOMPOT_MAX_PDU
     #: What it was asked: command fields received, and contexts proposed per association.
     commands: list[int] = field(default_factory=list)
     proposed: list[int] = field(default_factory=list)
@@ -142,7 +148,9 @@ class DicompotLike:
             if pdu_type == 0x01:
                 called, calling, contexts = parse_rq(body)
                 self.proposed.append(len(contexts))
-                writer.write(dicompot_ac(called, calling, contexts, self.implementation_uid))
+                writer.write(
+                    dicompot_ac(called, calling, contexts, self.implementation_uid, self.max_pdu)
+                )
             elif pdu_type == 0x04:
                 for context_id, control, value in _pdvs(body):
                     if not control & COMMAND:

@@ -15,6 +15,7 @@ from exposcan.classify import classify_dimse
 from exposcan.decoys import (
     EXTRA_ELEMENTS_ALLOWED,
     SIGN_ANY_ABSTRACT_SYNTAX,
+    SIGN_GO_NETDICOM_MAX_PDU,
     SIGN_NO_IMPLEMENTATION_UID,
     SIGN_PRODUCT_CONTRADICTED,
     SIGN_UNASKED_ATTRIBUTES,
@@ -35,7 +36,11 @@ PYNETDICOM_UID = "1.2.826.0.1.3680043.9.3811.2.0.2"
 
 
 def accepted(
-    *, uid: str | None = DCMTK_UID, decoy_accepted: bool = False, find: bool = True
+    *,
+    uid: str | None = DCMTK_UID,
+    decoy_accepted: bool = False,
+    find: bool = True,
+    max_pdu: int = 16384,
 ) -> AssociationAccepted:
     contexts = [AcceptedContext(1, uids.VERIFICATION, IMPLICIT)]
     if find:
@@ -52,7 +57,7 @@ def accepted(
     return AssociationAccepted(
         accepted=tuple(contexts),
         rejected=tuple(refused),
-        max_pdu_length=16384,
+        max_pdu_length=max_pdu,
         implementation_class_uid=uid,
         implementation_version_name=None,
         protocol_version=1,
@@ -120,6 +125,19 @@ def test_accepting_the_impossible_abstract_syntax_is_a_sign():
     assert verdict.detail is None
     # It is never a service the peer offers.
     assert uids.NONEXISTENT_ABSTRACT_SYNTAX not in classify_dimse(obs).services
+
+
+@pytest.mark.parametrize("max_pdu", [4 << 20, 4 * 1024 * 1024 - 1, 16384, 0])
+def test_go_netdicoms_maximum_length_is_a_weak_sign(max_pdu):
+    """4 MiB exactly, go-netdicom's default (dicompot's): a sign, never alone."""
+    obs = observation(attempt(accepted=accepted(max_pdu=max_pdu), echo_status=0))
+    expected = {SIGN_GO_NETDICOM_MAX_PDU} if max_pdu == 4 << 20 else set()
+    assert sign_ids(obs) == expected
+    assert not suspected(obs)
+    beside = observation(
+        attempt(accepted=accepted(max_pdu=max_pdu, decoy_accepted=True), echo_status=0)
+    )
+    assert suspected(beside) is (max_pdu == 4 << 20)  # with a second weak sign: suspected
 
 
 def test_a_missing_implementation_class_uid_is_a_sign():
