@@ -60,6 +60,7 @@ _ECHO_SERVICES = (
     WebService.DICOMWEB_QIDO,
     WebService.WADO_URI,
     WebService.PIXELMED_PATIENT_LIST,
+    WebService.DICOOGLE_SEARCH,
 )
 #: Paths only a DICOM web API serves: refused there while the random path was not, they
 #: confirm one. ``/wado`` and ``/system`` alone are too short and too common to count.
@@ -159,7 +160,7 @@ def _services(observation: WebObservation) -> tuple[str, ...]:
 def _matches(observation: WebObservation) -> Matches | None:
     counted = [c for c in observation.checks if c.studies is not None]
     if not counted:
-        return _patients(observation)
+        return _patients(observation) or _instances(observation)
     # The archive's own total first; then the longest listing.
     best = max(counted, key=lambda c: (c.exact, c.studies or 0))
     count = best.studies or 0
@@ -183,7 +184,20 @@ def _patients(observation: WebObservation) -> Matches | None:
     return Matches(count=count, cap=cap, cap_hit=best.cap is not None, level="PATIENT")
 
 
+def _instances(observation: WebObservation) -> Matches | None:
+    """The archive's own count of instances (Dicoogle's), when nothing else was counted:
+    reported as it is, nothing was listed, so nothing was capped."""
+    counted = [c.instances for c in observation.checks if c.instances is not None]
+    if not counted:
+        return None
+    count = max(counted)
+    return Matches(count=count, cap=max(count, 1), cap_hit=False, level="IMAGE")
+
+
 def _how_many(check: ServiceCheck) -> str:
+    if check.instances is not None:
+        n = check.instances
+        return f"{n} instance{'' if n == 1 else 's'} matched (the archive's own count)"
     if check.patients is not None:
         n = check.patients
         more = " (the list was longer than what was read: more exist)" if check.cap else ""
@@ -256,6 +270,19 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                     f"GET {check.path} answered PixelMed's patient list: {_how_many(check)} "
                     "(rows counted; names and IDs were not kept); its study lists and "
                     "requestType=WADO serve the rest to anyone (not asked)"
+                )
+            )
+        elif check.service == WebService.DICOOGLE_SEARCH:
+            entry = (
+                catalogue.WEB_DICOOGLE_SEARCH_OPEN
+                if check.outcome == Outcome.LISTED
+                else catalogue.WEB_DICOOGLE_SEARCH_OPEN_NONE_LISTED
+            )
+            findings.append(
+                entry.found(
+                    f"GET {check.path} answered Dicoogle's search for everything: "
+                    f"{_how_many(check)}, asked with a page of none, so no result was "
+                    "sent; the same search with a page lists every match's metadata"
                 )
             )
         elif check.service == WebService.WADO_URI:

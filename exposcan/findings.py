@@ -81,6 +81,12 @@ _REMEDIATE_PIXELMED = (
     "authentication: do not set a web port where strangers reach it, or put it behind an "
     "authenticating reverse proxy."
 )
+_REMEDIATE_DICOOGLE = (
+    "Dicoogle's web server answers its search API to anyone who reaches it: do not let "
+    "strangers reach its web port (Dicoogle's own web app included), or put it behind an "
+    "authenticating reverse proxy."
+)
+_DICOOGLE_SEARCH = "bioinformatics-ua/dicoogle SearchServlet (/search, numResults)"
 
 # DICOM: association and AE titles (PS3.8 §9.3; reasons per Table 9-21).
 DICOM_ASSOCIATION_REJECTED: Final = _entry(
@@ -318,6 +324,20 @@ WEB_PIXELMED_PATIENT_LIST_OPEN_NONE_LISTED: Final = _entry(
     "PixelMed web server lists patients without authentication (no patient listed now)",
     _REMEDIATE_PIXELMED,
     ("PixelMed com.pixelmed.web.RequestTypeServer (requestType=PATIENTLIST)", _CWE_306),
+)
+WEB_DICOOGLE_SEARCH_OPEN: Final = _entry(
+    "web-dicoogle-search-open",
+    Severity.CRITICAL,
+    "Dicoogle search answers without authentication",
+    _REMEDIATE_DICOOGLE,
+    (_DICOOGLE_SEARCH, _CWE_306),
+)
+WEB_DICOOGLE_SEARCH_OPEN_NONE_LISTED: Final = _entry(
+    "web-dicoogle-search-open-none-listed",
+    Severity.HIGH,
+    "Dicoogle search answers without authentication (nothing indexed now)",
+    _REMEDIATE_DICOOGLE,
+    (_DICOOGLE_SEARCH, _CWE_306),
 )
 WEB_WADO_URI_PRESENT: Final = _entry(
     "web-wado-uri-present",

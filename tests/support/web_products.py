@@ -250,13 +250,26 @@ ASKED = web.AppKey("asked", list[str])
 
 
 def dicoogle_services(
-    query_port: int, storage_port: int = 6666, *, storage_running: bool = False
+    query_port: int,
+    storage_port: int = 6666,
+    *,
+    storage_running: bool = False,
+    indexed: int | None = None,
+    ignore_psize: bool = False,
+    search_status: int = 200,
 ) -> web.Application:
     """Dicoogle 3.4 as bioinformatics-ua/dicoogle (c55f72c) serves it: its web app at
     ``/``, ``/ext/version`` (VersionResource), and the DICOM service status at
     ``/management/dicom/storage`` and ``/management/dicom/query`` without authentication
     (DicoogleWeb.java; ServicesServlet.java doGet: isRunning, port, autostart). Every
-    request is recorded in ``app[ASKED]``; a write (PUT, POST) answers 500."""
+    request is recorded in ``app[ASKED]``; a write (PUT, POST) answers 500.
+
+    ``indexed``: the search API too, over that many synthetic instances, as
+    SearchServlet.doGet and writeResponse answer it (a Lucene query required; only the
+    results inside ``offset``/``psize`` written, each with its uri and default fields;
+    ``numResults`` the count of every match); ``ignore_psize`` writes every result
+    anyway (a Dicoogle that did not honour the page); ``search_status`` another status
+    for ``/search`` alone (401: a proxy guarding the API)."""
     app = web.Application()
     asked: list[str] = []
     app[ASKED] = asked
@@ -290,7 +303,30 @@ def dicoogle_services(
     app.router.add_get("/ext/version", ext_version)
     app.router.add_route("*", "/management/dicom/storage", service(storage_running, storage_port))
     app.router.add_route("*", "/management/dicom/query", service(True, query_port))
+    if indexed is not None:
+        app.router.add_get("/search", _dicoogle_search(indexed, ignore_psize, search_status))
     return app
+
+
+def _dicoogle_search(indexed: int, ignore_psize: bool, status: int) -> Any:
+    async def search(request: web.Request) -> web.Response:
+        if status != 200:
+            return web.json_response({"error": "Unauthorized"}, status=status)
+        if not request.query.get("query"):
+            return web.json_response({"results": [], "error": "No query supplied!"}, status=400)
+        psize = int(request.query.get("psize", str(1 << 31)))
+        offset = int(request.query.get("offset", "0"))
+        page = range(indexed) if ignore_psize else range(offset, min(indexed, offset + psize))
+        results = [
+            {
+                "uri": f"file:/var/dicoogle/{MARKER}-{i:04d}.dcm",
+                "fields": {"PatientName": f"{MARKER}^PATIENT{i:03d}", "Modality": "CT"},
+            }
+            for i in page
+        ]
+        return web.json_response({"results": results, "elapsedTime": 3, "numResults": indexed})
+
+    return search
 
 
 def output_text(observation: WebObservation, verdict: Verdict) -> str:

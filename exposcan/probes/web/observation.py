@@ -44,6 +44,8 @@ class WebService(StrEnum):
     WADO_URI = "wado-uri"
     DCM4CHEE_ARC = "dcm4chee-arc"
     DICOOGLE = "dicoogle"
+    #: Dicoogle's ``/search``: its index's own count of the instances a search matches
+    DICOOGLE_SEARCH = "dicoogle-search"
     #: PixelMed's web server: ``?requestType=PATIENTLIST``, its list of every patient
     PIXELMED_PATIENT_LIST = "pixelmed-patient-list"
 
@@ -192,6 +194,8 @@ class ServiceCheck:
     studies: int | None = None
     exact: bool = False
     cap: int | None = None
+    #: instances counted by the archive itself (Dicoogle's ``/search`` ``numResults``)
+    instances: int | None = None
     with_credentials: bool = False
     #: the version the service reported about itself (a plugin's, for example)
     version: str | None = None

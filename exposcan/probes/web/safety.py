@@ -24,10 +24,11 @@ in two rules:
 
 A query is a short list of ``name=digits`` pairs with names from :data:`QUERY_NAMES` (the
 ``limit`` of a listing): no WADO-URI ``requestType``/``studyUID``/``contentType``, no
-DICOMweb ``accept``, nothing encoded. The one exception is a whole query from
-:data:`LISTING_QUERIES` at the exact path it belongs to: PixelMed's patient list,
-``/?requestType=PATIENTLIST``, a listing like QIDO-RS (counted, never kept); any other
-``requestType``, and this one anywhere else or with anything added, is refused.
+DICOMweb ``accept``, nothing encoded. The exceptions are whole queries from
+:data:`LISTING_QUERIES` at the exact path each belongs to: PixelMed's patient list,
+``/?requestType=PATIENTLIST``, a listing like QIDO-RS (counted, never kept), and
+Dicoogle's ``/search?query=*:*&psize=0`` (a total, nothing listed); any other
+``requestType`` or query, and these anywhere else or with anything added, are refused.
 
 :func:`request_guard` applies the guard once more inside the scan's HTTP session, on the
 URL aiohttp is about to send, refuses any redirect it would follow (a peer's ``302``
@@ -81,8 +82,12 @@ _ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})|%([0-9A-Fa-f]{2})")
 _PLAIN_ESCAPED: Final = frozenset(" \"<>[]^`{|}!$&'()*+,=:@")
 #: Whole queries admitted at one exact path each: PixelMed's patient list (its web
 #: server's RequestTypeServer; the list holds patients' IDs and names, which the probe
-#: counts and drops). Compared exactly, letter case included.
-LISTING_QUERIES: Final = frozenset({("/", "requestType=PATIENTLIST")})
+#: counts and drops) and Dicoogle's search for everything with a page of none (its
+#: SearchServlet answers the total alone: :mod:`~.dicoogle`). Compared exactly, letter
+#: case included.
+LISTING_QUERIES: Final = frozenset(
+    {("/", "requestType=PATIENTLIST"), ("/search", "query=*:*&psize=0")}
+)
 _QUERY_PAIR: Final = re.compile(r"([a-z]{1,16})=[0-9]{1,9}")
 
 # Retrieval and rendering resources of PS3.18 and of the products' own downloads, over a
@@ -105,7 +110,10 @@ _WADO: Final = re.compile(r"/wado/?$")
 
 def check_path(path: str) -> str:
     """Return ``path`` itself if the probe may send it; raise :class:`UnsafePathError`."""
-    if len(path) > MAX_PATH or not PATH_CHARS.fullmatch(path):
+    target, _, query = path.partition("?")
+    # a listing query is admitted whole (its own characters: Lucene's ``*:*``)
+    plain = target if (target, query) in LISTING_QUERIES else path
+    if len(path) > MAX_PATH or not PATH_CHARS.fullmatch(plain):
         raise UnsafePathError("not a plain absolute path")
     check_readings(path)
     _check_plain(path.partition("?")[0])

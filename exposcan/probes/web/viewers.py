@@ -12,7 +12,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from exposcan import peertext
-from exposcan.probes.web import markers
+from exposcan.probes.web import dicoogle, markers
 from exposcan.probes.web.answer import MARKER_WINDOW
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.dicomweb import qido
@@ -40,8 +40,6 @@ _CONQUEST_ADDRESS: Final = re.compile(
 )
 #: The addresses that name the web host itself (another one is another host's port).
 _THIS_HOST: Final = (b"127.0.0.1", b"localhost", b"::1")
-#: Dicoogle's DICOM service status, storage then query/retrieve (ServicesServlet).
-_DICOOGLE_SERVICES: Final = ("/management/dicom/storage", "/management/dicom/query")
 _QIDO_ROOT: Final = re.compile(rb"""qidoRoot\s*:\s*["'`]([^"'`\s]{1,300})["'`]""")
 _OIDC: Final = re.compile(rb"\boidc\s*:\s*\[\s*\{")
 
@@ -124,26 +122,8 @@ async def viewer_apis(probe: Conversation) -> None:
                 identity.version = identity.version or peertext.version(
                     version["version"], product=True
                 )
-            await _dicoogle_services(probe)
-
-
-async def _dicoogle_services(probe: Conversation) -> None:
-    """The DICOM ports Dicoogle says its services run on, which its DICOM side's title
-    order reads through host evidence (:mod:`exposcan.probes.aetitle_order`, group 2).
-
-    bioinformatics-ua/dicoogle (3.4.1, c55f72c) DicoogleWeb.java serves
-    ``ServicesServlet`` at ``/management/dicom/storage`` and ``/management/dicom/query``
-    with no authentication; a GET answers ``{"isRunning": bool, "port": int,
-    "autostart": bool}`` (ServicesServlet.java doGet). Only the port of a running
-    service is kept; the answer is dropped. A Dicoogle that asks for a login there
-    (an authenticating build) answers 401/403, and nothing is learnt.
-    """
-    for path in _DICOOGLE_SERVICES:
-        answer = await probe.get(path, "dicoogle-service", accept="application/json")
-        status = probe.json(answer)
-        if isinstance(status, dict) and status.get("isRunning") is True:
-            probe.identity.dicom_port(status.get("port"))
-        del status
+            await dicoogle.services(probe)
+            await dicoogle.search_count(probe)
 
 
 async def _ohif_config(probe: Conversation) -> None:
