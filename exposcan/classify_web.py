@@ -61,6 +61,7 @@ _ECHO_SERVICES = (
     WebService.WADO_URI,
     WebService.PIXELMED_PATIENT_LIST,
     WebService.DICOOGLE_SEARCH,
+    WebService.CONQUEST_PATIENT_LIST,
 )
 #: Paths only a DICOM web API serves: refused there while the random path was not, they
 #: confirm one. ``/wado`` and ``/system`` alone are too short and too common to count.
@@ -270,6 +271,19 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                     f"GET {check.path} answered PixelMed's patient list: {_how_many(check)} "
                     "(rows counted; names and IDs were not kept); its study lists and "
                     "requestType=WADO serve the rest to anyone (not asked)"
+                )
+            )
+        elif check.service == WebService.CONQUEST_PATIENT_LIST:
+            entry = (
+                catalogue.WEB_CONQUEST_PATIENT_LIST_OPEN
+                if check.outcome == Outcome.LISTED
+                else catalogue.WEB_CONQUEST_PATIENT_LIST_OPEN_NONE_LISTED
+            )
+            findings.append(
+                entry.found(
+                    f"GET {check.path} answered Conquest's list of all patients: "
+                    f"{_how_many(check)} (rows counted; names and IDs were not kept); its "
+                    "study, series and image pages serve the rest to anyone (not asked)"
                 )
             )
         elif check.service == WebService.DICOOGLE_SEARCH:

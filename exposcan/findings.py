@@ -87,6 +87,12 @@ _REMEDIATE_DICOOGLE = (
     "authenticating reverse proxy."
 )
 _DICOOGLE_SEARCH = "bioinformatics-ua/dicoogle SearchServlet (/search, numResults)"
+_REMEDIATE_CONQUEST = (
+    "Conquest's web interface (the dgate CGI) checks no credential of its own: do not "
+    "serve cgi-bin/dgate where strangers reach it, or require authentication for it in "
+    "the web server."
+)
+_CONQUEST_LIST = "marcelvanherk/Conquest-DICOM-Server dgate.cpp (mode=querypatients)"
 
 # DICOM: association and AE titles (PS3.8 §9.3; reasons per Table 9-21).
 DICOM_ASSOCIATION_REJECTED: Final = _entry(
@@ -324,6 +330,20 @@ WEB_PIXELMED_PATIENT_LIST_OPEN_NONE_LISTED: Final = _entry(
     "PixelMed web server lists patients without authentication (no patient listed now)",
     _REMEDIATE_PIXELMED,
     ("PixelMed com.pixelmed.web.RequestTypeServer (requestType=PATIENTLIST)", _CWE_306),
+)
+WEB_CONQUEST_PATIENT_LIST_OPEN: Final = _entry(
+    "web-conquest-patient-list-open",
+    Severity.CRITICAL,
+    "Conquest web interface lists patients without authentication",
+    _REMEDIATE_CONQUEST,
+    (_CONQUEST_LIST, _CWE_306),
+)
+WEB_CONQUEST_PATIENT_LIST_OPEN_NONE_LISTED: Final = _entry(
+    "web-conquest-patient-list-open-none-listed",
+    Severity.HIGH,
+    "Conquest web interface lists patients without authentication (no patient listed now)",
+    _REMEDIATE_CONQUEST,
+    (_CONQUEST_LIST, _CWE_306),
 )
 WEB_DICOOGLE_SEARCH_OPEN: Final = _entry(
     "web-dicoogle-search-open",

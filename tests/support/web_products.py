@@ -185,12 +185,33 @@ def nginx_wall_open_qido(studies: int = 3, root: str = "/dicom-web") -> web.Appl
 
 
 def conquest_site(
-    version: str = "1.5.0c", *, port: int = 5678, address: str = "127.0.0.1"
+    version: str = "1.5.0c",
+    *,
+    port: int = 5678,
+    address: str = "127.0.0.1",
+    patients: int | None = None,
+    list_status: int = 200,
 ) -> web.Application:
     """Apache with Conquest's CGI: a front page linking it; dgate's top page (dgate.cpp),
     whose forms carry the server's DICOM ``port`` (dicom.ini TCPPort) and its ``address``
-    (WebServerFor, 127.0.0.1 unless set) in hidden fields."""
+    (WebServerFor, 127.0.0.1 unless set) in hidden fields.
+
+    ``patients``: ``mode=querypatients`` answers as dgate.cpp does without a query, that
+    many synthetic patients, one row each linking its ``mode=querystudies`` page (without
+    it, every mode answers the top page, as before); ``list_status`` another status for
+    that mode alone (401: the web server guards the CGI's lists). Every request is
+    recorded in ``app[ASKED]``."""
     app = web.Application()
+    asked: list[str] = []
+    app[ASKED] = asked
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        asked.append(f"{request.method} {request.path_qs}")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.append(record)
 
     async def front(request: web.Request) -> web.Response:
         return web.Response(
@@ -199,6 +220,10 @@ def conquest_site(
         )
 
     async def dgate(request: web.Request) -> web.Response:
+        if patients is not None and request.query.get("mode") == "querypatients":
+            if list_status != 200:
+                return web.Response(status=list_status, text="Authorization Required")
+            return web.Response(text=_dgate_patients(version, patients), content_type="text/html")
         return web.Response(
             text=(
                 f"<HEAD><TITLE>Conquest DICOM server - version {version}</TITLE></HEAD>"
@@ -213,6 +238,21 @@ def conquest_site(
     app.router.add_get("/", front)
     app.router.add_get("/cgi-bin/dgate", dgate)
     return app
+
+
+def _dgate_patients(version: str, count: int) -> str:
+    """dgate.cpp's mode=querypatients without a query (its HTML and row format)."""
+    rows = "".join(
+        f"<TR><TD><A HREF=dgate?&mode=querystudies&key=&query=patientid+=+'{MARKER}{i:03d}'>"
+        f"{MARKER}{i:03d}</A><TD>{MARKER}^PATIENT{i:03d}<TD>O<TD>19700101</TR>"
+        for i in range(count)
+    )
+    return (
+        f"<HEAD><TITLE>Conquest DICOM server - version {version}</TITLE></HEAD>"
+        f"<BODY BGCOLOR='CFDFCF'><H2>Conquest DICOM server - version {version}</H2>"
+        "<table RULES=ALL BORDER=1><Caption>List of all patients on local server</caption>"
+        f"<TR><TD>Patient ID<TD>Name<TD>Sex<TD>Birth date</TR>{rows}</table></BODY>"
+    )
 
 
 def horos_portal() -> web.Application:

@@ -58,6 +58,8 @@ REMEDIATION_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "web-dicomweb-qido-open-none-listed": (("DICOMweb", "authentication"), ()),
     "web-pixelmed-patient-list-open": (("PixelMed", "authentication"), ()),
     "web-pixelmed-patient-list-open-none-listed": (("PixelMed", "authentication"), ()),
+    "web-conquest-patient-list-open": (("dgate", "authentication"), ()),
+    "web-conquest-patient-list-open-none-listed": (("dgate", "authentication"), ()),
     "web-dicoogle-search-open": (("Dicoogle", "authenticating"), ()),
     "web-dicoogle-search-open-none-listed": (("Dicoogle", "authenticating"), ()),
     "web-wado-uri-present": (("WADO-URI", "authentication"), ()),

@@ -48,6 +48,8 @@ class WebService(StrEnum):
     DICOOGLE_SEARCH = "dicoogle-search"
     #: PixelMed's web server: ``?requestType=PATIENTLIST``, its list of every patient
     PIXELMED_PATIENT_LIST = "pixelmed-patient-list"
+    #: Conquest's dgate CGI: ``?mode=querypatients``, its list of every patient
+    CONQUEST_PATIENT_LIST = "conquest-patient-list"
 
 
 class Outcome(StrEnum):

@@ -26,8 +26,9 @@ A query is a short list of ``name=digits`` pairs with names from :data:`QUERY_NA
 ``limit`` of a listing): no WADO-URI ``requestType``/``studyUID``/``contentType``, no
 DICOMweb ``accept``, nothing encoded. The exceptions are whole queries from
 :data:`LISTING_QUERIES` at the exact path each belongs to: PixelMed's patient list,
-``/?requestType=PATIENTLIST``, a listing like QIDO-RS (counted, never kept), and
-Dicoogle's ``/search?query=*:*&psize=0`` (a total, nothing listed); any other
+``/?requestType=PATIENTLIST``, and Conquest's, ``/cgi-bin/dgate?mode=querypatients``,
+listings like QIDO-RS (counted, never kept), and Dicoogle's
+``/search?query=*:*&psize=0`` (a total, nothing listed); any other
 ``requestType`` or query, and these anywhere else or with anything added, are refused.
 
 :func:`request_guard` applies the guard once more inside the scan's HTTP session, on the
@@ -82,11 +83,16 @@ _ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})|%([0-9A-Fa-f]{2})")
 _PLAIN_ESCAPED: Final = frozenset(" \"<>[]^`{|}!$&'()*+,=:@")
 #: Whole queries admitted at one exact path each: PixelMed's patient list (its web
 #: server's RequestTypeServer; the list holds patients' IDs and names, which the probe
-#: counts and drops) and Dicoogle's search for everything with a page of none (its
-#: SearchServlet answers the total alone: :mod:`~.dicoogle`). Compared exactly, letter
-#: case included.
+#: counts and drops), Dicoogle's search for everything with a page of none (its
+#: SearchServlet answers the total alone: :mod:`~.dicoogle`) and Conquest's patient list
+#: (dgate's mode=querypatients, counted and dropped: :mod:`~.conquest`). Compared
+#: exactly, letter case included.
 LISTING_QUERIES: Final = frozenset(
-    {("/", "requestType=PATIENTLIST"), ("/search", "query=*:*&psize=0")}
+    {
+        ("/", "requestType=PATIENTLIST"),
+        ("/search", "query=*:*&psize=0"),
+        ("/cgi-bin/dgate", "mode=querypatients"),
+    }
 )
 _QUERY_PAIR: Final = re.compile(r"([a-z]{1,16})=[0-9]{1,9}")
 

@@ -12,7 +12,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from exposcan import peertext
-from exposcan.probes.web import dicoogle, markers
+from exposcan.probes.web import conquest, dicoogle, markers
 from exposcan.probes.web.answer import MARKER_WINDOW
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.dicomweb import qido
@@ -112,6 +112,8 @@ async def viewer_apis(probe: Conversation) -> None:
     if Viewer.KHEOPS_UI in identity.viewers and not probe.checks.listed_anywhere():
         # Kheops serves its DICOMweb API at /api (KheopsDocumentation, docs/tokens).
         await qido(probe, "/api")
+    if Viewer.CONQUEST_WEB in identity.viewers:
+        await conquest.patient_list(probe)
     if Viewer.DICOOGLE_UI in identity.viewers:
         # Dicoogle's VersionResource: GET /ext/version -> {"version": "..."}.
         answer = await probe.get("/ext/version", "dicoogle-version", accept="application/json")
