@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from exposcan._version import __version__
-from exposcan.engine import Engine, ProgressCallback, SkipKey, port_lists
+from exposcan.engine import Engine, ProgressCallback, SkipKey
 from exposcan.errors import AuthorisationExpired, OptionError
+from exposcan.grid import port_lists
 from exposcan.identity import new_scan_id, scan_id_of
 from exposcan.logs import get_logger
 from exposcan.options import ScanOptions

@@ -16,8 +16,9 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 
-from exposcan.engine import ProgressCallback, port_lists
+from exposcan.engine import ProgressCallback
 from exposcan.errors import OptionError
+from exposcan.grid import port_lists
 from exposcan.options import ScanOptions
 from exposcan.plan import ResultSource as ResultSource  # re-exported: their first home
 from exposcan.plan import ScanPlan as ScanPlan

@@ -23,7 +23,8 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable
 from typing import Any
 
-from exposcan.engine import ProgressCallback, port_lists
+from exposcan.engine import ProgressCallback
+from exposcan.grid import port_lists
 from exposcan.logs import get_logger
 from exposcan.managed.broker import (
     TASK,
