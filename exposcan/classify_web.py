@@ -159,9 +159,21 @@ def _services(observation: WebObservation) -> tuple[str, ...]:
 
 
 def _matches(observation: WebObservation) -> Matches | None:
+    """Studies, else patients, else instances: the first level at which something was
+    counted, passing over a level that counted none (an empty QIDO root beside a
+    Dicoogle that indexes thousands is that Dicoogle's count)."""
+    found = [
+        m
+        for m in (_studies(observation), _patients(observation), _instances(observation))
+        if m is not None
+    ]
+    return next((m for m in found if m.count), found[0] if found else None)
+
+
+def _studies(observation: WebObservation) -> Matches | None:
     counted = [c for c in observation.checks if c.studies is not None]
     if not counted:
-        return _patients(observation) or _instances(observation)
+        return None
     # The archive's own total first; then the longest listing.
     best = max(counted, key=lambda c: (c.exact, c.studies or 0))
     count = best.studies or 0

@@ -3,7 +3,8 @@
 The imitation (tests/support/web_products.py, ``dicoogle_services(indexed=N)``) answers
 ``/search`` as bioinformatics-ua/dicoogle (c55f72c) SearchServlet does: the results
 inside the page, and ``numResults`` the count of every match. The probe asks
-``/search?query=*:*&psize=0`` once the web app has named Dicoogle: the index's total
+``/search?query=*:*&keyword=true&psize=0`` once the web app has named Dicoogle 2.4.0 or
+later: the index's total
 arrives with no result on the wire, and the endpoint reads as a query exposure.
 """
 
@@ -16,7 +17,7 @@ import pytest
 
 import exposcan
 from exposcan.lab import free_port
-from exposcan.probes.web.dicoogle import SEARCH
+from exposcan.probes.web.dicoogle import SEARCH, pages
 from exposcan.probes.web.safety import UnsafePathError, check_path
 from tests.support.synthetic import find_synthetic
 from tests.support.title_claims import OPTIONS, port_result, scope_file, serve_web
@@ -57,6 +58,25 @@ async def test_an_open_search_is_a_query_exposure_with_dicoogles_own_count(tmp_p
     assert searches == [f"GET {SEARCH}"]  # once, with a page of none
 
 
+@pytest.mark.parametrize("version", ["2.3.1", "2.0.0", "1.9", "unknown"])
+async def test_a_release_that_ignores_the_page_is_never_asked(tmp_path, version):
+    """Before 2.4.0 Dicoogle's search wrote every match whatever ``psize`` said: patients'
+    names on the wire. Such a release (or one that names no release) is not asked."""
+    app = dicoogle_services(query_port=free_port(), indexed=37, version=version)
+    result = await scan(app, tmp_path)
+    assert not [line for line in app[ASKED] if line.startswith("GET /search")]
+    assert not any(f.id.startswith("web-dicoogle-search") for f in result.findings)
+
+
+@pytest.mark.parametrize(
+    ("version", "asked"),
+    [("2.4.0", True), ("2.10", True), ("3.4.1", True), ("2.3.9", False), ("", False)],
+)
+def test_which_releases_honour_the_page(version, asked):
+    assert pages(version) is asked
+    assert pages(None) is False
+
+
 async def test_an_empty_index_is_still_an_open_search(tmp_path):
     result = await scan(dicoogle_services(query_port=free_port(), indexed=0), tmp_path)
     assert "web-dicoogle-search-open-none-listed" in ids(result)
@@ -83,7 +103,9 @@ async def test_without_the_search_api_nothing_changes(tmp_path):
 @pytest.mark.parametrize(
     "path",
     [
-        "/search?query=*:*&psize=1",  # a page of results: patients' data on the wire
+        "/search?query=*:*&keyword=true&psize=1",  # a page of results: patients' data
+        "/search?query=*:*&psize=0",
+        "/search?query=*:*&keyword=false&psize=0",
         "/search?query=*:*",
         "/search?query=*:*&psize=0&field=PatientName",
         "/search?psize=0&query=*:*",

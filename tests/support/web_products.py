@@ -297,6 +297,7 @@ def dicoogle_services(
     indexed: int | None = None,
     ignore_psize: bool = False,
     search_status: int = 200,
+    version: str = "3.4.1",
 ) -> web.Application:
     """Dicoogle 3.4 as bioinformatics-ua/dicoogle (c55f72c) serves it: its web app at
     ``/``, ``/ext/version`` (VersionResource), and the DICOM service status at
@@ -309,7 +310,8 @@ def dicoogle_services(
     results inside ``offset``/``psize`` written, each with its uri and default fields;
     ``numResults`` the count of every match); ``ignore_psize`` writes every result
     anyway (a Dicoogle that did not honour the page); ``search_status`` another status
-    for ``/search`` alone (401: a proxy guarding the API)."""
+    for ``/search`` alone (401: a proxy guarding the API); ``version`` what
+    ``/ext/version`` says."""
     app = web.Application()
     asked: list[str] = []
     app[ASKED] = asked
@@ -331,7 +333,7 @@ def dicoogle_services(
         )
 
     async def ext_version(request: web.Request) -> web.Response:
-        return web.json_response({"version": "3.4.1"})
+        return web.json_response({"version": version})
 
     def service(running: bool, port: int) -> Any:
         async def status(request: web.Request) -> web.Response:

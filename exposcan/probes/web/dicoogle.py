@@ -7,22 +7,36 @@ authentication: ``ServicesServlet`` at ``/management/dicom/storage`` and
 takes a Lucene query (the web app's own "everything" is ``*:*``, requestHandler.js
 getPatients) and a page size ``psize``; writeResponse walks every result, writes only
 those inside the page, and reports the walk's length as ``numResults``. So
-``/search?query=*:*&psize=0`` answers ``{"results": [], "numResults": N}``: the index's
+``/search?query=*:*&keyword=true&psize=0`` answers ``{"results": [], "numResults": N}``:
+the index's
 total, with no patient's data on the wire.
+
+That holds from Dicoogle 2.4.0 on (bioinformatics-ua/dicoogle cee5f3bf, 2016: ``psize``
+and ``offset``); earlier releases answer ``/search`` with every match's default fields
+(patients' names and IDs among them), so the search is sent only to a Dicoogle whose
+``/ext/version`` says 2.4.0 or later, never to one that names no version. The query
+carries ``keyword=true``, as Dicoogle's own client sends it for ``*:*``
+(dicoogle-client ``searchDIM``), so that no release reads it as free text. Dicoogle
+still walks every match to count it: one search per scan, as its web app's own search
+for everything does (that one also writes every match).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.observation import Outcome, WebService
 
-__all__ = ["SEARCH", "search_count", "services"]
+__all__ = ["PAGED_SINCE", "SEARCH", "pages", "search_count", "services"]
 
 #: The one Dicoogle query; the request guard admits it at ``/search`` and nowhere else
 #: (:data:`~.safety.LISTING_QUERIES`).
-SEARCH: Final = "/search?query=*:*&psize=0"
+SEARCH: Final = "/search?query=*:*&keyword=true&psize=0"
+#: The first release whose search honours ``psize`` (see the module's text).
+PAGED_SINCE: Final = (2, 4, 0)
+_RELEASE: Final = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})(?:\.([0-9]{1,4}))?")
 #: Dicoogle's DICOM service status, storage then query/retrieve (ServicesServlet).
 _SERVICES: Final = ("/management/dicom/storage", "/management/dicom/query")
 
@@ -44,8 +58,20 @@ async def services(probe: Conversation) -> None:
         del status
 
 
-async def search_count(probe: Conversation) -> None:
-    """How many instances Dicoogle's index answers a stranger's search with."""
+def pages(version: str | None) -> bool:
+    """Whether the Dicoogle release ``version`` (``/ext/version``) honours ``psize``."""
+    match = _RELEASE.match(version or "")
+    if match is None:
+        return False
+    major, minor, patch = (int(part or 0) for part in match.groups())
+    return (major, minor, patch) >= PAGED_SINCE
+
+
+async def search_count(probe: Conversation, version: str | None) -> None:
+    """How many instances Dicoogle's index answers a stranger's search with (only a
+    release that :func:`pages` is asked)."""
+    if not pages(version):
+        return
     answer = await probe.get(SEARCH, "dicoogle-search", accept="application/json")
     if answer is None:
         return

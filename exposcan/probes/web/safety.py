@@ -28,7 +28,7 @@ DICOMweb ``accept``, nothing encoded. The exceptions are whole queries from
 :data:`LISTING_QUERIES` at the exact path each belongs to: PixelMed's patient list,
 ``/?requestType=PATIENTLIST``, and Conquest's, ``/cgi-bin/dgate?mode=querypatients``,
 listings like QIDO-RS (counted, never kept), and Dicoogle's
-``/search?query=*:*&psize=0`` (a total, nothing listed); any other
+``/search?query=*:*&keyword=true&psize=0`` (a total, nothing listed); any other
 ``requestType`` or query, and these anywhere else or with anything added, are refused.
 
 :func:`request_guard` applies the guard once more inside the scan's HTTP session, on the
@@ -90,7 +90,7 @@ _PLAIN_ESCAPED: Final = frozenset(" \"<>[]^`{|}!$&'()*+,=:@")
 LISTING_QUERIES: Final = frozenset(
     {
         ("/", "requestType=PATIENTLIST"),
-        ("/search", "query=*:*&psize=0"),
+        ("/search", "query=*:*&keyword=true&psize=0"),
         ("/cgi-bin/dgate", "mode=querypatients"),
     }
 )

@@ -119,13 +119,12 @@ async def viewer_apis(probe: Conversation) -> None:
         answer = await probe.get("/ext/version", "dicoogle-version", accept="application/json")
         version = probe.json(answer)
         if isinstance(version, dict) and isinstance(version.get("version"), str):
+            said = peertext.version(version["version"], product=True)
             probe.checks.add(WebService.DICOOGLE, "/ext/version", Outcome.PRESENT)
             if identity.products[0] == Product.DICOOGLE:
-                identity.version = identity.version or peertext.version(
-                    version["version"], product=True
-                )
+                identity.version = identity.version or said
             await dicoogle.services(probe)
-            await dicoogle.search_count(probe)
+            await dicoogle.search_count(probe, said)
 
 
 async def _ohif_config(probe: Conversation) -> None:
