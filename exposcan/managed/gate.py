@@ -4,9 +4,10 @@
   slot, redis-py's asyncio :class:`~redis.asyncio.lock.Lock` (``SET NX PX`` with a random
   token; released by compare-and-delete), renewed while held. A worker that dies stops
   renewing; its leases expire after ``lease_s`` and the host is free again. Each lease
-  taken draws a **fencing token** (``INCR``, per host, never reused) that the worker sends
-  with the endpoint's result, so the submitter tells a second copy of the same probe
-  from a second probe (:meth:`~exposcan.managed.submit.ShardedRun._again`).
+  taken draws a **fencing token** (``INCR``, per host, never reused); the worker sends
+  its latest one on the host with each result, so the submitter tells a second copy of
+  one run's result from a second run's probe
+  (:meth:`~exposcan.managed.submit.ShardedRun._again`).
 * **Rates**: moving windows of the ``limits`` library in the same Redis
   (``async+redis://``): per host (whatever scan or worker connects to it) and per run
   (the scan's ``--rate``, for all its workers together). Windows are whole seconds: a

@@ -281,10 +281,12 @@ class ShardedRun:
                 )
 
     def _again(self, key: SkipKey, fence: object) -> None:
-        """A second copy of an endpoint's result: the report keeps the first. The same
-        lease's fencing token means the same probe delivered again; another token means
-        the endpoint was probed twice (a worker that stalled past its lease, or died
-        between its probe and the result reaching Redis), which the operator is told."""
+        """A second copy of an endpoint's result: the report keeps the first. Each copy
+        carries a fencing token of the shard run that sent it (its latest lease on the
+        host then: tokens are never reused, so two runs never share one). The same token
+        means the same run's result delivered again; another one means a second run
+        probed the endpoint (a worker that stalled past its lease, or died between its
+        probe and the result reaching Redis), which the operator is told."""
         kept = self._seen[key]
         if kept is _RESUMED or fence == kept:
             return  # an endpoint a --resume already had, or the same probe again
@@ -295,7 +297,6 @@ class ShardedRun:
             port=key[1],
             kept_fence=kept,
             other_fence=fence,
-            late=isinstance(fence, int) and isinstance(kept, int) and fence < kept,
         )
 
     def _failure(self, why: str) -> BrokerError:

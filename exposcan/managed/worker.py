@@ -73,7 +73,13 @@ async def serve(
     broker = stream_broker(url, idle_timeout_s=redeliver_after_s, version=version)
     broker.is_worker_process = True
 
+    running: set[asyncio.Task[Any]] = set()  # taskiq does not cancel them with its receiver
+
     async def shard(job: dict[str, Any]) -> dict[str, Any]:
+        task = asyncio.current_task()
+        if task is not None:
+            running.add(task)
+            task.add_done_callback(running.discard)
         try:
             limits = options_from_wire(job["options"]).limits
         except Exception:  # run_shard refuses the job before any packet: any limits do
@@ -110,6 +116,12 @@ async def serve(
             broker, max_async_tasks=shards_at_once, run_startup=False, max_prefetch=0
         )
     finally:
+        # A shard still running (its associations, a put-back waiting for Redis) ends with
+        # the worker, also when serve() runs inside a caller's loop: its message stays
+        # unacknowledged and goes to another worker, never put back late as a second copy.
+        for task in list(running):
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         heart.cancel()
         with contextlib.suppress(BaseException):
             await heart
