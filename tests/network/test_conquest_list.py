@@ -53,6 +53,16 @@ async def test_an_open_patient_list_is_a_query_exposure_with_its_rows_counted(tm
     assert lists == [f"GET {PATIENT_LIST}"]  # once; no study, series or image page
 
 
+async def test_a_windows_cgi_is_asked_by_its_own_name(tmp_path):
+    """Most Conquest servers run on Windows, where the CGI is dgate.exe."""
+    app = conquest_site(patients=3, exe=True)
+    result = await scan(app, tmp_path)
+    assert result.matches is not None
+    assert result.matches.count == 3
+    lists = [line for line in app[ASKED] if "mode=" in line]
+    assert lists == ["GET /cgi-bin/dgate.exe?mode=querypatients"]
+
+
 async def test_an_empty_database_is_still_an_open_list(tmp_path):
     result = await scan(conquest_site(patients=0), tmp_path)
     assert "web-conquest-patient-list-open-none-listed" in ids(result)
@@ -77,12 +87,14 @@ async def test_a_top_page_without_the_list_changes_nothing(tmp_path):
     [
         "/cgi-bin/dgate?mode=querystudies",
         "/cgi-bin/dgate?mode=querypatients&query=1",
-        "/cgi-bin/dgate.exe?mode=querypatients",
+        "/cgi-bin/dgate.exe?mode=querystudies",
+        "/cgi-bin/DGATE?mode=querypatients",
         "/cgi-bin/dgate?mode=queryallimages",
         "/?mode=querypatients",
     ],
 )
 def test_the_guard_admits_that_one_list_and_nothing_like_it(path):
     assert check_path(PATIENT_LIST) == PATIENT_LIST
+    assert check_path("/cgi-bin/dgate.exe?mode=querypatients")
     with pytest.raises(UnsafePathError):
         check_path(path)

@@ -191,6 +191,7 @@ def conquest_site(
     address: str = "127.0.0.1",
     patients: int | None = None,
     list_status: int = 200,
+    exe: bool = False,
 ) -> web.Application:
     """Apache with Conquest's CGI: a front page linking it; dgate's top page (dgate.cpp),
     whose forms carry the server's DICOM ``port`` (dicom.ini TCPPort) and its ``address``
@@ -199,8 +200,8 @@ def conquest_site(
     ``patients``: ``mode=querypatients`` answers as dgate.cpp does without a query, that
     many synthetic patients, one row each linking its ``mode=querystudies`` page (without
     it, every mode answers the top page, as before); ``list_status`` another status for
-    that mode alone (401: the web server guards the CGI's lists). Every request is
-    recorded in ``app[ASKED]``."""
+    that mode alone (401: the web server guards the CGI's lists); ``exe``: the CGI is
+    ``dgate.exe``, as on Windows. Every request is recorded in ``app[ASKED]``."""
     app = web.Application()
     asked: list[str] = []
     app[ASKED] = asked
@@ -212,10 +213,11 @@ def conquest_site(
         return response
 
     app.middlewares.append(record)
+    cgi = "/cgi-bin/dgate.exe" if exe else "/cgi-bin/dgate"
 
     async def front(request: web.Request) -> web.Response:
         return web.Response(
-            text='<html><body><a href="/cgi-bin/dgate">DICOM server</a></body></html>',
+            text=f'<html><body><a href="{cgi}">DICOM server</a></body></html>',
             content_type="text/html",
         )
 
@@ -236,7 +238,7 @@ def conquest_site(
         )
 
     app.router.add_get("/", front)
-    app.router.add_get("/cgi-bin/dgate", dgate)
+    app.router.add_get(cgi, dgate)
     return app
 
 

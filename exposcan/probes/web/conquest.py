@@ -17,11 +17,13 @@ from exposcan.probes.web.answer import MARKER_WINDOW
 from exposcan.probes.web.conversation import Conversation
 from exposcan.probes.web.observation import Outcome, Viewer, WebService
 
-__all__ = ["PATIENT_LIST", "patient_list"]
+__all__ = ["PATIENT_LIST", "QUERY", "patient_list"]
 
-#: The one dgate request beyond its top page; the request guard admits this query at
-#: ``/cgi-bin/dgate`` and nowhere else (:data:`~.safety.LISTING_QUERIES`).
-PATIENT_LIST: Final = "/cgi-bin/dgate?mode=querypatients"
+#: The one dgate request beyond its top page (``dgate.exe`` where the pages link that);
+#: the request guard admits this query at the CGI and nowhere else
+#: (:data:`~.safety.LISTING_QUERIES`).
+QUERY: Final = "mode=querypatients"
+PATIENT_LIST: Final = "/cgi-bin/dgate?" + QUERY
 #: The list's caption (dgate.cpp, mode querypatients without a query) and the link each
 #: patient's row carries to that patient's studies.
 _CAPTION: Final = b"<caption>list of all patients on local server</caption>"
@@ -32,7 +34,8 @@ async def patient_list(probe: Conversation) -> None:
     """Count Conquest's patients: ``GET /cgi-bin/dgate?mode=querypatients``, rows counted."""
     if Viewer.CONQUEST_WEB not in probe.identity.viewers:
         return
-    answer = await probe.get(PATIENT_LIST, "conquest-patient-list", accept="text/html")
+    path = f"{probe.identity.conquest_cgi}?{QUERY}"
+    answer = await probe.get(path, "conquest-patient-list", accept="text/html")
     if answer is None:
         return
     body = answer.body
@@ -44,7 +47,7 @@ async def patient_list(probe: Conversation) -> None:
         count = body.count(_ROW_LINK)
         probe.checks.add(
             WebService.CONQUEST_PATIENT_LIST,
-            PATIENT_LIST,
+            path,
             Outcome.LISTED if count else Outcome.EMPTY,
             patients=count,
             # A list longer than the body cap: at least this many patients.
@@ -53,4 +56,4 @@ async def patient_list(probe: Conversation) -> None:
         return
     refused = probe.refusal(answer)
     if refused in (Outcome.REFUSED, Outcome.LOGIN):
-        probe.checks.add(WebService.CONQUEST_PATIENT_LIST, PATIENT_LIST, refused)
+        probe.checks.add(WebService.CONQUEST_PATIENT_LIST, path, refused)

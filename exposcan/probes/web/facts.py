@@ -148,6 +148,8 @@ class ProductFacts:
     dicom_ports: list[int] = field(default_factory=list)
     #: where Orthanc's REST API answered or refused ("" or a reverse-proxy prefix)
     orthanc_prefix: str | None = None
+    #: Conquest's CGI as the pages link it: ``/cgi-bin/dgate`` or, on Windows, ``.exe``
+    conquest_cgi: str = "/cgi-bin/dgate"
 
     def add(self, product: Product, version: str | None = None) -> None:
         if product not in self.products:

@@ -92,6 +92,7 @@ LISTING_QUERIES: Final = frozenset(
         ("/", "requestType=PATIENTLIST"),
         ("/search", "query=*:*&keyword=true&psize=0"),
         ("/cgi-bin/dgate", "mode=querypatients"),
+        ("/cgi-bin/dgate.exe", "mode=querypatients"),
     }
 )
 _QUERY_PAIR: Final = re.compile(r"([a-z]{1,16})=[0-9]{1,9}")

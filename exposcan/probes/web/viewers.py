@@ -27,7 +27,9 @@ VIEWER_QIDO_ROOT: Final = "{viewer qidoRoot}"
 #: Conquest's web interface is the CGI program dgate (webserver/cgi-bin of its sources);
 #: its top page is titled "Conquest DICOM server - version X" (dgate.cpp).
 _DGATE: Final = "/cgi-bin/dgate"
-_DGATE_LINK: Final = re.compile(rb"""["'/]cgi-bin/dgate(?:\.exe)?\b""", re.I)
+#: the CGI's name on Windows builds, where most Conquest servers run
+_DGATE_EXE: Final = "/cgi-bin/dgate.exe"
+_DGATE_LINK: Final = re.compile(rb"""["'/]cgi-bin/dgate(\.exe)?\b""", re.I)
 _CONQUEST_VERSION: Final = re.compile(
     rb"<title>\s*Conquest DICOM server - version\s*([0-9][0-9A-Za-z.]{0,15})", re.I
 )
@@ -61,7 +63,9 @@ async def root(probe: Conversation) -> None:
     if answer.status == 200:
         viewers_in(probe, answer.body)
         _conquest_version(probe, answer.body)
-        if _DGATE_LINK.search(answer.body[:MARKER_WINDOW]):
+        link = _DGATE_LINK.search(answer.body[:MARKER_WINDOW])
+        if link:
+            probe.identity.conquest_cgi = _DGATE_EXE if link.group(1) else _DGATE
             await _conquest(probe)
     orthanc_in_server_header(probe)
 
@@ -78,7 +82,7 @@ async def _conquest(probe: Conversation) -> None:
     """A page that links Conquest's CGI: its top page names the server (and version)."""
     if Viewer.CONQUEST_WEB in probe.identity.viewers:
         return
-    page = await probe.get(_DGATE, "conquest-web", accept="text/html")
+    page = await probe.get(probe.identity.conquest_cgi, "conquest-web", accept="text/html")
     if page is not None and page.status == 200 and not probe.same_as_baseline(page):
         viewers_in(probe, page.body)
         _conquest_version(probe, page.body)
