@@ -77,6 +77,29 @@ def test_which_releases_honour_the_page(version, asked):
     assert pages(None) is False
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"results": [], "numResults": "37"},
+        {"results": [], "numResults": -1},
+        {"results": [], "numResults": 37.0},
+        {"results": [], "numResults": True},
+        {"results": [], "numResults": 2**60},
+        {"results": [], "numResults": int("9" * 400)},
+        {"results": {}, "numResults": 3},
+        {"numResults": 3},
+        [1, 2, 3],
+        "ZZSYNTH",
+    ],
+)
+async def test_a_search_answer_that_is_not_dicoogles_claims_nothing(tmp_path, answer):
+    app = dicoogle_services(query_port=free_port(), indexed=0, search_answer=answer)
+    result = await scan(app, tmp_path)
+    assert not any(f.id.startswith("web-dicoogle-search") for f in result.findings)
+    assert result.matches is None
+    assert result.status is exposcan.Status.SUCCESS
+
+
 async def test_an_empty_index_is_still_an_open_search(tmp_path):
     result = await scan(dicoogle_services(query_port=free_port(), indexed=0), tmp_path)
     assert "web-dicoogle-search-open-none-listed" in ids(result)

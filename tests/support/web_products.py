@@ -300,6 +300,7 @@ def dicoogle_services(
     ignore_psize: bool = False,
     search_status: int = 200,
     version: str = "3.4.1",
+    search_answer: Any = None,
 ) -> web.Application:
     """Dicoogle 3.4 as bioinformatics-ua/dicoogle (c55f72c) serves it: its web app at
     ``/``, ``/ext/version`` (VersionResource), and the DICOM service status at
@@ -313,7 +314,8 @@ def dicoogle_services(
     ``numResults`` the count of every match); ``ignore_psize`` writes every result
     anyway (a Dicoogle that did not honour the page); ``search_status`` another status
     for ``/search`` alone (401: a proxy guarding the API); ``version`` what
-    ``/ext/version`` says."""
+    ``/ext/version`` says; ``search_answer`` a JSON value ``/search`` answers instead
+    (a hostile or broken peer)."""
     app = web.Application()
     asked: list[str] = []
     app[ASKED] = asked
@@ -348,7 +350,13 @@ def dicoogle_services(
     app.router.add_route("*", "/management/dicom/storage", service(storage_running, storage_port))
     app.router.add_route("*", "/management/dicom/query", service(True, query_port))
     if indexed is not None:
-        app.router.add_get("/search", _dicoogle_search(indexed, ignore_psize, search_status))
+        handler = _dicoogle_search(indexed, ignore_psize, search_status)
+        if search_answer is not None:
+
+            async def handler(request: web.Request) -> web.Response:
+                return web.Response(text=json.dumps(search_answer), content_type="application/json")
+
+        app.router.add_get("/search", handler)
     return app
 
 
