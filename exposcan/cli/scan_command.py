@@ -58,8 +58,12 @@ async def run(args: argparse.Namespace, tty: bool) -> int:
     )
     if args.broker:  # the same plan, its shards run by the broker's workers
         from exposcan.managed import distribute
+        from exposcan.managed.broker import reach
 
         plan = distribute(plan, args.broker)
+        # before the report is opened: a broker that cannot be reached (a typo in its
+        # URL, a wrong password) must not leave last week's report truncated
+        await reach(args.broker)
     for warning in plan.warnings():  # the expiry coming, sweep ports no probe takes
         error_line(f"exposcan: warning: {warning}")
     resume = None

@@ -117,6 +117,13 @@ async def open_redis(url: str) -> Any:
     return client
 
 
+async def reach(url: str) -> None:
+    """:class:`BrokerError` unless ``url`` is ``memory://`` or a Redis that answers (its
+    password accepted): what a command checks before it writes anything."""
+    if check_url(url) != "memory":
+        await (await open_redis(url)).aclose()
+
+
 def quiet_libraries() -> None:
     """taskiq logs through the standard library: silent, as exposcan is, until the caller
     configures logging (without a handler, Python would print its warnings to stderr)."""

@@ -87,6 +87,26 @@ async def test_wrong_password_unreachable_and_bad_urls_are_one_line(
             assert PASSWORD not in line
 
 
+async def test_an_unreachable_broker_leaves_an_earlier_report_alone(write_scope, tmp_path):
+    """The broker is reached before any output is opened: a typo in its URL must not
+    truncate last week's report at the same path (-o, or -oA's JSONL and documents)."""
+    scope = write_scope(["127.0.0.1"], [free_port()])
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    report, base = tmp_path / "weekly.jsonl", tmp_path / "all"
+    earlier = '{"record": "scan"}\n{"record": "summary"}\n'
+    kept = [report, tmp_path / "all.jsonl", tmp_path / "all.html"]
+    for path in kept:
+        path.write_text(earlier, encoding="utf-8")
+    for output in (("-o", str(report)), ("-oA", str(base))):
+        code, out, err = await run_cli(
+            "scan", "--scope", str(scope), "--broker", nobody, *output, timeout=30
+        )
+        assert code == 2, err
+        assert "cannot reach broker" in one_line(err)
+        assert out == ""
+    assert [p.read_text(encoding="utf-8") for p in kept] == [earlier] * len(kept)
+
+
 async def test_every_command_takes_its_broker_from_exposcan_broker(
     guarded_redis, write_scope, tmp_path, monkeypatch
 ):
