@@ -32,13 +32,16 @@ def search_cut(observation: DimseObservation) -> str:
         return ""
     if observation.search_end == StopReason.BUDGET_SPENT:
         why = "the attempt budget (ae_attempts)"
+        further = "a larger --ae-attempts (at most 32)"
     elif observation.search_end == DEADLINE_ENDED:
         why = "the endpoint deadline (under the per-host rate)"
+        further = "a longer --timeout or a higher --per-host-rate"
     else:
         return ""
     return (
         f"; {why}, not the peer, ended the search with "
-        f"{observation.titles_untried} title(s) untried"
+        f"{observation.titles_untried} title(s) untried (the site's own titles in "
+        f"--ae-titles, or {further}, reach further)"
     )
 
 

@@ -820,13 +820,15 @@ def search_observation(search_end: str, untried: int) -> DimseObservation:
             "budget-spent",
             27,
             "the attempt budget (ae_attempts), not the peer, ended the search with "
-            "27 title(s) untried",
+            "27 title(s) untried (the site's own titles in --ae-titles, or a larger "
+            "--ae-attempts (at most 32), reach further)",
         ),
         (
             "endpoint-deadline",
             3,
             "the endpoint deadline (under the per-host rate), not the peer, ended the search "
-            "with 3 title(s) untried",
+            "with 3 title(s) untried (the site's own titles in --ae-titles, or a longer "
+            "--timeout or a higher --per-host-rate, reach further)",
         ),
         ("titles-exhausted", 0, None),
         ("budget-spent", 0, None),
