@@ -14,9 +14,10 @@ Modules, in the order a probe uses them:
   a request once the endpoint has ended or its budget is spent);
 - :mod:`.scheme`: HTTP or HTTPS, the random-path baseline (SPA screen, auth wall), the
   bare TLS handshake;
-- :mod:`.orthanc`, :mod:`.dicomweb`, :mod:`.viewers`, :mod:`.pixelmed`: what each product
-  shows a stranger; :mod:`.markers`: the product table (``exposcan/data/web_products.toml``:
-  page markers, root redirects and realms, each with its source);
+- :mod:`.orthanc`, :mod:`.dicomweb`, :mod:`.viewers`, :mod:`.pixelmed`, :mod:`.dicoogle`,
+  :mod:`.conquest`: what each product shows a stranger; :mod:`.markers`: the product
+  table (``exposcan/data/web_products.toml``: page markers, root redirects and realms,
+  each with its source);
 - :mod:`.credentials`: documented default credentials (off by default; once per pair and host);
 - :mod:`.probe`: :func:`probe_web`, the plan.
 

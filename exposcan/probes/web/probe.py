@@ -1,6 +1,6 @@
 """``probe_web``: one web endpoint, a short fixed plan of GET requests, one observation.
 
-One endpoint costs at most :data:`~exposcan.probes.web.session.MAX_REQUESTS` requests, each
+One endpoint costs at most :data:`~exposcan.probes.web.facts.MAX_REQUESTS` requests, each
 granted by ``permit`` (the engine's rate limits) and each body read through a cap. In order:
 
 1. a random path: the scheme and the baseline (:mod:`~exposcan.probes.web.scheme`); an
@@ -11,9 +11,11 @@ granted by ``permit`` (the engine's rate limits) and each body read through a ca
 3. the data APIs: Orthanc ``/statistics`` (or ``/studies?limit=N``) and its DICOMweb
    plugin, dcm4chee-arc's ``/dcm4chee-arc/aets/{AET}/rs``, QIDO-RS ``studies?limit=1``
    at the common roots (:mod:`~.dicomweb`), a viewer's own configured QIDO root (same
-   origin only), Kheops' ``/api``, Dicoogle's version and the ports of its DICOM
-   services (:mod:`~.viewers`; a DICOM port a product names, these or the one on
-   Conquest's top page, becomes host evidence for the DICOM probe);
+   origin only), Kheops' ``/api``, Dicoogle's version, the ports of its DICOM services
+   and its index's own count (:mod:`~.dicoogle`), Conquest's patient list
+   (:mod:`~.conquest`; both once the product has shown, from :mod:`~.viewers`; a DICOM
+   port a product names, Dicoogle's or the one on Conquest's top page, becomes host
+   evidence for the DICOM probe);
 3'. behind an authentication wall, the QIDO-RS roots alone (the common ones and
    dcm4chee-arc's default AE) and ``/wado``: a proxy that asks for credentials on every
    path but its DICOMweb ``location`` hides an open QIDO-RS;
