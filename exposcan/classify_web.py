@@ -45,6 +45,7 @@ from exposcan.probes.web import (
     WebService,
 )
 from exposcan.results import Finding, Fingerprint, Matches, Verdict
+from exposcan.rules import Rule
 from exposcan.tls_findings import tls_findings
 from exposcan.vocabulary import Exposure
 
@@ -66,6 +67,32 @@ _ECHO_SERVICES = (
 #: Paths only a DICOM web API serves: refused there while the random path was not, they
 #: confirm one. ``/wado`` and ``/system`` alone are too short and too common to count.
 _DICOM_SPECIFIC = (WebService.DICOMWEB_QIDO, WebService.DCM4CHEE_ARC)
+
+#: A product's own listing: its findings (something listed, nothing now), what the answer
+#: was, and what the evidence adds after the count.
+_LISTINGS: dict[WebService, tuple[Rule, Rule, str, str]] = {
+    WebService.PIXELMED_PATIENT_LIST: (
+        catalogue.WEB_PIXELMED_PATIENT_LIST_OPEN,
+        catalogue.WEB_PIXELMED_PATIENT_LIST_OPEN_NONE_LISTED,
+        "PixelMed's patient list",
+        " (rows counted; names and IDs were not kept); its study lists and "
+        "requestType=WADO serve the rest to anyone (not asked)",
+    ),
+    WebService.CONQUEST_PATIENT_LIST: (
+        catalogue.WEB_CONQUEST_PATIENT_LIST_OPEN,
+        catalogue.WEB_CONQUEST_PATIENT_LIST_OPEN_NONE_LISTED,
+        "Conquest's list of all patients",
+        " (rows counted; names and IDs were not kept); its study, series and image pages "
+        "serve the rest to anyone (not asked)",
+    ),
+    WebService.DICOOGLE_SEARCH: (
+        catalogue.WEB_DICOOGLE_SEARCH_OPEN,
+        catalogue.WEB_DICOOGLE_SEARCH_OPEN_NONE_LISTED,
+        "Dicoogle's search for everything",
+        ", asked with a page of none, so no result was sent; the same search with a page "
+        "lists every match's metadata",
+    ),
+}
 
 #: Viewers that have no login of their own: reaching the page is reaching the viewer.
 _NO_LOGIN_VIEWERS = (
@@ -272,44 +299,11 @@ def _api_findings(observation: WebObservation) -> list[Finding]:
                     f"{_how_many(check)}; identifiers were not kept{walled}"
                 )
             )
-        elif check.service == WebService.PIXELMED_PATIENT_LIST:
-            entry = (
-                catalogue.WEB_PIXELMED_PATIENT_LIST_OPEN
-                if check.outcome == Outcome.LISTED
-                else catalogue.WEB_PIXELMED_PATIENT_LIST_OPEN_NONE_LISTED
-            )
+        elif check.service in _LISTINGS:
+            listed, none_listed, what, rest = _LISTINGS[check.service]
+            entry = listed if check.outcome == Outcome.LISTED else none_listed
             findings.append(
-                entry.found(
-                    f"GET {check.path} answered PixelMed's patient list: {_how_many(check)} "
-                    "(rows counted; names and IDs were not kept); its study lists and "
-                    "requestType=WADO serve the rest to anyone (not asked)"
-                )
-            )
-        elif check.service == WebService.CONQUEST_PATIENT_LIST:
-            entry = (
-                catalogue.WEB_CONQUEST_PATIENT_LIST_OPEN
-                if check.outcome == Outcome.LISTED
-                else catalogue.WEB_CONQUEST_PATIENT_LIST_OPEN_NONE_LISTED
-            )
-            findings.append(
-                entry.found(
-                    f"GET {check.path} answered Conquest's list of all patients: "
-                    f"{_how_many(check)} (rows counted; names and IDs were not kept); its "
-                    "study, series and image pages serve the rest to anyone (not asked)"
-                )
-            )
-        elif check.service == WebService.DICOOGLE_SEARCH:
-            entry = (
-                catalogue.WEB_DICOOGLE_SEARCH_OPEN
-                if check.outcome == Outcome.LISTED
-                else catalogue.WEB_DICOOGLE_SEARCH_OPEN_NONE_LISTED
-            )
-            findings.append(
-                entry.found(
-                    f"GET {check.path} answered Dicoogle's search for everything: "
-                    f"{_how_many(check)}, asked with a page of none, so no result was "
-                    "sent; the same search with a page lists every match's metadata"
-                )
+                entry.found(f"GET {check.path} answered {what}: {_how_many(check)}{rest}")
             )
         elif check.service == WebService.WADO_URI:
             findings.append(

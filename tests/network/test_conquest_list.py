@@ -8,29 +8,21 @@ patient linking its studies. The probe asks it once the top page has shown Conqu
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 import exposcan
-from exposcan.lab import free_port
 from exposcan.probes.web.conquest import PATIENT_LIST
 from exposcan.probes.web.safety import UnsafePathError, check_path
-from tests.support.synthetic import find_synthetic
-from tests.support.title_claims import OPTIONS, port_result, scope_file, serve_web
+from tests.support.title_claims import web_result
 from tests.support.web_products import ASKED, conquest_site
 
 HOST = "127.0.14.8"
 
 
 async def scan(app, tmp_path: Path) -> exposcan.EndpointResult:  # type: ignore[no-untyped-def]
-    async with serve_web(app, HOST) as web_port:
-        scope = scope_file(tmp_path, HOST, free_port(), [web_port], "TEST-CONQUEST-LIST")
-        report = await exposcan.scan(scope, options=OPTIONS)
-    result = port_result(report, web_port)
-    assert not find_synthetic(json.dumps(result.to_dict()))  # counted, never kept
-    return result
+    return await web_result(app, HOST, tmp_path)
 
 
 def ids(result: exposcan.EndpointResult) -> set[str]:

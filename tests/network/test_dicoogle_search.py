@@ -10,7 +10,6 @@ arrives with no result on the wire, and the endpoint reads as a query exposure.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,14 @@ import exposcan
 from exposcan.lab import free_port
 from exposcan.probes.web.dicoogle import SEARCH, pages
 from exposcan.probes.web.safety import UnsafePathError, check_path
-from tests.support.synthetic import find_synthetic
-from tests.support.title_claims import OPTIONS, port_result, scope_file, serve_web
+from tests.support.title_claims import web_result
 from tests.support.web_products import ASKED, dicoogle_services
 
 HOST = "127.0.14.7"
 
 
 async def scan(app, tmp_path: Path) -> exposcan.EndpointResult:  # type: ignore[no-untyped-def]
-    async with serve_web(app, HOST) as web_port:
-        scope = scope_file(tmp_path, HOST, free_port(), [web_port], "TEST-DICOOGLE-SEARCH")
-        report = await exposcan.scan(scope, options=OPTIONS)
-    result = port_result(report, web_port)
-    assert not find_synthetic(json.dumps(result.to_dict()))  # counted, never kept
-    return result
+    return await web_result(app, HOST, tmp_path)
 
 
 def ids(result: exposcan.EndpointResult) -> set[str]:

@@ -10,6 +10,7 @@ writes a scope of that one host with the DICOM port and the given web ports;
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import date, timedelta
@@ -19,7 +20,9 @@ from typing import Any
 from aiohttp import web
 
 import exposcan
+from exposcan.lab import free_port
 from exposcan.options import Limits, ScanOptions, Timeouts
+from tests.support.synthetic import find_synthetic
 
 #: One connection at a time and a per-host rate that fits the whole budget in the
 #: endpoint deadline: only the order decides whether the title is reached.
@@ -100,6 +103,17 @@ def scope_file(
         encoding="utf-8",
     )
     return path
+
+
+async def web_result(app: web.Application, host: str, tmp_path: Path) -> exposcan.EndpointResult:
+    """``app`` alone on ``host`` (its DICOM port closed) scanned with :data:`OPTIONS`: the
+    web endpoint's result, which holds no synthetic value (counted, never kept)."""
+    async with serve_web(app, host) as web_port:
+        scope = scope_file(tmp_path, host, free_port(), [web_port], "TEST-WEB-SIDE")
+        report = await exposcan.scan(scope, options=OPTIONS)
+    result = port_result(report, web_port)
+    assert not find_synthetic(json.dumps(result.to_dict()))
+    return result
 
 
 def port_result(report: exposcan.ScanReport, port: int) -> exposcan.EndpointResult:

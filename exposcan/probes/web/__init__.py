@@ -15,7 +15,8 @@ Modules, in the order a probe uses them:
 - :mod:`.scheme`: HTTP or HTTPS, the random-path baseline (SPA screen, auth wall), the
   bare TLS handshake;
 - :mod:`.orthanc`, :mod:`.dicomweb`, :mod:`.viewers`, :mod:`.pixelmed`, :mod:`.dicoogle`,
-  :mod:`.conquest`: what each product shows a stranger; :mod:`.markers`: the product
+  :mod:`.conquest`: what each product shows a stranger (:mod:`.rows`: a patient list's
+  rows counted); :mod:`.markers`: the product
   table (``exposcan/data/web_products.toml``: page markers, root redirects and realms,
   each with its source);
 - :mod:`.credentials`: documented default credentials (off by default; once per pair and host);

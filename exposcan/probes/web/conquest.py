@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from exposcan.probes.web.answer import MARKER_WINDOW
 from exposcan.probes.web.conversation import Conversation
-from exposcan.probes.web.observation import Outcome, Viewer, WebService
+from exposcan.probes.web.observation import Viewer, WebService
+from exposcan.probes.web.rows import count_rows
 
 __all__ = ["PATIENT_LIST", "QUERY", "patient_list"]
 
@@ -32,28 +32,13 @@ _ROW_LINK: Final = b"&mode=querystudies&"
 
 async def patient_list(probe: Conversation) -> None:
     """Count Conquest's patients: ``GET /cgi-bin/dgate?mode=querypatients``, rows counted."""
-    if Viewer.CONQUEST_WEB not in probe.identity.viewers:
-        return
-    path = f"{probe.identity.conquest_cgi}?{QUERY}"
-    answer = await probe.get(path, "conquest-patient-list", accept="text/html")
-    if answer is None:
-        return
-    body = answer.body
-    if (
-        answer.status == 200
-        and _CAPTION in body[:MARKER_WINDOW].lower()
-        and not probe.same_as_baseline(answer)
-    ):
-        count = body.count(_ROW_LINK)
-        probe.checks.add(
+    if Viewer.CONQUEST_WEB in probe.identity.viewers:
+        await count_rows(
+            probe,
+            f"{probe.identity.conquest_cgi}?{QUERY}",
+            "conquest-patient-list",
             WebService.CONQUEST_PATIENT_LIST,
-            path,
-            Outcome.LISTED if count else Outcome.EMPTY,
-            patients=count,
-            # A list longer than the body cap: at least this many patients.
-            cap=count if answer.truncated else None,
+            header=_CAPTION,
+            row=_ROW_LINK,
+            fold_case=True,
         )
-        return
-    refused = probe.refusal(answer)
-    if refused in (Outcome.REFUSED, Outcome.LOGIN):
-        probe.checks.add(WebService.CONQUEST_PATIENT_LIST, path, refused)

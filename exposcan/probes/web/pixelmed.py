@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from exposcan.probes.web.answer import MARKER_WINDOW
 from exposcan.probes.web.conversation import Conversation
-from exposcan.probes.web.observation import Outcome, Viewer, WebService
+from exposcan.probes.web.observation import Viewer, WebService
+from exposcan.probes.web.rows import count_rows
 
 __all__ = ["PATIENT_LIST", "patient_list"]
 
@@ -32,27 +32,12 @@ _ROW_LINK: Final = b"?requestType=STUDYLIST&primaryKey="
 
 async def patient_list(probe: Conversation) -> None:
     """Count PixelMed's patients: ``GET /?requestType=PATIENTLIST``, rows counted."""
-    if Viewer.PIXELMED_WEB not in probe.identity.viewers:
-        return
-    answer = await probe.get(PATIENT_LIST, "pixelmed-patient-list", accept="text/html")
-    if answer is None:
-        return
-    body = answer.body
-    if (
-        answer.status == 200
-        and _HEADER in body[:MARKER_WINDOW]
-        and not probe.same_as_baseline(answer)
-    ):
-        count = body.count(_ROW_LINK)
-        probe.checks.add(
-            WebService.PIXELMED_PATIENT_LIST,
+    if Viewer.PIXELMED_WEB in probe.identity.viewers:
+        await count_rows(
+            probe,
             PATIENT_LIST,
-            Outcome.LISTED if count else Outcome.EMPTY,
-            patients=count,
-            # A list longer than the body cap: at least this many patients.
-            cap=count if answer.truncated else None,
+            "pixelmed-patient-list",
+            WebService.PIXELMED_PATIENT_LIST,
+            header=_HEADER,
+            row=_ROW_LINK,
         )
-        return
-    refused = probe.refusal(answer)
-    if refused in (Outcome.REFUSED, Outcome.LOGIN):
-        probe.checks.add(WebService.PIXELMED_PATIENT_LIST, PATIENT_LIST, refused)
